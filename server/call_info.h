@@ -1,0 +1,51 @@
+// CallInfo: what a guard or a stream handler may know about an incoming call.
+//
+// A copy taken when the call arrives, so it stays valid for the whole stream
+// and can be read from any thread. Immutable after construction: thread-safe.
+#ifndef GRAVITY_SERVER_CALL_INFO_H_
+#define GRAVITY_SERVER_CALL_INFO_H_
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+
+#include "absl/strings/string_view.h"
+#include "grpcpp/server_context.h"
+
+namespace gravity::server {
+
+// The metadata key that carries the last event the client has seen. The bridge
+// fills it from the browser's `Last-Event-ID`; native clients set it directly.
+inline constexpr char kLastEventIdKey[] = "last-event-id";
+
+class CallInfo {
+ public:
+  // Copies what it needs from `context`; `method` is the full gRPC method
+  // name, e.g. "/streaming.v1.Streaming/Ping".
+  CallInfo(const grpc::ServerContextBase& context, std::string method);
+  // For tests of guards: a call with the given method and metadata.
+  CallInfo(std::string method, std::multimap<std::string, std::string> metadata,
+           std::string peer = "");
+
+  const std::string& method() const { return method_; }
+  const std::string& peer() const { return peer_; }
+  // Keys are lower case, as gRPC delivers them.
+  const std::multimap<std::string, std::string>& metadata() const { return metadata_; }
+
+  // The first value of metadata `key`, or nullopt.
+  std::optional<absl::string_view> Metadata(absl::string_view key) const;
+
+  // The client's `last-event-id` metadata, or empty when it has none.
+  const std::string& last_event_id() const { return last_event_id_; }
+
+ private:
+  std::string method_;
+  std::string peer_;
+  std::multimap<std::string, std::string> metadata_;
+  std::string last_event_id_;
+};
+
+}  // namespace gravity::server
+
+#endif  // GRAVITY_SERVER_CALL_INFO_H_

@@ -1,0 +1,148 @@
+#include "server/server.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <fstream>
+#include <sstream>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/string_view.h"
+#include "grpcpp/ext/proto_server_reflection_plugin.h"
+#include "grpcpp/health_check_service_interface.h"
+#include "grpcpp/security/server_credentials.h"
+#include "grpcpp/server_builder.h"
+
+namespace gravity::server {
+
+namespace {
+
+absl::StatusOr<std::string> ReadFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return absl::NotFoundError(absl::StrCat("cannot read ", path));
+  std::ostringstream contents;
+  contents << in.rdbuf();
+  return contents.str();
+}
+
+absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> Credentials(
+    const ServerOptions& options) {
+  if (options.tls_cert_file.empty() && options.tls_key_file.empty()) {
+    return grpc::InsecureServerCredentials();
+  }
+  if (options.tls_cert_file.empty() || options.tls_key_file.empty()) {
+    return absl::InvalidArgumentError("TLS needs both a certificate and a key file");
+  }
+  absl::StatusOr<std::string> cert = ReadFile(options.tls_cert_file);
+  if (!cert.ok()) return cert.status();
+  absl::StatusOr<std::string> key = ReadFile(options.tls_key_file);
+  if (!key.ok()) return key.status();
+  grpc::SslServerCredentialsOptions ssl;
+  ssl.pem_key_cert_pairs.push_back({*key, *cert});
+  return grpc::SslServerCredentials(ssl);
+}
+
+// The write end of the self-pipe that the signal handler wakes RunUntilSignal
+// through (write is async-signal-safe; anything else there is not).
+std::atomic<int> signal_pipe_write{-1};
+
+void OnTerminationSignal(int) {
+  const int fd = signal_pipe_write.load();
+  if (fd >= 0) {
+    const char byte = 1;
+    [[maybe_unused]] ssize_t ignored = write(fd, &byte, 1);
+  }
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<Server>> Server::Start(
+    const ServerOptions& options, const std::vector<grpc::Service*>& services) {
+  absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> credentials = Credentials(options);
+  if (!credentials.ok()) return credentials.status();
+
+  grpc::EnableDefaultHealthCheckService(true);
+  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+  grpc::ServerBuilder builder;
+  // Without this a second server on a taken port would silently share it.
+  builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
+  int port = 0;
+  builder.AddListeningPort(options.listen, *credentials, &port);
+  for (grpc::Service* service : services) builder.RegisterService(service);
+  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
+  if (server == nullptr || port == 0) {
+    return absl::UnavailableError(absl::StrCat("cannot listen on ", options.listen));
+  }
+  server->GetHealthCheckService()->SetServingStatus(true);
+
+  absl::string_view host = options.listen;
+  if (size_t colon = host.rfind(':'); colon != absl::string_view::npos) host = host.substr(0, colon);
+  std::string address = absl::StrCat(host, ":", port);
+  return std::unique_ptr<Server>(new Server(std::move(server), options, port, std::move(address)));
+}
+
+Server::Server(std::unique_ptr<grpc::Server> server, ServerOptions options, int port,
+               std::string address)
+    : server_(std::move(server)),
+      options_(std::move(options)),
+      port_(port),
+      address_(std::move(address)) {}
+
+Server::~Server() { Shutdown(); }
+
+std::shared_ptr<grpc::Channel> Server::InProcessChannel() {
+  return server_->InProcessChannel(grpc::ChannelArguments());
+}
+
+void Server::Shutdown() {
+  {
+    absl::MutexLock lock(&mu_);
+    if (shut_down_) return;
+    shut_down_ = true;
+  }
+  server_->GetHealthCheckService()->SetServingStatus(false);
+  // Past the deadline gRPC cancels what is still open: streams see OnCancel
+  // and finish, so this returns within about drain_timeout.
+  server_->Shutdown(absl::ToChronoTime(absl::Now() + options_.drain_timeout));
+  server_->Wait();
+}
+
+void Server::RunUntilSignal() {
+  int fds[2];
+  if (pipe2(fds, O_CLOEXEC) != 0) {
+    Shutdown();
+    return;
+  }
+  signal_pipe_write.store(fds[1]);
+  struct sigaction action = {};
+  action.sa_handler = OnTerminationSignal;
+  sigemptyset(&action.sa_mask);
+  struct sigaction old_int, old_term;
+  sigaction(SIGINT, &action, &old_int);
+  sigaction(SIGTERM, &action, &old_term);
+
+  // Wakes once a second to notice a Shutdown called from elsewhere.
+  pollfd wait_for = {fds[0], POLLIN, 0};
+  while (true) {
+    {
+      absl::MutexLock lock(&mu_);
+      if (shut_down_) break;
+    }
+    const int ready = poll(&wait_for, 1, 1000);
+    if (ready > 0) break;
+    if (ready < 0 && errno != EINTR) break;
+  }
+  sigaction(SIGINT, &old_int, nullptr);
+  sigaction(SIGTERM, &old_term, nullptr);
+  signal_pipe_write.store(-1);
+  close(fds[0]);
+  close(fds[1]);
+  Shutdown();
+}
+
+}  // namespace gravity::server

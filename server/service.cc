@@ -1,0 +1,128 @@
+#include "server/service.h"
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "grpcpp/impl/codegen/proto_utils.h"
+#include "grpcpp/impl/rpc_service_method.h"
+#include "grpcpp/impl/codegen/server_callback_handlers.h"
+
+namespace gravity::server {
+
+namespace {
+
+// Ends a call that a guard rejected or whose request did not parse. gRPC
+// deletes it in OnDone.
+class RejectedCall final : public grpc::ServerWriteReactor<grpc::ByteBuffer> {
+ public:
+  explicit RejectedCall(grpc::Status status) { Finish(std::move(status)); }
+  void OnDone() override { delete this; }
+};
+
+}  // namespace
+
+Service::Service(std::string full_name)
+    : full_name_(std::move(full_name)), timers_(std::make_shared<internal::TimerQueue>()) {}
+
+Service::~Service() = default;
+
+Service& Service::Guard(gravity::server::Guard guard) {
+  service_guards_.push_back(std::move(guard));
+  return *this;
+}
+
+Service& Service::GuardMethod(absl::string_view method, gravity::server::Guard guard) {
+  for (Method& served : methods_) {
+    if (absl::EndsWith(served.full_path, absl::StrCat("/", method))) {
+      served.guards.push_back(std::move(guard));
+      return *this;
+    }
+  }
+  method_guards_[std::string(method)].push_back(std::move(guard));
+  return *this;
+}
+
+bool Service::ParseRequest(const grpc::ByteBuffer& bytes, google::protobuf::Message* request) {
+  grpc::ByteBuffer copy(bytes);  // Deserialize consumes its input; copies share slices.
+  return grpc::SerializationTraits<google::protobuf::Message>::Deserialize(&copy, request).ok();
+}
+
+absl::Status Service::AddStreamMethod(absl::string_view method,
+                                      const google::protobuf::Descriptor* request_type,
+                                      const google::protobuf::Descriptor* response_type,
+                                      decltype(Method::parse) parse, decltype(Method::run) run) {
+  const google::protobuf::ServiceDescriptor* service =
+      google::protobuf::DescriptorPool::generated_pool()->FindServiceByName(full_name_);
+  if (service == nullptr) {
+    return absl::NotFoundError(
+        absl::StrCat("service ", full_name_, " is not linked into this program"));
+  }
+  const google::protobuf::MethodDescriptor* descriptor =
+      service->FindMethodByName(std::string(method));
+  if (descriptor == nullptr) {
+    return absl::NotFoundError(absl::StrCat(full_name_, " has no method ", method));
+  }
+  if (!descriptor->server_streaming() || descriptor->client_streaming()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(descriptor->full_name(), " is not a server-streaming method"));
+  }
+  if (descriptor->input_type() != request_type || descriptor->output_type() != response_type) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        descriptor->full_name(), " takes ", descriptor->input_type()->full_name(), " and streams ",
+        descriptor->output_type()->full_name(), ", not ", request_type->full_name(), " and ",
+        response_type->full_name()));
+  }
+  const std::string full_path = absl::StrCat("/", full_name_, "/", method);
+  for (const Method& served : methods_) {
+    if (served.full_path == full_path) {
+      return absl::AlreadyExistsError(absl::StrCat(full_path, " is already served"));
+    }
+  }
+
+  Method& added = methods_.emplace_back();
+  added.full_path = full_path;
+  added.parse = std::move(parse);
+  added.run = std::move(run);
+  if (auto guards = method_guards_.find(method); guards != method_guards_.end()) {
+    added.guards = std::move(guards->second);
+    method_guards_.erase(guards);
+  }
+
+  AddMethod(new grpc::internal::RpcServiceMethod(
+      added.full_path.c_str(), grpc::internal::RpcMethod::SERVER_STREAMING, nullptr));
+  MarkMethodCallback(
+      static_cast<int>(methods_.size() - 1),
+      new grpc::internal::CallbackServerStreamingHandler<grpc::ByteBuffer, grpc::ByteBuffer>(
+          [this, &added](grpc::CallbackServerContext* context, const grpc::ByteBuffer* request) {
+            return HandleCall(added, context, request);
+          }));
+  return absl::OkStatus();
+}
+
+grpc::ServerWriteReactor<grpc::ByteBuffer>* Service::HandleCall(
+    const Method& method, grpc::CallbackServerContext* context,
+    const grpc::ByteBuffer* request) const {
+  CallInfo call(*context, method.full_path);
+  for (const auto* guards : {&service_guards_, &method.guards}) {
+    for (const gravity::server::Guard& guard : *guards) {
+      grpc::Status verdict = guard(call);
+      if (!verdict.ok()) return new RejectedCall(std::move(verdict));
+    }
+  }
+  std::unique_ptr<google::protobuf::Message> parsed = method.parse(*request);
+  if (parsed == nullptr) {
+    return new RejectedCall(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                                         absl::StrCat("the request of ", method.full_path,
+                                                      " does not parse")));
+  }
+  std::shared_ptr<internal::StreamCore> core =
+      internal::StreamCore::Start(std::move(call), stream_options_, timers_);
+  grpc::Status verdict = method.run(*parsed, core);
+  if (verdict.ok()) {
+    core->Accept();
+  } else {
+    core->Reject(std::move(verdict));
+  }
+  return core->reactor();
+}
+
+}  // namespace gravity::server

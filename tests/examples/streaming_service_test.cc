@@ -1,0 +1,139 @@
+// The seed's example service: examples/streaming/streaming_service.h.
+#include "examples/streaming/streaming_service.h"
+
+#include <set>
+#include <string>
+#include <vector>
+
+#include "gtest/gtest.h"
+#include "streaming/v1/streaming.grpc.pb.h"
+#include "tests/server/test_server.h"
+
+namespace gravity::examples {
+namespace {
+
+using streaming::v1::PingReply;
+using streaming::v1::PingRequest;
+using streaming::v1::StreamUsersRequest;
+using streaming::v1::User;
+using testing::SetTestDeadline;
+using testing::StartServer;
+using testing::StubFor;
+
+class StreamingServiceTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto made = MakeStreamingService("admin-token");
+    ASSERT_TRUE(made.ok()) << made.status();
+    service_ = std::move(*made);
+    server_ = StartServer({service_.get()});
+    stub_ = StubFor(*server_);
+  }
+
+  grpc::Status Ping(PingRequest request, std::vector<PingReply>* replies,
+                    const std::string& last_event_id = "") {
+    grpc::ClientContext context;
+    SetTestDeadline(context);
+    if (!last_event_id.empty()) context.AddMetadata("last-event-id", last_event_id);
+    auto reader = stub_->Ping(&context, request);
+    PingReply reply;
+    while (reader->Read(&reply)) replies->push_back(reply);
+    return reader->Finish();
+  }
+
+  std::unique_ptr<server::Service> service_;
+  std::unique_ptr<server::Server> server_;
+  std::unique_ptr<streaming::v1::Streaming::Stub> stub_;
+};
+
+PingRequest FastPing(int count, int fail_code = 0) {
+  PingRequest request;
+  request.set_to("bob");
+  request.set_count(count);
+  request.set_interval_ms(10);
+  request.set_fail_code(fail_code);
+  return request;
+}
+
+TEST_F(StreamingServiceTest, PingSendsCountMessagesWithSeqFromOne) {
+  std::vector<PingReply> replies;
+  ASSERT_TRUE(Ping(FastPing(3), &replies).ok());
+  ASSERT_EQ(replies.size(), 3u);
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_EQ(replies[i].message(), "Sending ping to bob");
+    EXPECT_EQ(replies[i].seq(), i + 1);
+  }
+}
+
+TEST_F(StreamingServiceTest, PingDefaultsToFiveMessages) {
+  PingRequest request = FastPing(0);
+  std::vector<PingReply> replies;
+  ASSERT_TRUE(Ping(request, &replies).ok());
+  EXPECT_EQ(replies.size(), 5u);
+}
+
+TEST_F(StreamingServiceTest, PingWithFailCodeEndsWithThatCodeAfterTheMessages) {
+  std::vector<PingReply> replies;
+  grpc::Status status = Ping(FastPing(2, /*fail_code=*/9), &replies);
+  EXPECT_EQ(replies.size(), 2u);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_FALSE(status.error_message().empty());
+}
+
+TEST_F(StreamingServiceTest, PingResumesAfterLastEventId) {
+  std::vector<PingReply> replies;
+  ASSERT_TRUE(Ping(FastPing(5), &replies, "2").ok());
+  ASSERT_EQ(replies.size(), 3u);
+  EXPECT_EQ(replies[0].seq(), 3);
+  EXPECT_EQ(replies[2].seq(), 5);
+}
+
+TEST_F(StreamingServiceTest, PingResumedAtTheEndClosesAtOnce) {
+  std::vector<PingReply> replies;
+  ASSERT_TRUE(Ping(FastPing(5), &replies, "5").ok());
+  EXPECT_TRUE(replies.empty());
+}
+
+TEST_F(StreamingServiceTest, PingRejectsAGarbledLastEventIdBeforeAnyMessage) {
+  std::vector<PingReply> replies;
+  grpc::Status status = Ping(FastPing(5), &replies, "abc");
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_TRUE(replies.empty());
+}
+
+TEST_F(StreamingServiceTest, PingRejectsANegativeCount) {
+  std::vector<PingReply> replies;
+  EXPECT_EQ(Ping(FastPing(-1), &replies).error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+}
+
+TEST_F(StreamingServiceTest, StreamUsersWithoutTokenIsUnauthenticated) {
+  grpc::ClientContext context;
+  SetTestDeadline(context);
+  auto reader = stub_->StreamUsers(&context, StreamUsersRequest());
+  User user;
+  EXPECT_FALSE(reader->Read(&user));
+  EXPECT_EQ(reader->Finish().error_code(), grpc::StatusCode::UNAUTHENTICATED);
+}
+
+TEST_F(StreamingServiceTest, StreamUsersWithTokenSendsDistinctIds) {
+  grpc::ClientContext context;
+  SetTestDeadline(context);
+  context.AddMetadata("authorization", "Bearer admin-token");
+  StreamUsersRequest request;
+  request.set_count(20);
+  request.set_interval_ms(5);
+  auto reader = stub_->StreamUsers(&context, request);
+  std::set<std::string> ids;
+  User user;
+  int received = 0;
+  while (reader->Read(&user)) {
+    ++received;
+    ids.insert(user.id());
+  }
+  ASSERT_TRUE(reader->Finish().ok());
+  EXPECT_EQ(received, 20);
+  EXPECT_EQ(ids.size(), 20u);
+}
+
+}  // namespace
+}  // namespace gravity::examples

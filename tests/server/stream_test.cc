@@ -1,0 +1,306 @@
+// Behaviour of server/stream.h over a real gRPC connection.
+#include "server/stream.h"
+
+#include <atomic>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/synchronization/notification.h"
+#include "absl/time/clock.h"
+#include "gtest/gtest.h"
+#include "server/service.h"
+#include "streaming/v1/streaming.grpc.pb.h"
+#include "tests/server/test_server.h"
+
+namespace gravity::server {
+namespace {
+
+using streaming::v1::PingReply;
+using streaming::v1::PingRequest;
+using testing::SetTestDeadline;
+using testing::StartServer;
+using testing::StubFor;
+
+PingReply Reply(int64_t seq, std::string message = "") {
+  PingReply reply;
+  reply.set_seq(seq);
+  reply.set_message(std::move(message));
+  return reply;
+}
+
+// Reads a whole stream; returns its final status.
+grpc::Status ReadAll(streaming::v1::Streaming::Stub& stub, std::vector<PingReply>* replies,
+                     PingRequest request = {}) {
+  grpc::ClientContext context;
+  SetTestDeadline(context);
+  auto reader = stub.Ping(&context, request);
+  PingReply reply;
+  while (reader->Read(&reply)) replies->push_back(reply);
+  return reader->Finish();
+}
+
+template <typename Handler>
+std::unique_ptr<Service> PingService(Handler handler, StreamOptions options = {}) {
+  auto service = std::make_unique<Service>("streaming.v1.Streaming");
+  service->set_stream_options(options);
+  absl::Status added = service->AddStream<PingRequest, PingReply>("Ping", std::move(handler));
+  EXPECT_TRUE(added.ok()) << added;
+  return service;
+}
+
+TEST(StreamTest, MessagesArriveInTheOrderSent) {
+  auto service = PingService([](const PingRequest&, Stream<PingReply> stream) {
+    for (int i = 1; i <= 200; ++i) stream.Send(Reply(i));
+    stream.Close();
+  });
+  auto server = StartServer({service.get()});
+  auto stub = StubFor(*server);
+  std::vector<PingReply> replies;
+  ASSERT_TRUE(ReadAll(*stub, &replies).ok());
+  ASSERT_EQ(replies.size(), 200u);
+  for (int i = 0; i < 200; ++i) EXPECT_EQ(replies[i].seq(), i + 1);
+}
+
+TEST(StreamTest, SendFromEightThreadsDeliversEveryMessage) {
+  constexpr int kThreads = 8;
+  constexpr int kPerThread = 500;
+  std::vector<std::thread> producers;
+  absl::Mutex mu;
+  auto service = PingService([&](const PingRequest&, Stream<PingReply> stream) {
+    auto remaining = std::make_shared<std::atomic<int>>(kThreads);
+    absl::MutexLock lock(&mu);
+    for (int t = 0; t < kThreads; ++t) {
+      producers.emplace_back([stream, remaining, t] {
+        for (int i = 0; i < kPerThread; ++i) {
+          EXPECT_TRUE(stream.Send(Reply(t * kPerThread + i, std::to_string(t))));
+        }
+        if (remaining->fetch_sub(1) == 1) stream.Close();
+      });
+    }
+  }, StreamOptions{.max_queued_messages = kThreads * kPerThread,
+                   .max_queued_bytes = size_t{64} << 20});
+  auto server = StartServer({service.get()});
+  auto stub = StubFor(*server);
+  std::vector<PingReply> replies;
+  grpc::Status status = ReadAll(*stub, &replies);
+  {
+    absl::MutexLock lock(&mu);
+    for (auto& producer : producers) producer.join();
+  }
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  ASSERT_EQ(replies.size(), static_cast<size_t>(kThreads * kPerThread));
+  // Every message once, and each thread's messages in that thread's order.
+  std::vector<int64_t> last(kThreads, -1);
+  std::vector<bool> seen(kThreads * kPerThread, false);
+  for (const PingReply& reply : replies) {
+    const int thread = std::stoi(reply.message());
+    EXPECT_GT(reply.seq(), last[thread]);
+    last[thread] = reply.seq();
+    EXPECT_FALSE(seen[reply.seq()]);
+    seen[reply.seq()] = true;
+  }
+}
+
+TEST(StreamTest, CloseWithAnErrorStatusReachesTheClientAfterTheMessages) {
+  auto service = PingService([](const PingRequest&, Stream<PingReply> stream) {
+    stream.Send(Reply(1));
+    stream.Send(Reply(2));
+    stream.Close(grpc::Status(grpc::StatusCode::NOT_FOUND, "no more pings"));
+  });
+  auto server = StartServer({service.get()});
+  auto stub = StubFor(*server);
+  std::vector<PingReply> replies;
+  grpc::Status status = ReadAll(*stub, &replies);
+  EXPECT_EQ(replies.size(), 2u);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::NOT_FOUND);
+  EXPECT_EQ(status.error_message(), "no more pings");
+}
+
+TEST(StreamTest, CloseWithAnAbslStatusKeepsCodeAndMessage) {
+  auto service = PingService([](const PingRequest&, Stream<PingReply> stream) {
+    stream.Close(absl::PermissionDeniedError("not yours"));
+  });
+  auto server = StartServer({service.get()});
+  auto stub = StubFor(*server);
+  std::vector<PingReply> replies;
+  grpc::Status status = ReadAll(*stub, &replies);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_EQ(status.error_message(), "not yours");
+}
+
+TEST(StreamTest, SendAfterCloseReturnsFalse) {
+  absl::Notification checked;
+  bool sent_after_close = true;
+  auto service = PingService([&](const PingRequest&, Stream<PingReply> stream) {
+    EXPECT_TRUE(stream.Send(Reply(1)));
+    stream.Close();
+    sent_after_close = stream.Send(Reply(2));
+    EXPECT_FALSE(stream.IsOpen());
+    checked.Notify();
+  });
+  auto server = StartServer({service.get()});
+  auto stub = StubFor(*server);
+  std::vector<PingReply> replies;
+  ASSERT_TRUE(ReadAll(*stub, &replies).ok());
+  ASSERT_TRUE(checked.WaitForNotificationWithTimeout(absl::Seconds(10)));
+  EXPECT_FALSE(sent_after_close);
+  EXPECT_EQ(replies.size(), 1u);
+}
+
+TEST(StreamTest, HandlerRejectionSendsOnlyTheStatus) {
+  auto service = PingService([](const PingRequest& request, Stream<PingReply> stream) {
+    stream.Send(Reply(1));  // dropped: the handler turns the call down below
+    if (request.to().empty()) return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "need to");
+    stream.Close();
+    return grpc::Status::OK;
+  });
+  auto server = StartServer({service.get()});
+  auto stub = StubFor(*server);
+  std::vector<PingReply> replies;
+  grpc::Status status = ReadAll(*stub, &replies);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(status.error_message(), "need to");
+  EXPECT_TRUE(replies.empty());
+}
+
+TEST(StreamTest, InitialMetadataArrivesBeforeTheFirstMessage) {
+  absl::Notification release;
+  auto service = PingService([&](const PingRequest&, Stream<PingReply> stream) {
+    stream.OnCancel([] {});
+    std::thread([stream, &release] {
+      release.WaitForNotificationWithTimeout(absl::Seconds(10));
+      stream.Close();
+    }).detach();
+  });
+  auto server = StartServer({service.get()});
+  auto stub = StubFor(*server);
+  grpc::ClientContext context;
+  SetTestDeadline(context);
+  auto reader = stub->Ping(&context, PingRequest());
+  // Returns only once the server's initial metadata has arrived; no message
+  // has been sent yet.
+  reader->WaitForInitialMetadata();
+  release.Notify();
+  PingReply reply;
+  EXPECT_FALSE(reader->Read(&reply));
+  EXPECT_TRUE(reader->Finish().ok());
+}
+
+TEST(StreamTest, CancelHookFiresWithin100msOfClientCancel) {
+  absl::Notification cancelled;
+  absl::Time cancelled_at;
+  auto service = PingService([&](const PingRequest&, Stream<PingReply> stream) {
+    stream.OnCancel([&] {
+      cancelled_at = absl::Now();
+      cancelled.Notify();
+    });
+    stream.Send(Reply(1));
+  });
+  auto server = StartServer({service.get()});
+  auto stub = StubFor(*server);
+  grpc::ClientContext context;
+  SetTestDeadline(context);
+  auto reader = stub->Ping(&context, PingRequest());
+  PingReply reply;
+  ASSERT_TRUE(reader->Read(&reply));
+  const absl::Time cancel_at = absl::Now();
+  context.TryCancel();
+  ASSERT_TRUE(cancelled.WaitForNotificationWithTimeout(absl::Seconds(5)));
+  EXPECT_LT(cancelled_at - cancel_at, absl::Milliseconds(100));
+  EXPECT_EQ(reader->Finish().error_code(), grpc::StatusCode::CANCELLED);
+}
+
+TEST(StreamTest, CancelHookFiresWithin100msOfTheDeadline) {
+  absl::Notification cancelled;
+  absl::Time cancelled_at;
+  auto service = PingService([&](const PingRequest&, Stream<PingReply> stream) {
+    stream.OnCancel([&] {
+      cancelled_at = absl::Now();
+      cancelled.Notify();
+    });
+  });
+  auto server = StartServer({service.get()});
+  auto stub = StubFor(*server);
+  grpc::ClientContext context;
+  const absl::Time deadline = absl::Now() + absl::Milliseconds(300);
+  context.set_deadline(absl::ToChronoTime(deadline));
+  auto reader = stub->Ping(&context, PingRequest());
+  PingReply reply;
+  EXPECT_FALSE(reader->Read(&reply));
+  EXPECT_EQ(reader->Finish().error_code(), grpc::StatusCode::DEADLINE_EXCEEDED);
+  ASSERT_TRUE(cancelled.WaitForNotificationWithTimeout(absl::Seconds(5)));
+  EXPECT_LT(cancelled_at - deadline, absl::Milliseconds(100));
+}
+
+TEST(StreamTest, EveryAndAfterDriveAStreamAndStopWhenItEnds) {
+  std::atomic<int> ticks_after_close{0};
+  auto closed = std::make_shared<std::atomic<bool>>(false);
+  auto service = PingService([&, closed](const PingRequest&, Stream<PingReply> stream) {
+    auto seq = std::make_shared<std::atomic<int>>(0);
+    stream.Every(absl::Milliseconds(10), [seq, closed, &ticks_after_close](Stream<PingReply>& s) {
+      if (closed->load()) ticks_after_close++;
+      s.Send(Reply(++*seq));
+    });
+    stream.After(absl::Milliseconds(105), [closed](Stream<PingReply>& s) {
+      closed->store(true);
+      s.Close();
+    });
+  });
+  auto server = StartServer({service.get()});
+  auto stub = StubFor(*server);
+  std::vector<PingReply> replies;
+  ASSERT_TRUE(ReadAll(*stub, &replies).ok());
+  EXPECT_GE(replies.size(), 5u);
+  EXPECT_LE(replies.size(), 11u);
+  absl::SleepFor(absl::Milliseconds(50));  // a few periods: the timer must stay stopped
+  EXPECT_LE(ticks_after_close.load(), 1);  // at most one tick racing with Close
+}
+
+TEST(StreamTest, ASlowConsumerEndsTheStreamWithResourceExhaustedAndBoundedQueue) {
+  constexpr size_t kBound = 16;
+  std::atomic<size_t> max_queued{0};
+  std::atomic<int> accepted{0};
+  std::atomic<bool> saw_backlog{false};
+  absl::Notification producer_stopped;
+  std::thread producer;
+  auto service = PingService(
+      [&](const PingRequest&, Stream<PingReply> stream) {
+        producer = std::thread([&, stream] {
+          const std::string payload(64 * 1024, 'x');
+          // Bounded: the queue must refuse long before this many sends.
+          for (int i = 0; i < 100000; ++i) {
+            if (!stream.Send(Reply(i, payload))) break;
+            accepted++;
+            if (stream.Backlogged()) saw_backlog = true;
+            size_t queued = stream.Queued();
+            size_t seen = max_queued.load();
+            while (queued > seen && !max_queued.compare_exchange_weak(seen, queued)) {
+            }
+          }
+          producer_stopped.Notify();
+        });
+      },
+      StreamOptions{.max_queued_messages = kBound, .max_queued_bytes = size_t{64} << 20});
+  auto server = StartServer({service.get()});
+  auto stub = StubFor(*server);
+  grpc::ClientContext context;
+  SetTestDeadline(context);
+  auto reader = stub->Ping(&context, PingRequest());
+  // Read nothing until the producer has been refused.
+  ASSERT_TRUE(producer_stopped.WaitForNotificationWithTimeout(absl::Seconds(20)));
+  producer.join();
+  EXPECT_LE(max_queued.load(), kBound);
+  EXPECT_TRUE(saw_backlog.load());
+  EXPECT_LT(accepted.load(), 100000);
+  PingReply reply;
+  int received = 0;
+  while (reader->Read(&reply)) ++received;
+  EXPECT_LE(received, accepted.load());
+  grpc::Status status = reader->Finish();
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED) << status.error_message();
+}
+
+}  // namespace
+}  // namespace gravity::server
