@@ -1,0 +1,243 @@
+#include "bridge/bridge.h"
+
+#include <algorithm>
+#include <fstream>
+#include <functional>
+#include <set>
+#include <thread>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "google/api/annotations.pb.h"
+#include "absl/synchronization/mutex.h"
+#include "boost/asio/executor_work_guard.hpp"
+#include "boost/asio/io_context.hpp"
+#include "boost/asio/ip/tcp.hpp"
+#include "boost/asio/post.hpp"
+#include "boost/asio/strand.hpp"
+#include "bridge/internal/bridge_state.h"
+#include "bridge/internal/session.h"
+#include "google/protobuf/descriptor_database.h"
+
+namespace gravity::bridge {
+
+namespace net = boost::asio;
+using internal::BridgeState;
+using internal::Session;
+
+std::vector<std::string> ServicesIn(const google::protobuf::FileDescriptorSet& set) {
+  std::vector<std::string> services;
+  for (const auto& file : set.file()) {
+    for (const auto& service : file.service()) {
+      services.push_back(file.package().empty() ? service.name()
+                                                : absl::StrCat(file.package(), ".", service.name()));
+    }
+  }
+  return services;
+}
+
+absl::StatusOr<google::protobuf::FileDescriptorSet> LoadDescriptorSet(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return absl::NotFoundError(absl::StrCat("cannot read ", path));
+  google::protobuf::FileDescriptorSet set;
+  if (!set.ParseFromIstream(&in)) {
+    return absl::InvalidArgumentError(absl::StrCat(path, " is not a FileDescriptorSet"));
+  }
+  return set;
+}
+
+absl::StatusOr<google::protobuf::FileDescriptorSet> DescriptorsOfLinkedServices(
+    const std::vector<std::string>& services) {
+  google::protobuf::FileDescriptorSet set;
+  std::set<std::string> added;
+  // Imports first, as protoc writes them.
+  std::function<void(const google::protobuf::FileDescriptor*)> add =
+      [&](const google::protobuf::FileDescriptor* file) {
+        if (!added.insert(file->name()).second) return;
+        for (int i = 0; i < file->dependency_count(); ++i) add(file->dependency(i));
+        file->CopyTo(set.add_file());
+      };
+  for (const std::string& name : services) {
+    const auto* service = google::protobuf::DescriptorPool::generated_pool()->FindServiceByName(name);
+    if (service == nullptr) {
+      return absl::NotFoundError(absl::StrCat("service ", name, " is not linked into this program"));
+    }
+    add(service->file());
+  }
+  return set;
+}
+
+class Bridge::Impl {
+ public:
+  explicit Impl(std::shared_ptr<BridgeState> state)
+      : state_(std::move(state)), work_(net::make_work_guard(io_)), acceptor_(io_) {}
+
+  absl::Status Listen() {
+    const std::string& listen = state_->options.listen;
+    const size_t colon = listen.rfind(':');
+    if (colon == std::string::npos) {
+      return absl::InvalidArgumentError(absl::StrCat("--listen wants host:port, got ", listen));
+    }
+    std::string host = listen.substr(0, colon);
+    if (host.size() > 1 && host.front() == '[') host = host.substr(1, host.size() - 2);
+    boost::system::error_code ec;
+    auto address = net::ip::make_address(host.empty() ? "0.0.0.0" : host, ec);
+    if (ec) return absl::InvalidArgumentError(absl::StrCat("bad listen address ", host));
+    int port = 0;
+    if (!absl::SimpleAtoi(listen.substr(colon + 1), &port) || port < 0 || port > 65535) {
+      return absl::InvalidArgumentError(absl::StrCat("bad listen port in ", listen));
+    }
+    net::ip::tcp::endpoint endpoint(address, static_cast<unsigned short>(port));
+    acceptor_.open(endpoint.protocol(), ec);
+    if (!ec) acceptor_.set_option(net::socket_base::reuse_address(true), ec);
+    if (!ec) acceptor_.bind(endpoint, ec);
+    if (!ec) acceptor_.listen(net::socket_base::max_listen_connections, ec);
+    if (ec) return absl::UnavailableError(absl::StrCat("cannot listen on ", listen, ": ", ec.message()));
+    host_ = host.empty() ? "0.0.0.0" : host;
+    port_ = acceptor_.local_endpoint().port();
+    return absl::OkStatus();
+  }
+
+  void Run() {
+    DoAccept();
+    int threads = state_->options.threads;
+    if (threads <= 0) threads = std::max(1u, std::thread::hardware_concurrency());
+    for (int i = 0; i < threads; ++i) threads_.emplace_back([this] { io_.run(); });
+  }
+
+  void Shutdown() {
+    {
+      absl::MutexLock lock(&mu_);
+      if (shut_down_) return;
+      shut_down_ = true;
+    }
+    state_->draining = true;
+    net::post(acceptor_.get_executor(), [this] {
+      boost::system::error_code ignored;
+      acceptor_.close(ignored);
+    });
+    std::vector<std::weak_ptr<Session>> sessions;
+    {
+      absl::MutexLock lock(&mu_);
+      sessions.swap(sessions_);
+    }
+    for (auto& weak : sessions) {
+      if (auto session = weak.lock()) session->Drain();
+    }
+    // Bounded: streams were cut with a retry hint; wait for their upstream
+    // calls to end so no gRPC callback outlives the io_context.
+    const absl::Time deadline = absl::Now() + state_->options.drain_timeout;
+    while (absl::Now() < deadline && (state_->metrics.upstream_calls_live.load() > 0 ||
+                                      state_->metrics.connections_active.load() > 0)) {
+      absl::SleepFor(absl::Milliseconds(10));
+    }
+    work_.reset();
+    io_.stop();
+    for (auto& thread : threads_) thread.join();
+    threads_.clear();
+  }
+
+  std::shared_ptr<BridgeState> state_;
+  std::string host_;
+  int port_ = 0;
+
+ private:
+  void DoAccept() {
+    acceptor_.async_accept(net::make_strand(io_), [this](boost::system::error_code ec,
+                                                         net::ip::tcp::socket socket) {
+      if (ec) {
+        if (ec == net::error::operation_aborted || !acceptor_.is_open()) return;
+        DoAccept();  // e.g. EMFILE: keep serving the others
+        return;
+      }
+      boost::system::error_code ignored;
+      socket.set_option(net::ip::tcp::no_delay(true), ignored);
+      auto session = std::make_shared<Session>(std::move(socket), state_);
+      {
+        absl::MutexLock lock(&mu_);
+        // Forget closed sessions now and then, so the list stays the size of
+        // the open ones.
+        if (sessions_.size() >= 2 * live_mark_ + 64) {
+          sessions_.erase(std::remove_if(sessions_.begin(), sessions_.end(),
+                                         [](const auto& weak) { return weak.expired(); }),
+                          sessions_.end());
+          live_mark_ = sessions_.size();
+        }
+        sessions_.push_back(session);
+      }
+      session->Start();
+      DoAccept();
+    });
+  }
+
+  net::io_context io_;
+  net::executor_work_guard<net::io_context::executor_type> work_;
+  net::ip::tcp::acceptor acceptor_;
+  std::vector<std::thread> threads_;
+  absl::Mutex mu_;
+  bool shut_down_ ABSL_GUARDED_BY(mu_) = false;
+  std::vector<std::weak_ptr<Session>> sessions_ ABSL_GUARDED_BY(mu_);
+  size_t live_mark_ ABSL_GUARDED_BY(mu_) = 0;
+};
+
+absl::StatusOr<std::unique_ptr<Bridge>> Bridge::Start(
+    BridgeOptions options, std::shared_ptr<grpc::Channel> backend,
+    const google::protobuf::FileDescriptorSet& descriptors) {
+  auto state = std::make_shared<BridgeState>();
+  state->options = std::move(options);
+  state->database = std::make_unique<google::protobuf::SimpleDescriptorDatabase>();
+  for (const auto& file : descriptors.file()) {
+    if (!state->database->Add(file)) {
+      return absl::InvalidArgumentError(absl::StrCat("duplicate descriptor for ", file.name()));
+    }
+  }
+  state->pool = std::make_unique<google::protobuf::DescriptorPool>(state->database.get());
+  std::vector<std::string> services = ServicesIn(descriptors);
+  for (const std::string& name : services) {
+    if (state->pool->FindServiceByName(name) == nullptr) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("the descriptors of ", name, " are incomplete (missing imports?)"));
+    }
+  }
+  state->routes = std::make_unique<internal::RouteTable>(*state->pool, services, &state->warnings);
+  if (state->routes->methods().empty()) {
+    return absl::NotFoundError("no server-streaming method in the given services");
+  }
+  state->factory = std::make_unique<google::protobuf::DynamicMessageFactory>(state->pool.get());
+  state->stub = std::make_unique<grpc::GenericStub>(std::move(backend));
+
+  auto impl = std::make_unique<Impl>(state);
+  if (absl::Status listening = impl->Listen(); !listening.ok()) return listening;
+  impl->Run();
+  return std::unique_ptr<Bridge>(new Bridge(std::move(impl)));
+}
+
+Bridge::Bridge(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+Bridge::~Bridge() { Shutdown(); }
+
+int Bridge::port() const { return impl_->port_; }
+
+std::string Bridge::address() const { return absl::StrCat(impl_->host_, ":", impl_->port_); }
+
+std::vector<std::string> Bridge::RouteDescriptions() const {
+  std::vector<std::string> lines;
+  for (const auto& method : impl_->state_->routes->methods()) {
+    lines.push_back(absl::StrCat("GET|POST ", method.grpc_path, " -> ",
+                                 method.method->full_name()));
+    const auto& rule = method.method->options().GetExtension(google::api::http);
+    if (!rule.get().empty()) {
+      lines.push_back(absl::StrCat("GET|POST ", rule.get(), " -> ", method.method->full_name()));
+    }
+  }
+  return lines;
+}
+
+const std::vector<std::string>& Bridge::warnings() const { return impl_->state_->warnings; }
+
+int64_t Bridge::active_streams() const { return impl_->state_->metrics.active_streams.load(); }
+
+void Bridge::Shutdown() { impl_->Shutdown(); }
+
+}  // namespace gravity::bridge

@@ -1,0 +1,101 @@
+// Bridge: serves every server-streaming method of a gRPC backend to browsers
+// as Server-Sent Events (and NDJSON), with no per-service code. The wire
+// contract is DESIGN.md's "Bridge: the SSE wire contract"; README.md lists
+// each rule and flag.
+//
+//   gravity::bridge::BridgeOptions options;
+//   options.listen = "127.0.0.1:8080";
+//   auto bridge = gravity::bridge::Bridge::Start(options, channel, descriptors);
+//   ... (*bridge)->Shutdown();
+//
+// Runs its own Asio threads (one per core by default); each connection is
+// served on a strand and each stream holds one upstream call. Thread-safety:
+// Shutdown may be called from any thread; the Bridge must outlive nothing else.
+#ifndef GRAVITY_BRIDGE_BRIDGE_H_
+#define GRAVITY_BRIDGE_BRIDGE_H_
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "google/protobuf/descriptor.pb.h"
+#include "grpcpp/channel.h"
+
+namespace gravity::bridge {
+
+struct BridgeOptions {
+  // host:port; port 0 picks a free port (see Bridge::port()).
+  std::string listen = "127.0.0.1:8080";
+  // A comment is sent this often while a stream is idle, so proxies keep it.
+  absl::Duration keepalive = absl::Seconds(15);
+  // The `retry:` hint sent when the backend is unavailable or we shut down.
+  absl::Duration retry = absl::Seconds(2);
+  // Origins allowed by CORS, with credentials; "*" allows any origin without
+  // credentials. Empty: no CORS headers at all.
+  std::vector<std::string> cors_origins;
+  // Request headers forwarded as metadata besides Authorization and Cookie
+  // (case-insensitive names).
+  std::vector<std::string> forward_headers;
+  // Asio threads; 0 means one per core.
+  int threads = 0;
+  // Streams served at once; more get 503.
+  int max_streams = 20000;
+  // Bounds on what a client may send.
+  absl::Duration header_timeout = absl::Seconds(10);
+  absl::Duration idle_timeout = absl::Seconds(60);
+  // A socket write stalled this long means the browser is gone.
+  absl::Duration write_timeout = absl::Seconds(60);
+  size_t max_header_bytes = 16 * 1024;
+  size_t max_body_bytes = 1024 * 1024;
+  // Streams still open when Shutdown starts get a `retry:` hint and are cut;
+  // Shutdown waits at most this long for them to go.
+  absl::Duration drain_timeout = absl::Seconds(5);
+  // HTML served at "/" (e.g. the demo page); empty serves nothing there.
+  std::string index_html;
+};
+
+// The service names in `set` (every service of every file).
+std::vector<std::string> ServicesIn(const google::protobuf::FileDescriptorSet& set);
+
+// Reads a descriptor set written by `protoc --descriptor_set_out --include_imports`.
+absl::StatusOr<google::protobuf::FileDescriptorSet> LoadDescriptorSet(const std::string& path);
+
+// The descriptors of `services` compiled into this program, with their
+// imports: for a bridge embedded in the process that serves them.
+absl::StatusOr<google::protobuf::FileDescriptorSet> DescriptorsOfLinkedServices(
+    const std::vector<std::string>& services);
+
+class Bridge {
+ public:
+  // Routes every server-streaming method of the services in `descriptors`
+  // and starts listening. `backend` may be any channel: a remote target, a
+  // load-balanced `dns:///` one, or a server's InProcessChannel().
+  static absl::StatusOr<std::unique_ptr<Bridge>> Start(
+      BridgeOptions options, std::shared_ptr<grpc::Channel> backend,
+      const google::protobuf::FileDescriptorSet& descriptors);
+  ~Bridge();  // Shutdown()
+
+  int port() const;
+  std::string address() const;
+  // "GET /path -> package.Service/Method" lines, for start-up logs.
+  std::vector<std::string> RouteDescriptions() const;
+  // Warnings from start-up (e.g. skipped http templates).
+  const std::vector<std::string>& warnings() const;
+  int64_t active_streams() const;
+
+  // Stops accepting, sends every open stream a `retry:` hint and closes it
+  // (browsers reconnect elsewhere), waits up to drain_timeout. Idempotent.
+  void Shutdown();
+
+  class Impl;
+
+ private:
+  explicit Bridge(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace gravity::bridge
+
+#endif  // GRAVITY_BRIDGE_BRIDGE_H_

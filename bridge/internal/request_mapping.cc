@@ -1,0 +1,174 @@
+#include "bridge/internal/request_mapping.h"
+
+#include <cstdint>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/escaping.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "boost/url/parse_query.hpp"
+
+namespace gravity::bridge::internal {
+
+namespace {
+
+using google::protobuf::Descriptor;
+using google::protobuf::FieldDescriptor;
+using google::protobuf::Message;
+using google::protobuf::Reflection;
+
+const FieldDescriptor* FindField(const Descriptor* type, absl::string_view name) {
+  const std::string key(name);
+  if (const FieldDescriptor* field = type->FindFieldByName(key)) return field;
+  for (int i = 0; i < type->field_count(); ++i) {
+    if (type->field(i)->json_name() == key) return type->field(i);
+  }
+  return nullptr;
+}
+
+absl::Status BadValue(absl::string_view path, absl::string_view value, absl::string_view kind) {
+  return absl::InvalidArgumentError(
+      absl::StrCat("field \"", path, "\": \"", value, "\" is not a valid ", kind));
+}
+
+bool ParseBool(absl::string_view text, bool* out) {
+  if (text == "true" || text == "1") {
+    *out = true;
+    return true;
+  }
+  if (text == "false" || text == "0") {
+    *out = false;
+    return true;
+  }
+  return false;
+}
+
+absl::Status SetScalar(absl::string_view path, absl::string_view value, const FieldDescriptor* field,
+                       Message* message) {
+  const Reflection* reflection = message->GetReflection();
+  const bool repeated = field->is_repeated();
+  switch (field->cpp_type()) {
+    case FieldDescriptor::CPPTYPE_INT32: {
+      int32_t v;
+      if (!absl::SimpleAtoi(value, &v)) return BadValue(path, value, "int32");
+      repeated ? reflection->AddInt32(message, field, v) : reflection->SetInt32(message, field, v);
+      return absl::OkStatus();
+    }
+    case FieldDescriptor::CPPTYPE_INT64: {
+      int64_t v;
+      if (!absl::SimpleAtoi(value, &v)) return BadValue(path, value, "int64");
+      repeated ? reflection->AddInt64(message, field, v) : reflection->SetInt64(message, field, v);
+      return absl::OkStatus();
+    }
+    case FieldDescriptor::CPPTYPE_UINT32: {
+      uint32_t v;
+      if (!absl::SimpleAtoi(value, &v)) return BadValue(path, value, "uint32");
+      repeated ? reflection->AddUInt32(message, field, v) : reflection->SetUInt32(message, field, v);
+      return absl::OkStatus();
+    }
+    case FieldDescriptor::CPPTYPE_UINT64: {
+      uint64_t v;
+      if (!absl::SimpleAtoi(value, &v)) return BadValue(path, value, "uint64");
+      repeated ? reflection->AddUInt64(message, field, v) : reflection->SetUInt64(message, field, v);
+      return absl::OkStatus();
+    }
+    case FieldDescriptor::CPPTYPE_DOUBLE: {
+      double v;
+      if (!absl::SimpleAtod(value, &v)) return BadValue(path, value, "double");
+      repeated ? reflection->AddDouble(message, field, v) : reflection->SetDouble(message, field, v);
+      return absl::OkStatus();
+    }
+    case FieldDescriptor::CPPTYPE_FLOAT: {
+      float v;
+      if (!absl::SimpleAtof(value, &v)) return BadValue(path, value, "float");
+      repeated ? reflection->AddFloat(message, field, v) : reflection->SetFloat(message, field, v);
+      return absl::OkStatus();
+    }
+    case FieldDescriptor::CPPTYPE_BOOL: {
+      bool v;
+      if (!ParseBool(value, &v)) return BadValue(path, value, "bool (true or false)");
+      repeated ? reflection->AddBool(message, field, v) : reflection->SetBool(message, field, v);
+      return absl::OkStatus();
+    }
+    case FieldDescriptor::CPPTYPE_ENUM: {
+      const auto* type = field->enum_type();
+      const auto* named = type->FindValueByName(std::string(value));
+      int number;
+      if (named == nullptr && absl::SimpleAtoi(value, &number)) {
+        named = type->FindValueByNumber(number);
+      }
+      if (named == nullptr) return BadValue(path, value, absl::StrCat(type->full_name(), " value"));
+      repeated ? reflection->AddEnum(message, field, named)
+               : reflection->SetEnum(message, field, named);
+      return absl::OkStatus();
+    }
+    case FieldDescriptor::CPPTYPE_STRING: {
+      std::string v(value);
+      if (field->type() == FieldDescriptor::TYPE_BYTES) {
+        // proto3 JSON writes bytes as base64; accept both alphabets.
+        if (!absl::Base64Unescape(value, &v) && !absl::WebSafeBase64Unescape(value, &v)) {
+          return BadValue(path, value, "base64 bytes value");
+        }
+      }
+      repeated ? reflection->AddString(message, field, std::move(v))
+               : reflection->SetString(message, field, std::move(v));
+      return absl::OkStatus();
+    }
+    case FieldDescriptor::CPPTYPE_MESSAGE:
+      break;
+  }
+  return absl::InvalidArgumentError(absl::StrCat(
+      "field \"", path, "\" is a message; set its fields with \"", path, ".<field>\""));
+}
+
+}  // namespace
+
+absl::Status SetField(absl::string_view path, absl::string_view value, Message* message) {
+  std::vector<absl::string_view> parts = absl::StrSplit(path, '.');
+  Message* target = message;
+  for (size_t i = 0; i < parts.size(); ++i) {
+    const FieldDescriptor* field = FindField(target->GetDescriptor(), parts[i]);
+    if (field == nullptr) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "field \"", path, "\": ", target->GetDescriptor()->full_name(), " has no field \"",
+          parts[i], "\""));
+    }
+    if (i + 1 == parts.size()) return SetScalar(path, value, field, target);
+    if (field->cpp_type() != FieldDescriptor::CPPTYPE_MESSAGE || field->is_repeated()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("field \"", path, "\": \"", parts[i], "\" is not a singular message"));
+    }
+    target = target->GetReflection()->MutableMessage(target, field);
+  }
+  return absl::InvalidArgumentError("empty field name");
+}
+
+absl::Status ApplyQuery(const std::vector<std::pair<std::string, std::string>>& params,
+                        Message* message) {
+  for (const auto& [key, value] : params) {
+    if (key == kAccessTokenParam || key == kLastEventIdParam) continue;
+    absl::Status set = SetField(key, value, message);
+    if (!set.ok()) return set;
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::vector<std::pair<std::string, std::string>>> ParseQuery(
+    absl::string_view query) {
+  std::vector<std::pair<std::string, std::string>> params;
+  if (query.empty()) return params;
+  auto parsed = boost::urls::parse_query(boost::core::string_view(query.data(), query.size()));
+  if (!parsed) {
+    return absl::InvalidArgumentError(absl::StrCat("malformed query string: ", parsed.error().message()));
+  }
+  boost::urls::encoding_opts decoding;
+  decoding.space_as_plus = true;
+  for (auto param : *parsed) {
+    params.emplace_back(param.key.decode(decoding),
+                        param.has_value ? param.value.decode(decoding) : std::string());
+  }
+  return params;
+}
+
+}  // namespace gravity::bridge::internal

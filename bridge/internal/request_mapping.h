@@ -1,0 +1,40 @@
+// Fills a request message from an HTTP request, grpc-gateway style: query
+// parameters (`?to=bob`, `a.b=1` for nested fields, repetition for repeated
+// fields, enums by name or number, JSON or proto field names) and path
+// template variables. Pure functions; thread-safe.
+#ifndef GRAVITY_BRIDGE_INTERNAL_REQUEST_MAPPING_H_
+#define GRAVITY_BRIDGE_INTERNAL_REQUEST_MAPPING_H_
+
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "google/protobuf/message.h"
+
+namespace gravity::bridge::internal {
+
+// Query parameters the bridge consumes itself; they never reach the message.
+inline constexpr absl::string_view kAccessTokenParam = "access_token";
+inline constexpr absl::string_view kLastEventIdParam = "lastEventId";
+
+// Sets field `path` ("count", "a.b", JSON or proto names) of `message` from
+// its text form. Repeated fields get the value appended. Errors are
+// INVALID_ARGUMENT naming the field.
+absl::Status SetField(absl::string_view path, absl::string_view value,
+                      google::protobuf::Message* message);
+
+// Applies decoded query parameters in order, skipping the bridge's own.
+absl::Status ApplyQuery(const std::vector<std::pair<std::string, std::string>>& params,
+                        google::protobuf::Message* message);
+
+// Splits and percent-decodes a query string ("a=1&b=x%20y", '+' is a space).
+// A malformed escape is INVALID_ARGUMENT.
+absl::StatusOr<std::vector<std::pair<std::string, std::string>>> ParseQuery(
+    absl::string_view query);
+
+}  // namespace gravity::bridge::internal
+
+#endif  // GRAVITY_BRIDGE_INTERNAL_REQUEST_MAPPING_H_

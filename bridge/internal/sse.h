@@ -1,0 +1,34 @@
+// Encoders for the bridge's two stream formats, exactly per the wire contract
+// in DESIGN.md: Server-Sent Events and NDJSON. Pure functions; thread-safe.
+#ifndef GRAVITY_BRIDGE_INTERNAL_SSE_H_
+#define GRAVITY_BRIDGE_INTERNAL_SSE_H_
+
+#include <string>
+
+#include "absl/strings/string_view.h"
+#include "absl/time/time.h"
+#include "grpcpp/support/status.h"
+
+namespace gravity::bridge::internal {
+
+// "id: <id>\n" (when id is not empty) then one "data: " line per line of
+// `json`, then a blank line. proto3 JSON never holds a raw newline, but a line
+// break in `json` would otherwise end the event early, so it is split.
+std::string SseMessage(absl::string_view id, absl::string_view json);
+
+// "event: end\ndata: <google.rpc.Status JSON>\n\n": always the last event.
+std::string SseEnd(const grpc::Status& status);
+
+// ": keep-alive\n\n", a comment EventSource ignores.
+std::string SseKeepAlive();
+
+// "retry: <ms>\n\n": tells EventSource how long to wait before reconnecting.
+std::string SseRetry(absl::Duration delay);
+
+// {"result":<json>}\n and {"error":<status>}\n, as grpc-gateway streams.
+std::string NdjsonResult(absl::string_view json);
+std::string NdjsonError(const grpc::Status& status);
+
+}  // namespace gravity::bridge::internal
+
+#endif  // GRAVITY_BRIDGE_INTERNAL_SSE_H_

@@ -1,0 +1,48 @@
+#include "bridge/internal/upstream_call.h"
+
+#include "bridge/internal/bridge_state.h"
+
+namespace gravity::bridge::internal {
+
+UpstreamCall::UpstreamCall(std::weak_ptr<UpstreamListener> listener,
+                           std::shared_ptr<BridgeState> state)
+    : listener_(std::move(listener)), state_(std::move(state)) {
+  state_->metrics.upstream_calls_live++;
+}
+
+UpstreamCall* UpstreamCall::Start(grpc::GenericStub& stub, const std::string& method,
+                                  const grpc::ByteBuffer& request,
+                                  const std::vector<std::pair<std::string, std::string>>& metadata,
+                                  std::weak_ptr<UpstreamListener> listener,
+                                  std::shared_ptr<BridgeState> state) {
+  auto* call = new UpstreamCall(std::move(listener), std::move(state));
+  for (const auto& [key, value] : metadata) call->context_.AddMetadata(key, value);
+  call->request_ = request;
+  stub.PrepareBidiStreamingCall(&call->context_, method, grpc::StubOptions(), call);
+  call->AddHold();
+  // A server-streaming call on the wire: one request message, then half-close.
+  call->StartWriteLast(&call->request_, grpc::WriteOptions());
+  call->StartRead(&call->read_buffer_);
+  call->StartCall();
+  return call;
+}
+
+void UpstreamCall::RequestRead() { StartRead(&read_buffer_); }
+
+void UpstreamCall::Cancel() { context_.TryCancel(); }
+
+void UpstreamCall::Release() { RemoveHold(); }
+
+void UpstreamCall::OnReadDone(bool ok) {
+  if (auto listener = listener_.lock()) {
+    listener->OnUpstreamRead(ok, ok ? std::move(read_buffer_) : grpc::ByteBuffer());
+  }
+}
+
+void UpstreamCall::OnDone(const grpc::Status& status) {
+  if (auto listener = listener_.lock()) listener->OnUpstreamDone(status);
+  state_->metrics.upstream_calls_live--;
+  delete this;
+}
+
+}  // namespace gravity::bridge::internal
