@@ -1,0 +1,331 @@
+// The SSE wire contract of DESIGN.md, rule by rule, through bridge/bridge.h
+// against the example service.
+#include "bridge/bridge.h"
+
+#include <atomic>
+#include <memory>
+#include <thread>
+#include <vector>
+
+#include "absl/strings/match.h"
+#include "absl/synchronization/notification.h"
+#include "examples/streaming/streaming_service.h"
+#include "grpcpp/create_channel.h"
+#include "gtest/gtest.h"
+#include "server/service.h"
+#include "streaming/v1/streaming.pb.h"
+#include "tests/bridge/http_test_client.h"
+#include "tests/server/test_server.h"
+
+namespace gravity::bridge {
+namespace {
+
+using testing::HttpConnection;
+using testing::HttpRequest;
+using testing::HttpResponse;
+using testing::ParseSse;
+
+constexpr char kToken[] = "admin-token";
+constexpr char kPing[] = "/streaming.v1.Streaming/Ping";
+constexpr char kFastPing[] = "/streaming.v1.Streaming/Ping?to=bob&count=3&interval_ms=10";
+
+class BridgeTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto service = examples::MakeStreamingService(kToken);
+    ASSERT_TRUE(service.ok());
+    service_ = std::move(*service);
+    server_ = gravity::testing::StartServer({service_.get()});
+    ASSERT_NE(server_, nullptr);
+  }
+
+  void StartBridge(BridgeOptions options = {}) {
+    options.listen = "127.0.0.1:0";
+    options.threads = 2;
+    auto descriptors = DescriptorsOfLinkedServices({"streaming.v1.Streaming"});
+    ASSERT_TRUE(descriptors.ok()) << descriptors.status();
+    auto channel = grpc::CreateChannel(server_->address(), grpc::InsecureChannelCredentials());
+    auto bridge = Bridge::Start(options, channel, *descriptors);
+    ASSERT_TRUE(bridge.ok()) << bridge.status();
+    bridge_ = std::move(*bridge);
+  }
+
+  HttpResponse Get(const std::string& target,
+                   const std::vector<std::pair<std::string, std::string>>& headers = {}) {
+    return HttpRequest(bridge_->port(), "GET", target, headers);
+  }
+
+  std::unique_ptr<server::Service> service_;
+  std::unique_ptr<server::Server> server_;
+  std::unique_ptr<Bridge> bridge_;
+};
+
+TEST_F(BridgeTest, StreamHasTheContractHeaders) {
+  StartBridge();
+  HttpResponse response = Get(kFastPing);
+  EXPECT_EQ(response.status, 200) << response.error;
+  EXPECT_EQ(response.header("content-type"), "text/event-stream; charset=utf-8");
+  EXPECT_EQ(response.header("cache-control"), "no-cache, no-transform");
+  EXPECT_EQ(response.header("x-accel-buffering"), "no");
+}
+
+TEST_F(BridgeTest, EachMessageIsOneEventWithSeqAsItsId) {
+  StartBridge();
+  auto events = ParseSse(Get(kFastPing).body);
+  ASSERT_EQ(events.size(), 4u);
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_EQ(events[i].event, "");
+    EXPECT_EQ(events[i].id, std::to_string(i + 1));
+    EXPECT_EQ(events[i].data,
+              "{\"message\":\"Sending ping to bob\",\"seq\":\"" + std::to_string(i + 1) + "\"}");
+  }
+}
+
+TEST_F(BridgeTest, AStreamEndsWithAnEndEventCarryingCodeZero) {
+  StartBridge();
+  auto events = ParseSse(Get(kFastPing).body);
+  ASSERT_FALSE(events.empty());
+  EXPECT_EQ(events.back().event, "end");
+  EXPECT_EQ(events.back().data, "{\"code\":0,\"message\":\"\",\"details\":[]}");
+}
+
+TEST_F(BridgeTest, AnErrorMidStreamEndsWithItsStatus) {
+  StartBridge();
+  auto events = ParseSse(Get(std::string(kFastPing) + "&fail_code=9").body);
+  ASSERT_EQ(events.size(), 4u);
+  EXPECT_EQ(events.back().event, "end");
+  EXPECT_TRUE(absl::StartsWith(events.back().data, "{\"code\":9,\"message\":\"ping failed"))
+      << events.back().data;
+}
+
+TEST_F(BridgeTest, AGuardedStreamWithoutTokenIs401BeforeAnyEvent) {
+  StartBridge();
+  HttpResponse response = Get("/streaming.v1.Streaming/StreamUsers?count=2&interval_ms=10");
+  EXPECT_EQ(response.status, 401);
+  EXPECT_EQ(response.header("content-type"), "application/json");
+  EXPECT_TRUE(absl::StartsWith(response.body, "{\"code\":16,")) << response.body;
+}
+
+TEST_F(BridgeTest, AGuardedStreamAcceptsAHeaderToken) {
+  StartBridge();
+  HttpResponse response = Get("/streaming.v1.Streaming/StreamUsers?count=2&interval_ms=10",
+                              {{"Authorization", std::string("Bearer ") + kToken}});
+  EXPECT_EQ(response.status, 200);
+  auto events = ParseSse(response.body);
+  ASSERT_EQ(events.size(), 3u);
+  EXPECT_TRUE(absl::StartsWith(events[0].data, "{\"id\":\"")) << events[0].data;
+}
+
+TEST_F(BridgeTest, AGuardedStreamAcceptsAnAccessTokenParameter) {
+  StartBridge();
+  HttpResponse response = Get(
+      std::string("/streaming.v1.Streaming/StreamUsers?count=2&interval_ms=10&access_token=") +
+      kToken);
+  EXPECT_EQ(response.status, 200);
+  EXPECT_EQ(ParseSse(response.body).size(), 3u);
+}
+
+TEST_F(BridgeTest, UnknownPathIs404) {
+  StartBridge();
+  HttpResponse response = Get("/streaming.v1.Streaming/Nope");
+  EXPECT_EQ(response.status, 404);
+  EXPECT_TRUE(absl::StartsWith(response.body, "{\"code\":5,")) << response.body;
+}
+
+TEST_F(BridgeTest, WrongMethodIs405) {
+  StartBridge();
+  HttpResponse response = HttpRequest(bridge_->port(), "DELETE", kPing);
+  EXPECT_EQ(response.status, 405);
+  EXPECT_EQ(response.header("allow"), "GET, POST, OPTIONS");
+}
+
+TEST_F(BridgeTest, ABadValueIs400NamingTheField) {
+  StartBridge();
+  HttpResponse response = Get("/streaming.v1.Streaming/Ping?count=many");
+  EXPECT_EQ(response.status, 400);
+  EXPECT_TRUE(absl::StrContains(response.body, "count")) << response.body;
+}
+
+TEST_F(BridgeTest, AnUnknownParameterIs400) {
+  StartBridge();
+  HttpResponse response = Get("/streaming.v1.Streaming/Ping?cuont=3");
+  EXPECT_EQ(response.status, 400);
+  EXPECT_TRUE(absl::StrContains(response.body, "cuont")) << response.body;
+}
+
+TEST_F(BridgeTest, PostWithAJsonBodyStreams) {
+  StartBridge();
+  HttpResponse response = HttpRequest(bridge_->port(), "POST", kPing,
+                                      {{"Content-Type", "application/json"}},
+                                      R"({"to":"ann","count":2,"intervalMs":10})");
+  EXPECT_EQ(response.status, 200);
+  auto events = ParseSse(response.body);
+  ASSERT_EQ(events.size(), 3u);
+  EXPECT_TRUE(absl::StrContains(events[0].data, "Sending ping to ann"));
+}
+
+TEST_F(BridgeTest, ResumeWithTheLastEventIdHeader) {
+  StartBridge();
+  auto events = ParseSse(Get("/streaming.v1.Streaming/Ping?to=bob&count=5&interval_ms=10",
+                             {{"Last-Event-ID", "3"}})
+                             .body);
+  ASSERT_EQ(events.size(), 3u);
+  EXPECT_EQ(events[0].id, "4");
+  EXPECT_EQ(events[1].id, "5");
+}
+
+TEST_F(BridgeTest, ResumeWithTheLastEventIdParameter) {
+  StartBridge();
+  auto events =
+      ParseSse(Get("/streaming.v1.Streaming/Ping?to=bob&count=5&interval_ms=10&lastEventId=3").body);
+  ASSERT_EQ(events.size(), 3u);
+  EXPECT_EQ(events[0].id, "4");
+}
+
+TEST_F(BridgeTest, IdleStreamsGetKeepAliveComments) {
+  BridgeOptions options;
+  options.keepalive = absl::Milliseconds(50);
+  StartBridge(options);
+  HttpResponse response = Get("/streaming.v1.Streaming/Ping?to=bob&count=2&interval_ms=400");
+  EXPECT_EQ(response.status, 200);
+  EXPECT_TRUE(absl::StrContains(response.body, ": keep-alive\n\n")) << response.body;
+  EXPECT_EQ(ParseSse(response.body).size(), 3u);
+}
+
+TEST_F(BridgeTest, NdjsonWhenAsked) {
+  StartBridge();
+  HttpResponse response =
+      Get(std::string(kFastPing) + "&fail_code=9", {{"Accept", "application/x-ndjson"}});
+  EXPECT_EQ(response.status, 200);
+  EXPECT_EQ(response.header("content-type"), "application/x-ndjson");
+  EXPECT_TRUE(absl::StartsWith(
+      response.body, "{\"result\":{\"message\":\"Sending ping to bob\",\"seq\":\"1\"}}\n"))
+      << response.body;
+  EXPECT_TRUE(absl::StrContains(response.body, "{\"error\":{\"code\":9,")) << response.body;
+}
+
+TEST_F(BridgeTest, CorsAllowsAnAllowlistedOriginWithCredentials) {
+  BridgeOptions options;
+  options.cors_origins = {"http://app.example"};
+  StartBridge(options);
+  HttpResponse response = Get(kFastPing, {{"Origin", "http://app.example"}});
+  EXPECT_EQ(response.header("access-control-allow-origin"), "http://app.example");
+  EXPECT_EQ(response.header("access-control-allow-credentials"), "true");
+  HttpResponse preflight =
+      HttpRequest(bridge_->port(), "OPTIONS", kPing,
+                  {{"Origin", "http://app.example"},
+                   {"Access-Control-Request-Method", "GET"},
+                   {"Access-Control-Request-Headers", "authorization, last-event-id"}});
+  EXPECT_EQ(preflight.status, 204);
+  EXPECT_EQ(preflight.header("access-control-allow-origin"), "http://app.example");
+  EXPECT_EQ(preflight.header("access-control-allow-headers"), "authorization, last-event-id");
+}
+
+TEST_F(BridgeTest, CorsGivesOtherOriginsNoHeaders) {
+  BridgeOptions options;
+  options.cors_origins = {"http://app.example"};
+  StartBridge(options);
+  HttpResponse response = Get(kFastPing, {{"Origin", "http://evil.example"}});
+  EXPECT_EQ(response.status, 200);
+  EXPECT_EQ(response.header("access-control-allow-origin"), "");
+  EXPECT_EQ(response.header("access-control-allow-credentials"), "");
+}
+
+TEST_F(BridgeTest, CorsWildcardNeverComesWithCredentials) {
+  BridgeOptions options;
+  options.cors_origins = {"*"};
+  StartBridge(options);
+  HttpResponse response = Get(kFastPing, {{"Origin", "http://any.example"}});
+  EXPECT_EQ(response.header("access-control-allow-origin"), "*");
+  EXPECT_EQ(response.header("access-control-allow-credentials"), "");
+}
+
+TEST_F(BridgeTest, TheGoogleApiHttpRouteServesPing) {
+  StartBridge();
+  auto events = ParseSse(Get("/api/streaming/ping?to=eve&count=2&interval_ms=10").body);
+  ASSERT_EQ(events.size(), 3u);
+  EXPECT_TRUE(absl::StrContains(events[0].data, "Sending ping to eve"));
+}
+
+TEST_F(BridgeTest, MetricsShowActiveStreamsAndEvents) {
+  StartBridge();
+  Get(kFastPing);
+  HttpResponse metrics = Get("/metrics");
+  EXPECT_EQ(metrics.status, 200);
+  EXPECT_TRUE(absl::StrContains(metrics.body, "gravity_bridge_active_streams 0\n"));
+  EXPECT_TRUE(absl::StrContains(metrics.body, "gravity_bridge_events_sent_total 3\n"));
+}
+
+TEST_F(BridgeTest, KeepAliveConnectionServesSeveralStreams) {
+  StartBridge();
+  HttpConnection connection(bridge_->port());
+  for (int i = 0; i < 3; ++i) {
+    connection.SendRequest("GET", kFastPing);
+    HttpResponse response = connection.ReadResponse();
+    EXPECT_EQ(response.status, 200) << response.error;
+    EXPECT_EQ(ParseSse(response.body).size(), 4u);
+  }
+}
+
+TEST_F(BridgeTest, FiveHundredConcurrentStreamsAllComplete) {
+  StartBridge();
+  constexpr int kStreams = 500;
+  std::vector<std::unique_ptr<HttpConnection>> connections;
+  for (int i = 0; i < kStreams; ++i) {
+    connections.push_back(std::make_unique<HttpConnection>(bridge_->port()));
+    connections.back()->SendRequest("GET", "/streaming.v1.Streaming/Ping?count=3&interval_ms=200");
+  }
+  int complete = 0;
+  for (auto& connection : connections) {
+    HttpResponse response = connection->ReadResponse();
+    auto events = ParseSse(response.body);
+    if (response.status == 200 && events.size() == 4 && events.back().event == "end") ++complete;
+  }
+  EXPECT_EQ(complete, kStreams);
+}
+
+// A service whose stream never ends and that records when its client leaves.
+TEST(BridgeDisconnectTest, ABrowserDisconnectCancelsTheBackendWithin100ms) {
+  absl::Notification cancelled;
+  absl::Time cancelled_at;
+  server::Service service("streaming.v1.Streaming");
+  ASSERT_TRUE((service.AddStream<streaming::v1::PingRequest, streaming::v1::PingReply>(
+                   "Ping",
+                   [&](const streaming::v1::PingRequest&,
+                       server::Stream<streaming::v1::PingReply> stream) {
+                     stream.OnCancel([&] {
+                       cancelled_at = absl::Now();
+                       cancelled.Notify();
+                     });
+                     streaming::v1::PingReply reply;
+                     reply.set_seq(1);
+                     stream.Send(reply);
+                   }))
+                  .ok());
+  auto server = gravity::testing::StartServer({&service});
+  auto descriptors = DescriptorsOfLinkedServices({"streaming.v1.Streaming"});
+  ASSERT_TRUE(descriptors.ok());
+  BridgeOptions options;
+  options.listen = "127.0.0.1:0";
+  auto bridge = Bridge::Start(
+      options, grpc::CreateChannel(server->address(), grpc::InsecureChannelCredentials()),
+      *descriptors);
+  ASSERT_TRUE(bridge.ok()) << bridge.status();
+
+  HttpConnection connection((*bridge)->port());
+  connection.SendRequest("GET", kPing);
+  std::string seen;
+  ASSERT_TRUE(connection.ReadUntil("id: 1\n", &seen)) << seen;
+  const absl::Time closed_at = absl::Now();
+  connection.Close();
+  ASSERT_TRUE(cancelled.WaitForNotificationWithTimeout(absl::Seconds(5)));
+  EXPECT_LT(cancelled_at - closed_at, absl::Milliseconds(100));
+  // The gauge comes back to zero.
+  for (int i = 0; i < 100 && (*bridge)->active_streams() != 0; ++i) {
+    absl::SleepFor(absl::Milliseconds(10));
+  }
+  EXPECT_EQ((*bridge)->active_streams(), 0);
+}
+
+}  // namespace
+}  // namespace gravity::bridge

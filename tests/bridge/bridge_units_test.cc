@@ -1,0 +1,141 @@
+// The bridge's pure parts: request mapping, the SSE/NDJSON encoders, status
+// mapping (bridge/internal/).
+#include "absl/strings/match.h"
+#include "bridge/internal/request_mapping.h"
+#include "bridge/internal/sse.h"
+#include "bridge/internal/status_mapping.h"
+#include "google/protobuf/descriptor.pb.h"
+#include "google/protobuf/util/json_util.h"
+#include "gtest/gtest.h"
+#include "streaming/v1/streaming.pb.h"
+
+namespace gravity::bridge::internal {
+namespace {
+
+using google::protobuf::FieldDescriptorProto;
+using google::protobuf::FileDescriptorProto;
+
+absl::Status Apply(const std::string& query, google::protobuf::Message* message) {
+  auto params = ParseQuery(query);
+  if (!params.ok()) return params.status();
+  return ApplyQuery(*params, message);
+}
+
+TEST(RequestMappingTest, ScalarsByProtoOrJsonName) {
+  streaming::v1::PingRequest request;
+  ASSERT_TRUE(Apply("to=bob&count=3&interval_ms=10&failCode=9", &request).ok());
+  EXPECT_EQ(request.to(), "bob");
+  EXPECT_EQ(request.count(), 3);
+  EXPECT_EQ(request.interval_ms(), 10);
+  EXPECT_EQ(request.fail_code(), 9);
+}
+
+TEST(RequestMappingTest, NestedFieldsUseDots) {
+  FileDescriptorProto file;
+  ASSERT_TRUE(Apply("options.java_package=com.x&options.javaMultipleFiles=true", &file).ok());
+  EXPECT_EQ(file.options().java_package(), "com.x");
+  EXPECT_TRUE(file.options().java_multiple_files());
+}
+
+TEST(RequestMappingTest, RepeatedFieldsRepeat) {
+  FileDescriptorProto file;
+  ASSERT_TRUE(Apply("dependency=a.proto&dependency=b.proto&public_dependency=1", &file).ok());
+  ASSERT_EQ(file.dependency_size(), 2);
+  EXPECT_EQ(file.dependency(0), "a.proto");
+  EXPECT_EQ(file.dependency(1), "b.proto");
+  EXPECT_EQ(file.public_dependency(0), 1);
+}
+
+TEST(RequestMappingTest, EnumsByNameOrNumber) {
+  FieldDescriptorProto field;
+  ASSERT_TRUE(Apply("type=TYPE_STRING", &field).ok());
+  EXPECT_EQ(field.type(), FieldDescriptorProto::TYPE_STRING);
+  ASSERT_TRUE(Apply("type=5", &field).ok());
+  EXPECT_EQ(field.type(), FieldDescriptorProto::TYPE_INT32);
+  absl::Status bad = Apply("type=TYPE_NOPE", &field);
+  EXPECT_EQ(bad.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_TRUE(absl::StrContains(bad.message(), "type"));
+}
+
+TEST(RequestMappingTest, BadValuesNameTheField) {
+  streaming::v1::PingRequest request;
+  absl::Status status = Apply("count=3x", &request);
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_TRUE(absl::StrContains(status.message(), "\"count\"")) << status.message();
+  EXPECT_FALSE(Apply("count=99999999999", &request).ok());  // out of int32 range
+  EXPECT_FALSE(Apply("nope=1", &request).ok());
+  FileDescriptorProto file;
+  EXPECT_FALSE(Apply("options.java_multiple_files=maybe", &file).ok());
+  EXPECT_FALSE(Apply("options=1", &file).ok());  // a message needs a subfield
+}
+
+TEST(RequestMappingTest, PercentEncodingAndPlusAreDecoded) {
+  streaming::v1::PingRequest request;
+  ASSERT_TRUE(Apply("to=b%C3%B6b+and%20%26%3D%20co", &request).ok());
+  EXPECT_EQ(request.to(), "b\xC3\xB6" "b and &= co");
+  EXPECT_FALSE(Apply("to=%zz", &request).ok());
+}
+
+TEST(RequestMappingTest, TheBridgesOwnParametersAreSkipped) {
+  streaming::v1::PingRequest request;
+  ASSERT_TRUE(Apply("access_token=secret&lastEventId=4&to=x", &request).ok());
+  EXPECT_EQ(request.to(), "x");
+}
+
+TEST(SseTest, MessageWithId) {
+  EXPECT_EQ(SseMessage("41", R"({"id":"0.42"})"), "id: 41\ndata: {\"id\":\"0.42\"}\n\n");
+  EXPECT_EQ(SseMessage("", "{}"), "data: {}\n\n");
+}
+
+TEST(SseTest, ANewlineInsideAStringFieldStaysOnOneDataLine) {
+  streaming::v1::PingReply reply;
+  reply.set_message("line one\nline two\r\n");
+  std::string json;
+  ASSERT_TRUE(google::protobuf::util::MessageToJsonString(reply, &json).ok());
+  const std::string event = SseMessage("1", json);
+  EXPECT_EQ(event, "id: 1\ndata: {\"message\":\"line one\\nline two\\r\\n\"}\n\n");
+}
+
+TEST(SseTest, RawLineBreaksInDataBecomeSeveralDataLines) {
+  EXPECT_EQ(SseMessage("", "a\nb"), "data: a\ndata: b\n\n");
+  EXPECT_EQ(SseMessage("1\n2", "x"), "data: x\n\n");  // an id that would break framing is dropped
+}
+
+TEST(SseTest, EndEventCarriesTheStatus) {
+  EXPECT_EQ(SseEnd(grpc::Status::OK), "event: end\ndata: {\"code\":0,\"message\":\"\",\"details\":[]}\n\n");
+  EXPECT_EQ(SseEnd(grpc::Status(grpc::StatusCode::NOT_FOUND, "gone \"x\"")),
+            "event: end\ndata: {\"code\":5,\"message\":\"gone \\\"x\\\"\",\"details\":[]}\n\n");
+}
+
+TEST(SseTest, KeepAliveAndRetry) {
+  EXPECT_EQ(SseKeepAlive(), ": keep-alive\n\n");
+  EXPECT_EQ(SseRetry(absl::Seconds(2)), "retry: 2000\n\n");
+}
+
+TEST(SseTest, NdjsonLines) {
+  EXPECT_EQ(NdjsonResult("{\"a\":1}"), "{\"result\":{\"a\":1}}\n");
+  EXPECT_EQ(NdjsonError(grpc::Status(grpc::StatusCode::INTERNAL, "x")),
+            "{\"error\":{\"code\":13,\"message\":\"x\",\"details\":[]}}\n");
+}
+
+TEST(StatusMappingTest, GrpcCodesMapToHttpStatuses) {
+  EXPECT_EQ(HttpStatusFor(grpc::StatusCode::OK), 200);
+  EXPECT_EQ(HttpStatusFor(grpc::StatusCode::INVALID_ARGUMENT), 400);
+  EXPECT_EQ(HttpStatusFor(grpc::StatusCode::UNAUTHENTICATED), 401);
+  EXPECT_EQ(HttpStatusFor(grpc::StatusCode::PERMISSION_DENIED), 403);
+  EXPECT_EQ(HttpStatusFor(grpc::StatusCode::NOT_FOUND), 404);
+  EXPECT_EQ(HttpStatusFor(grpc::StatusCode::RESOURCE_EXHAUSTED), 429);
+  EXPECT_EQ(HttpStatusFor(grpc::StatusCode::UNIMPLEMENTED), 501);
+  EXPECT_EQ(HttpStatusFor(grpc::StatusCode::UNAVAILABLE), 503);
+  EXPECT_EQ(HttpStatusFor(grpc::StatusCode::DEADLINE_EXCEEDED), 504);
+  EXPECT_EQ(HttpStatusFor(grpc::StatusCode::INTERNAL), 500);
+  EXPECT_EQ(HttpStatusFor(grpc::StatusCode::FAILED_PRECONDITION), 500);
+}
+
+TEST(StatusMappingTest, StatusJsonEscapesAndReplacesBadUtf8) {
+  EXPECT_EQ(StatusJson(grpc::StatusCode::INTERNAL, "a\x01\xff"),
+            "{\"code\":13,\"message\":\"a\\u0001\\ufffd\",\"details\":[]}");
+}
+
+}  // namespace
+}  // namespace gravity::bridge::internal
