@@ -17,6 +17,7 @@
 #include "grpcpp/health_check_service_interface.h"
 #include "grpcpp/security/server_credentials.h"
 #include "grpcpp/server_builder.h"
+#include "server/service.h"
 
 namespace gravity::server {
 
@@ -83,12 +84,14 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(
   absl::string_view host = options.listen;
   if (size_t colon = host.rfind(':'); colon != absl::string_view::npos) host = host.substr(0, colon);
   std::string address = absl::StrCat(host, ":", port);
-  return std::unique_ptr<Server>(new Server(std::move(server), options, port, std::move(address)));
+  return std::unique_ptr<Server>(
+      new Server(std::move(server), services, options, port, std::move(address)));
 }
 
-Server::Server(std::unique_ptr<grpc::Server> server, ServerOptions options, int port,
-               std::string address)
+Server::Server(std::unique_ptr<grpc::Server> server, std::vector<grpc::Service*> services,
+               ServerOptions options, int port, std::string address)
     : server_(std::move(server)),
+      services_(std::move(services)),
       options_(std::move(options)),
       port_(port),
       address_(std::move(address)) {}
@@ -106,6 +109,12 @@ void Server::Shutdown() {
     shut_down_ = true;
   }
   server_->GetHealthCheckService()->SetServingStatus(false);
+  const grpc::Status going_away(grpc::StatusCode::UNAVAILABLE, "the server is shutting down");
+  for (grpc::Service* service : services_) {
+    if (auto* gravity_service = dynamic_cast<Service*>(service)) {
+      gravity_service->EndAllStreams(going_away);
+    }
+  }
   // Past the deadline gRPC cancels what is still open: streams see OnCancel
   // and finish, so this returns within about drain_timeout.
   server_->Shutdown(absl::ToChronoTime(absl::Now() + options_.drain_timeout));
@@ -113,11 +122,13 @@ void Server::Shutdown() {
 }
 
 void Server::RunUntilSignal() {
+  WaitForSignal();
+  Shutdown();
+}
+
+void Server::WaitForSignal() {
   int fds[2];
-  if (pipe2(fds, O_CLOEXEC) != 0) {
-    Shutdown();
-    return;
-  }
+  if (pipe2(fds, O_CLOEXEC) != 0) return;
   signal_pipe_write.store(fds[1]);
   struct sigaction action = {};
   action.sa_handler = OnTerminationSignal;
@@ -142,7 +153,6 @@ void Server::RunUntilSignal() {
   signal_pipe_write.store(-1);
   close(fds[0]);
   close(fds[1]);
-  Shutdown();
 }
 
 }  // namespace gravity::server

@@ -53,20 +53,24 @@ class Server {
   // bridge embedded in the same binary.
   std::shared_ptr<grpc::Channel> InProcessChannel();
 
-  // Marks the health service NOT_SERVING, stops accepting calls and lets open
-  // streams finish for up to drain_timeout, then cancels them. Returns when
-  // every call has ended. Idempotent.
+  // Marks the health service NOT_SERVING, stops accepting calls, ends every
+  // gravity stream with UNAVAILABLE once its queued messages are out (clients
+  // reconnect and resume elsewhere), and cancels whatever is still open after
+  // drain_timeout. Returns when every call has ended. Idempotent.
   void Shutdown();
 
-  // Blocks until SIGINT or SIGTERM arrives (or Shutdown is called), then
-  // shuts down. Call from the main thread.
+  // Blocks until SIGINT or SIGTERM arrives or Shutdown is called. Call from
+  // the main thread.
+  void WaitForSignal();
+  // WaitForSignal(), then Shutdown().
   void RunUntilSignal();
 
  private:
-  Server(std::unique_ptr<grpc::Server> server, ServerOptions options, int port,
-         std::string address);
+  Server(std::unique_ptr<grpc::Server> server, std::vector<grpc::Service*> services,
+         ServerOptions options, int port, std::string address);
 
   const std::unique_ptr<grpc::Server> server_;
+  std::vector<grpc::Service*> services_;
   const ServerOptions options_;
   const int port_;
   const std::string address_;

@@ -41,6 +41,17 @@ Service& Service::GuardMethod(absl::string_view method, gravity::server::Guard g
   return *this;
 }
 
+void Service::EndAllStreams(const grpc::Status& status) {
+  std::vector<std::shared_ptr<internal::StreamCore>> open;
+  {
+    absl::MutexLock lock(&streams_mu_);
+    for (auto& [key, weak] : open_streams_) {
+      if (auto core = weak.lock()) open.push_back(std::move(core));
+    }
+  }
+  for (auto& core : open) core->EndForShutdown(status);
+}
+
 bool Service::ParseRequest(const grpc::ByteBuffer& bytes, google::protobuf::Message* request) {
   grpc::ByteBuffer copy(bytes);  // Deserialize consumes its input; copies share slices.
   return grpc::SerializationTraits<google::protobuf::Message>::Deserialize(&copy, request).ok();
@@ -100,9 +111,10 @@ absl::Status Service::AddStreamMethod(absl::string_view method,
 
 grpc::ServerWriteReactor<grpc::ByteBuffer>* Service::HandleCall(
     const Method& method, grpc::CallbackServerContext* context,
-    const grpc::ByteBuffer* request) const {
+    const grpc::ByteBuffer* request) {
   CallInfo call(*context, method.full_path);
-  for (const auto* guards : {&service_guards_, &method.guards}) {
+  const std::vector<gravity::server::Guard>* in_order[] = {&service_guards_, &method.guards};
+  for (const std::vector<gravity::server::Guard>* guards : in_order) {
     for (const gravity::server::Guard& guard : *guards) {
       grpc::Status verdict = guard(call);
       if (!verdict.ok()) return new RejectedCall(std::move(verdict));
@@ -116,6 +128,14 @@ grpc::ServerWriteReactor<grpc::ByteBuffer>* Service::HandleCall(
   }
   std::shared_ptr<internal::StreamCore> core =
       internal::StreamCore::Start(std::move(call), stream_options_, timers_);
+  {
+    absl::MutexLock lock(&streams_mu_);
+    open_streams_.emplace(core.get(), core);
+  }
+  core->set_on_done([this, key = core.get()] {
+    absl::MutexLock lock(&streams_mu_);
+    open_streams_.erase(key);
+  });
   grpc::Status verdict = method.run(*parsed, core);
   if (verdict.ok()) {
     core->Accept();

@@ -34,6 +34,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "absl/synchronization/mutex.h"
 #include "google/protobuf/descriptor.h"
 #include "google/protobuf/message.h"
 #include "grpcpp/impl/service_type.h"
@@ -62,6 +63,12 @@ class Service : public grpc::Service {
   Service& GuardMethod(absl::string_view method, gravity::server::Guard guard);
 
   void set_stream_options(StreamOptions options) { stream_options_ = options; }
+
+  // Ends every open stream with `status` after what is queued has gone out,
+  // firing their cancel hooks. Server::Shutdown calls it with UNAVAILABLE, so
+  // clients (and browsers behind the bridge) reconnect and resume instead of
+  // taking the shutdown for the stream's end. Thread-safe.
+  void EndAllStreams(const grpc::Status& status);
 
   // Serves `method` (its short name, e.g. "Ping") with `handler`, a callable
   // `(const Request&, Stream<Response>)` returning void or grpc::Status. A
@@ -109,7 +116,7 @@ class Service : public grpc::Service {
                                decltype(Method::parse) parse, decltype(Method::run) run);
   grpc::ServerWriteReactor<grpc::ByteBuffer>* HandleCall(const Method& method,
                                                          grpc::CallbackServerContext* context,
-                                                         const grpc::ByteBuffer* request) const;
+                                                         const grpc::ByteBuffer* request);
 
   const std::string full_name_;
   std::vector<gravity::server::Guard> service_guards_;
@@ -119,6 +126,10 @@ class Service : public grpc::Service {
   std::deque<Method> methods_;
   StreamOptions stream_options_;
   std::shared_ptr<internal::TimerQueue> timers_;
+
+  absl::Mutex streams_mu_;
+  std::map<internal::StreamCore*, std::weak_ptr<internal::StreamCore>> open_streams_
+      ABSL_GUARDED_BY(streams_mu_);
 };
 
 }  // namespace gravity::server

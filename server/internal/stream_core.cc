@@ -116,6 +116,20 @@ void StreamCore::Close(grpc::Status status) {
   Apply(std::move(actions));
 }
 
+void StreamCore::EndForShutdown(grpc::Status status) {
+  Actions actions;
+  {
+    absl::MutexLock lock(&mu_);
+    if (ended_) return;
+    ended_ = true;
+    final_status_ = std::move(status);
+    actions.cancel_hooks = std::move(cancel_hooks_);
+    actions.timers = std::move(timers_);
+    ContinueLocked(actions);
+  }
+  Apply(std::move(actions));
+}
+
 void StreamCore::OnCancel(std::function<void()> hook) {
   {
     absl::MutexLock lock(&mu_);
@@ -201,6 +215,7 @@ void StreamCore::HandleDone() {
     drained_hook_ = nullptr;
   }
   Apply(std::move(actions));
+  if (on_done_) on_done_();
 }
 
 void StreamCore::AbortLocked(grpc::Status status, Actions& actions) {

@@ -56,6 +56,12 @@ class StreamCore : public std::enable_shared_from_this<StreamCore> {
   // Ends after the queued messages have gone out. Later calls do nothing.
   void Close(grpc::Status status);
 
+  // Ends because the server is shutting down: what is queued still goes
+  // out, then `status`; the cancel hooks fire so producers stop.
+  void EndForShutdown(grpc::Status status);
+  // Called once from OnDone; the owning service forgets the stream there.
+  void set_on_done(std::function<void()> on_done) { on_done_ = std::move(on_done); }
+
   void OnCancel(std::function<void()> hook);
   void OnDrained(std::function<void()> hook);
   // `fn` runs on the timer thread until the stream ends (period 0: once).
@@ -96,6 +102,7 @@ class StreamCore : public std::enable_shared_from_this<StreamCore> {
   const StreamOptions options_;
   const std::weak_ptr<TimerQueue> timer_queue_;
   Reactor* reactor_for_grpc_ = nullptr;  // set once in Start
+  std::function<void()> on_done_;        // set before the reactor is returned
 
   mutable absl::Mutex mu_;
   Reactor* reactor_ ABSL_GUARDED_BY(mu_) = nullptr;  // null after OnDone

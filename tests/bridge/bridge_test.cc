@@ -284,6 +284,52 @@ TEST_F(BridgeTest, FiveHundredConcurrentStreamsAllComplete) {
   EXPECT_EQ(complete, kStreams);
 }
 
+TEST_F(BridgeTest, ABackendGoingAwayMidStreamSendsRetryAndNoEnd) {
+  StartBridge();
+  HttpConnection connection(bridge_->port());
+  connection.SendRequest("GET", "/streaming.v1.Streaming/Ping?count=100&interval_ms=20");
+  std::string seen;
+  ASSERT_TRUE(connection.ReadUntil("id: 2\n", &seen)) << seen;
+  std::thread stop([&] { server_->Shutdown(); });
+  ASSERT_TRUE(connection.ReadUntil("0\r\n\r\n", &seen)) << seen;  // the last chunk
+  stop.join();
+  EXPECT_TRUE(absl::StrContains(seen, "retry: 2000\n\n")) << seen;
+  EXPECT_FALSE(absl::StrContains(seen, "event: end")) << seen;
+}
+
+TEST_F(BridgeTest, BridgeShutdownCutsStreamsWithARetryHint) {
+  StartBridge();
+  HttpConnection connection(bridge_->port());
+  connection.SendRequest("GET", "/streaming.v1.Streaming/Ping?count=100&interval_ms=20");
+  std::string seen;
+  ASSERT_TRUE(connection.ReadUntil("id: 1\n", &seen)) << seen;
+  const absl::Time start = absl::Now();
+  bridge_->Shutdown();
+  EXPECT_LT(absl::Now() - start, absl::Seconds(5));
+  connection.ReadUntil("0\r\n\r\n", &seen);
+  EXPECT_TRUE(absl::StrContains(seen, "retry: ")) << seen;
+  EXPECT_FALSE(absl::StrContains(seen, "event: end")) << seen;
+}
+
+TEST(BridgeUnavailableTest, AnUnreachableBackendGivesSseARetryAndOthers503) {
+  auto descriptors = DescriptorsOfLinkedServices({"streaming.v1.Streaming"});
+  ASSERT_TRUE(descriptors.ok());
+  BridgeOptions options;
+  options.listen = "127.0.0.1:0";
+  // Port 1 on loopback: nothing listens there.
+  auto bridge = Bridge::Start(
+      options, grpc::CreateChannel("127.0.0.1:1", grpc::InsecureChannelCredentials()),
+      *descriptors);
+  ASSERT_TRUE(bridge.ok()) << bridge.status();
+  HttpResponse sse = HttpRequest((*bridge)->port(), "GET", kPing);
+  EXPECT_EQ(sse.status, 200);
+  EXPECT_EQ(sse.body, "retry: 2000\n\n");
+  HttpResponse ndjson =
+      HttpRequest((*bridge)->port(), "GET", kPing, {{"Accept", "application/x-ndjson"}});
+  EXPECT_EQ(ndjson.status, 503);
+  EXPECT_TRUE(absl::StartsWith(ndjson.body, "{\"code\":14,")) << ndjson.body;
+}
+
 // A service whose stream never ends and that records when its client leaves.
 TEST(BridgeDisconnectTest, ABrowserDisconnectCancelsTheBackendWithin100ms) {
   absl::Notification cancelled;
