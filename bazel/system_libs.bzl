@@ -25,6 +25,7 @@ LIBRARIES = {
         "absl_time",
         "absl_random_random",
         "absl_cleanup",
+        "absl_flat_hash_map",
     ], [], "libabsl-dev"),
     "gtest": (["gtest", "gmock"], [], "libgtest-dev libgmock-dev"),
     "gtest_main": (["gtest_main"], [], "libgtest-dev"),

@@ -184,8 +184,7 @@ class Bridge::Impl {
 absl::StatusOr<std::unique_ptr<Bridge>> Bridge::Start(
     BridgeOptions options, std::shared_ptr<grpc::Channel> backend,
     const google::protobuf::FileDescriptorSet& descriptors) {
-  auto state = std::make_shared<BridgeState>();
-  state->options = std::move(options);
+  auto state = std::make_shared<BridgeState>(std::move(options));
   state->database = std::make_unique<google::protobuf::SimpleDescriptorDatabase>();
   for (const auto& file : descriptors.file()) {
     if (!state->database->Add(file)) {

@@ -42,6 +42,12 @@ struct BridgeOptions {
   int threads = 0;
   // Streams served at once; more get 503.
   int max_streams = 20000;
+  // Streams at once from one client address; more get 429. 0: no limit
+  // (behind a proxy every browser shares the proxy's address).
+  int max_streams_per_client = 0;
+  // Streams older than this are cut with a `retry:` hint (the browser
+  // resumes, perhaps on another bridge); 0: no limit.
+  absl::Duration max_stream_duration = absl::ZeroDuration();
   // Bounds on what a client may send.
   absl::Duration header_timeout = absl::Seconds(10);
   absl::Duration idle_timeout = absl::Seconds(60);

@@ -39,6 +39,9 @@ ABSL_FLAG(std::vector<std::string>, forward_header, {},
           "always are)");
 ABSL_FLAG(int, threads, 0, "I/O threads; 0 = one per core");
 ABSL_FLAG(int, max_streams, 20000, "streams served at once; more get 503");
+ABSL_FLAG(int, max_streams_per_client, 0, "streams at once per client address; 0 = no limit");
+ABSL_FLAG(absl::Duration, max_stream_duration, absl::ZeroDuration(),
+          "cut older streams with a retry: hint so browsers rebalance; 0 = never");
 ABSL_FLAG(absl::Duration, drain, absl::Seconds(5), "shutdown drain bound");
 ABSL_FLAG(std::string, index_html, "", "HTML file served at / (e.g. the demo page)");
 
@@ -109,6 +112,8 @@ int main(int argc, char** argv) {
   options.forward_headers = absl::GetFlag(FLAGS_forward_header);
   options.threads = absl::GetFlag(FLAGS_threads);
   options.max_streams = absl::GetFlag(FLAGS_max_streams);
+  options.max_streams_per_client = absl::GetFlag(FLAGS_max_streams_per_client);
+  options.max_stream_duration = absl::GetFlag(FLAGS_max_stream_duration);
   options.drain_timeout = absl::GetFlag(FLAGS_drain);
   if (const std::string page = absl::GetFlag(FLAGS_index_html); !page.empty()) {
     std::ifstream in(page);

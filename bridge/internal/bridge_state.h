@@ -9,9 +9,13 @@
 #include <atomic>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
+#include "absl/container/flat_hash_map.h"
+#include "absl/synchronization/mutex.h"
 #include "bridge/bridge.h"
 #include "bridge/internal/routes.h"
 #include "google/protobuf/descriptor.h"
@@ -29,7 +33,62 @@ struct Metrics {
   std::atomic<int64_t> connections_active{0};
 };
 
+// Streams per client address, for BridgeOptions::max_streams_per_client.
+// Thread-safe.
+class ClientStreamCounter {
+ public:
+  // Releases its stream when destroyed. Movable.
+  class Slot {
+   public:
+    Slot(ClientStreamCounter* counter, std::string address)
+        : counter_(counter), address_(std::move(address)) {}
+    Slot(Slot&& other) noexcept
+        : counter_(std::exchange(other.counter_, nullptr)), address_(std::move(other.address_)) {}
+    Slot& operator=(Slot&& other) noexcept {
+      if (this != &other) {
+        if (counter_ != nullptr) counter_->Release(address_);
+        counter_ = std::exchange(other.counter_, nullptr);
+        address_ = std::move(other.address_);
+      }
+      return *this;
+    }
+    ~Slot() {
+      if (counter_ != nullptr) counter_->Release(address_);
+    }
+
+   private:
+    ClientStreamCounter* counter_;
+    std::string address_;
+  };
+
+  explicit ClientStreamCounter(int limit) : limit_(limit) {}
+
+  // A slot, or nullopt when `address` already has `limit` streams (0: no limit).
+  std::optional<Slot> Acquire(const std::string& address) {
+    if (limit_ <= 0) return Slot(nullptr, "");
+    absl::MutexLock lock(&mu_);
+    int& count = counts_[address];
+    if (count >= limit_) return std::nullopt;
+    ++count;
+    return Slot(this, address);
+  }
+
+ private:
+  void Release(const std::string& address) {
+    absl::MutexLock lock(&mu_);
+    auto it = counts_.find(address);
+    if (it != counts_.end() && --it->second <= 0) counts_.erase(it);
+  }
+
+  const int limit_;
+  absl::Mutex mu_;
+  absl::flat_hash_map<std::string, int> counts_ ABSL_GUARDED_BY(mu_);
+};
+
 struct BridgeState {
+  explicit BridgeState(BridgeOptions bridge_options)
+      : options(std::move(bridge_options)), client_streams(options.max_streams_per_client) {}
+
   BridgeOptions options;
   // The pool reads from the database: declared first, destroyed last.
   std::unique_ptr<google::protobuf::SimpleDescriptorDatabase> database;
@@ -40,6 +99,7 @@ struct BridgeState {
   std::unique_ptr<grpc::GenericStub> stub;
   std::vector<std::string> warnings;
   Metrics metrics;
+  ClientStreamCounter client_streams;
   std::atomic<bool> draining{false};
 };
 

@@ -62,7 +62,11 @@ Session::Session(net::ip::tcp::socket socket, std::shared_ptr<BridgeState> state
       state_(std::move(state)),
       idle_timer_(socket_.get_executor()),
       write_timer_(socket_.get_executor()),
-      keepalive_timer_(socket_.get_executor()) {
+      keepalive_timer_(socket_.get_executor()),
+      duration_timer_(socket_.get_executor()) {
+  error_code ec;
+  auto peer = socket_.remote_endpoint(ec);
+  if (!ec) client_address_ = peer.address().to_string();
   state_->metrics.connections_active++;
 }
 
@@ -82,18 +86,23 @@ void Session::Start() {
 void Session::Drain() {
   net::post(socket_.get_executor(), [self = shared_from_this()] {
     self->keep_alive_ = false;
-    if (self->streaming_ && !self->body_done_) {
-      // Cut with a retry hint: the browser reconnects (to another bridge)
-      // and resumes from its Last-Event-ID.
-      self->ReleaseUpstream(/*cancel=*/true);
-      if (!self->headers_sent_) self->SendStreamHeaders();
-      if (self->format_ == Format::kSse) self->Queue(SseRetry(self->state_->options.retry));
-      self->body_done_ = true;
-      self->DoWrite();
-    } else if (!self->streaming_ && !self->responding()) {
+    if (self->streaming_) {
+      self->CutStream();
+    } else if (!self->responding()) {
       self->Close();
     }
   });
+}
+
+void Session::CutStream() {
+  if (!streaming_ || body_done_) return;
+  // Cut with a retry hint and no `end`: the browser reconnects (perhaps to
+  // another bridge) and resumes from its Last-Event-ID.
+  ReleaseUpstream(/*cancel=*/true);
+  if (!headers_sent_) SendStreamHeaders();
+  if (format_ == Format::kSse) Queue(SseRetry(state_->options.retry));
+  body_done_ = true;
+  DoWrite();
 }
 
 bool Session::responding() const { return response_.has_value(); }
@@ -232,6 +241,12 @@ void Session::StartStream(const Request& request, const RouteMatch& match,
     RespondError(grpc::Status(grpc::StatusCode::UNAVAILABLE, "the bridge is at its stream limit"));
     return;
   }
+  client_slot_ = state_->client_streams.Acquire(client_address_);
+  if (!client_slot_) {
+    RespondError(grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
+                              "too many streams from this client address"));
+    return;
+  }
   const google::protobuf::MethodDescriptor* method = match.method->method;
   std::unique_ptr<google::protobuf::Message> message(
       state_->factory->GetPrototype(method->input_type())->New());
@@ -298,6 +313,12 @@ void Session::StartStream(const Request& request, const RouteMatch& match,
   // Reading the next request doubles as noticing the browser leave.
   DoReadRequest();
   ArmKeepAlive();
+  if (state_->options.max_stream_duration > absl::ZeroDuration()) {
+    duration_timer_.expires_after(ToChrono(state_->options.max_stream_duration));
+    duration_timer_.async_wait([self = shared_from_this()](error_code ec) {
+      if (!ec) self->CutStream();
+    });
+  }
 }
 
 // ---- Plain responses -------------------------------------------------------
@@ -505,6 +526,8 @@ void Session::EndStream() {
   if (!streaming_) return;
   streaming_ = false;
   keepalive_timer_.cancel();
+  duration_timer_.cancel();
+  client_slot_.reset();
   state_->metrics.active_streams--;
   method_ = nullptr;
   prototype_ = nullptr;
@@ -550,6 +573,7 @@ void Session::Close() {
   idle_timer_.cancel();
   write_timer_.cancel();
   keepalive_timer_.cancel();
+  duration_timer_.cancel();
   error_code ignored;
   socket_.shutdown(net::ip::tcp::socket::shutdown_both, ignored);
   socket_.close(ignored);

@@ -67,6 +67,8 @@ class Session : public UpstreamListener, public std::enable_shared_from_this<Ses
   void DoWrite();
   void OnWrite(boost::beast::error_code ec);
   void EndStream();
+  // Ends the stream early with a `retry:` hint and no `end` event.
+  void CutStream();
   void ArmKeepAlive();
   void ArmIdleTimeout(absl::Duration timeout);
   void ReleaseUpstream(bool cancel);
@@ -81,6 +83,9 @@ class Session : public UpstreamListener, public std::enable_shared_from_this<Ses
   boost::asio::steady_timer idle_timer_;
   boost::asio::steady_timer write_timer_;
   boost::asio::steady_timer keepalive_timer_;
+  boost::asio::steady_timer duration_timer_;
+  std::string client_address_;
+  std::optional<ClientStreamCounter::Slot> client_slot_;
   bool reading_ = false;
   bool closed_ = false;
   bool keep_alive_ = true;

@@ -311,6 +311,34 @@ TEST_F(BridgeTest, BridgeShutdownCutsStreamsWithARetryHint) {
   EXPECT_FALSE(absl::StrContains(seen, "event: end")) << seen;
 }
 
+TEST_F(BridgeTest, AStreamOlderThanTheLimitIsCutWithARetryHint) {
+  BridgeOptions options;
+  options.max_stream_duration = absl::Milliseconds(100);
+  StartBridge(options);
+  HttpResponse response = Get("/streaming.v1.Streaming/Ping?count=100&interval_ms=20");
+  EXPECT_EQ(response.status, 200);
+  EXPECT_TRUE(absl::EndsWith(response.body, "retry: 2000\n\n")) << response.body;
+  EXPECT_FALSE(absl::StrContains(response.body, "event: end"));
+}
+
+TEST_F(BridgeTest, StreamsPerClientAreLimited) {
+  BridgeOptions options;
+  options.max_streams_per_client = 1;
+  StartBridge(options);
+  HttpConnection first(bridge_->port());
+  first.SendRequest("GET", "/streaming.v1.Streaming/Ping?count=100&interval_ms=20");
+  std::string seen;
+  ASSERT_TRUE(first.ReadUntil("id: 1\n", &seen));
+  HttpResponse second = Get(kFastPing);
+  EXPECT_EQ(second.status, 429);
+  first.Close();
+  // Once the first stream is gone, the client may open another.
+  for (int i = 0; i < 100 && bridge_->active_streams() != 0; ++i) {
+    absl::SleepFor(absl::Milliseconds(10));
+  }
+  EXPECT_EQ(Get(kFastPing).status, 200);
+}
+
 TEST(BridgeUnavailableTest, AnUnreachableBackendGivesSseARetryAndOthers503) {
   auto descriptors = DescriptorsOfLinkedServices({"streaming.v1.Streaming"});
   ASSERT_TRUE(descriptors.ok());
