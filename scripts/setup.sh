@@ -87,10 +87,16 @@ npm_install() {
   fi
   local stamp="$dir/node_modules/.gravity-setup-stamp"
   local lock="$dir/package-lock.json"
-  if [[ -f "$stamp" && ! "$dir/package.json" -nt "$stamp" && ! ( -f "$lock" && "$lock" -nt "$stamp" ) ]]; then
-    log "npm: $dir/node_modules is up to date"
-    return 0
-  fi
+  # Up to date: our stamp, or the hidden lock file npm (>= 7) writes into
+  # node_modules on every install, is not older than package.json and
+  # package-lock.json.
+  local marker
+  for marker in "$stamp" "$dir/node_modules/.package-lock.json"; do
+    if [[ -f "$marker" && ! "$dir/package.json" -nt "$marker" && ! ( -f "$lock" && "$lock" -nt "$marker" ) ]]; then
+      log "npm: $dir/node_modules is up to date"
+      return 0
+    fi
+  done
   if ! command -v npm >/dev/null 2>&1; then
     log "npm not found on PATH"
     return 1
