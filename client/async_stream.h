@@ -12,7 +12,10 @@
 // callbacks run there too, one at a time, and must not block. on_done always
 // runs, exactly once, last. The call does not depend on the handle: dropping
 // the handle neither cancels nor waits; whatever the callbacks use must stay
-// valid until on_done has run.
+// valid until on_done has run, and so must the channel (or the stub holding
+// it): gRPC 1.51 aborts when the last reference to a channel goes on one of
+// its own threads. For the same reason the callbacks should not own the
+// channel (they are destroyed on a gRPC thread, right after on_done).
 //
 // Thread-safety: Cancel may be called from any thread, any number of times,
 // also after the call ended. Copyable; copies control the same call.

@@ -86,7 +86,7 @@ using StreamingMethod = void (AsyncStub::*)(grpc::ClientContext*, const Request*
 template <typename Stub, typename AsyncStub, typename Request, typename Response>
 void StartTyped(Stub& stub, StreamingMethod<AsyncStub, Request, Response> method,
                 std::shared_ptr<grpc::ClientContext> context, Request request,
-                std::shared_ptr<Sink<Response>> sink) {
+                std::shared_ptr<Sink<Identity<Response>>> sink) {
   auto* async = AsyncOf(stub);
   ReadReactor<Request, Response, grpc::ClientReadReactor<Response>>::Start(
       std::move(context), std::move(request), std::move(sink),
@@ -143,7 +143,8 @@ AsyncStream OpenAsync(Stub& stub, internal::StreamingMethod<AsyncStub, Request, 
 // Open for any server-streaming method by name, with serialized messages:
 // for tools and proxies that learn the types at run time (gravity-cli). The
 // call goes through grpc::GenericStub. `method` is the gRPC path,
-// "/<package>.<Service>/<Method>"; `request` the serialized request message.
+// "/<package>.<Service>/<Method>"; `request` the serialized request message
+// (a default-constructed ByteBuffer counts as the empty message).
 [[nodiscard]] absl::StatusOr<Stream<grpc::ByteBuffer>> OpenGeneric(
     std::shared_ptr<grpc::ChannelInterface> channel, const std::string& method,
     grpc::ByteBuffer request, const CallOptions& options = {});

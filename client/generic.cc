@@ -13,6 +13,12 @@ absl::StatusOr<Stream<grpc::ByteBuffer>> OpenGeneric(std::shared_ptr<grpc::Chann
                                                      const CallOptions& options) {
   using Reactor = internal::ReadReactor<grpc::ByteBuffer, grpc::ByteBuffer,
                                         grpc::ClientBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>>;
+  if (!request.Valid()) {
+    // A default ByteBuffer is no message at all, which gRPC would abort on;
+    // take it as the empty message (zero bytes), which it surely meant.
+    grpc::Slice empty;
+    request = grpc::ByteBuffer(&empty, 1);
+  }
   std::shared_ptr<grpc::ClientContext> context = internal::MakeContext(options);
   auto sink =
       std::make_shared<internal::BufferedSink<grpc::ByteBuffer>>(options.max_buffered_messages);

@@ -16,7 +16,13 @@
 // CallOptions::max_buffered_messages; when it is full, reading pauses and gRPC
 // flow control slows the server down.
 //
-// Destroying a Stream that has not ended cancels its call; it never blocks.
+// Destroying a Stream that has not ended cancels its call and waits for the
+// cancellation to take effect (immediate: no round trip to the server).
+//
+// Lifetime: keep the channel (or the stub holding it) until the Stream is
+// destroyed or Next returned false. gRPC 1.51 aborts when the last reference
+// to a channel goes on one of its own threads, which could happen if the call
+// still held it.
 //
 // Thread-safety: one consumer thread calls Next / begin / status; Cancel may
 // be called from any thread at any time (but not concurrently with a move or
@@ -30,6 +36,7 @@
 #include <utility>
 
 #include "absl/status/status.h"
+#include "absl/time/time.h"
 #include "client/internal/buffered_sink.h"
 #include "grpcpp/client_context.h"
 
@@ -111,8 +118,14 @@ class Stream {
       : context_(std::move(context)), sink_(std::move(sink)) {}
 
  private:
+  // Cancels an unfinished call and waits for its end, which a cancellation
+  // brings at once: after that the reactor keeps no reference to the context
+  // or the channel, so the caller may drop its channel right away (see
+  // ReadReactor::OnDone). The bound only guards against a gRPC bug.
   void Abandon() {
-    if (sink_ != nullptr && !sink_->done()) Cancel();
+    if (sink_ == nullptr || sink_->done()) return;
+    Cancel();
+    [[maybe_unused]] bool ended = sink_->AwaitDone(absl::Seconds(10));
   }
 
   std::shared_ptr<grpc::ClientContext> context_;

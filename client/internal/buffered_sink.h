@@ -19,6 +19,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
 #include "client/internal/sink.h"
 
 namespace gravity::client::internal {
@@ -90,6 +91,12 @@ class BufferedSink final : public Sink<T> {
       std::swap(resume, paused_);
     }
     if (resume != nullptr) resume->Resume(/*read_more=*/false);
+  }
+
+  // Blocks until OnDone ran or `timeout` passed; whether it ran.
+  bool AwaitDone(absl::Duration timeout) {
+    absl::MutexLock lock(&mu_);
+    return mu_.AwaitWithTimeout(absl::Condition(&done_), timeout);
   }
 
   bool done() const {

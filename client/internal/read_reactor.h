@@ -7,7 +7,8 @@
 //
 // Owner: gRPC; the reactor deletes itself in OnDone, after the sink's OnDone.
 // It keeps the ClientContext (shared with the user's handle for Cancel) and
-// the sink alive until then. One read in flight at a time; reactions do not
+// the sink alive until then, and releases the context before the sink's
+// OnDone. One read in flight at a time; reactions do not
 // block and hold no lock.
 #ifndef GRAVITY_CLIENT_INTERNAL_READ_REACTOR_H_
 #define GRAVITY_CLIENT_INTERNAL_READ_REACTOR_H_
@@ -50,6 +51,12 @@ class ReadReactor final : public Base, private Resumable {
   }
 
   void OnDone(const grpc::Status& status) override {
+    // Our reference to the context, which holds one to the channel, goes
+    // before the sink learns of the end: the consumer may drop its channel
+    // then, and the last reference to a channel must not go on a gRPC thread
+    // (gRPC 1.51's Channel destructor joins the callback threads, aborting
+    // when it runs on one of them).
+    context_.reset();
     sink_->OnDone(ToAbslStatus(status));
     delete this;
   }
@@ -67,7 +74,7 @@ class ReadReactor final : public Base, private Resumable {
     this->RemoveHold();
   }
 
-  const std::shared_ptr<grpc::ClientContext> context_;
+  std::shared_ptr<grpc::ClientContext> context_;
   // gRPC reads the request until the call ends; the message being read is
   // written by gRPC until OnReadDone, then moved to the sink.
   Request request_;
