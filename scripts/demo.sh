@@ -1,25 +1,51 @@
 #!/usr/bin/env bash
 # The README's demo command:
 #
-#   bash scripts/demo.sh [extra server flags...]
+#   bash scripts/demo.sh
 #
-# Installs what is missing (scripts/setup.sh), builds the examples with Bazel
-# and runs the seed's streaming service on 127.0.0.1:50051 until Ctrl-C.
+# Installs what is missing (scripts/setup.sh), builds with Bazel, then runs the
+# seed's streaming service (gRPC on 127.0.0.1:50051) and gravity-bridge in
+# front of it (HTTP on 127.0.0.1:8080), which serves a page that shows the
+# Ping stream arriving live through EventSource. Ctrl-C stops both.
+#
+# Environment: GRAVITY_DEMO_GRPC (default 127.0.0.1:50051),
+# GRAVITY_DEMO_HTTP (default 127.0.0.1:8080), GRAVITY_ADMIN_TOKEN (the token
+# StreamUsers wants; default "demo-token").
 set -euo pipefail
 
 REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$REPO_ROOT"
 
-LISTEN="${GRAVITY_DEMO_LISTEN:-127.0.0.1:50051}"
+GRPC_LISTEN="${GRAVITY_DEMO_GRPC:-127.0.0.1:50051}"
+HTTP_LISTEN="${GRAVITY_DEMO_HTTP:-127.0.0.1:8080}"
+export GRAVITY_ADMIN_TOKEN="${GRAVITY_ADMIN_TOKEN:-demo-token}"
 SERVER=bazel-bin/examples/streaming/streaming-server
+BRIDGE=bazel-bin/bridge/gravity-bridge
 
-bash scripts/setup.sh
-bazel build //examples/...
+bash scripts/setup.sh --no-npm
+bazel build //examples/... //bridge:gravity-bridge //client/...
 
-if [[ ! -x "$SERVER" ]]; then
-  echo "demo: $SERVER was not built (is //examples/streaming:streaming-server defined?)" >&2
-  exit 1
-fi
+pids=()
+cleanup() {
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+}
+trap cleanup EXIT INT TERM
 
-echo "demo: streaming service on $LISTEN (Ctrl-C to stop)"
-exec "$SERVER" --listen="$LISTEN" "$@"
+"$SERVER" --listen="$GRPC_LISTEN" &
+pids+=($!)
+"$BRIDGE" --listen="$HTTP_LISTEN" --backend="$GRPC_LISTEN" \
+  --index_html=examples/demo/index.html &
+pids+=($!)
+
+cat <<MSG
+
+demo: open http://$HTTP_LISTEN/ to watch the Ping stream arrive live.
+demo: or from a shell:
+  curl -N 'http://$HTTP_LISTEN/api/streaming/ping?to=you&count=5'
+  curl -N 'http://$HTTP_LISTEN/streaming.v1.Streaming/StreamUsers?access_token=$GRAVITY_ADMIN_TOKEN'
+  bazel-bin/client/gravity-cli --target=$GRPC_LISTEN streaming.v1.Streaming/Ping '{"to":"bob","count":3}'
+demo: Ctrl-C stops the server and the bridge.
+
+MSG
+wait -n "${pids[@]}"
