@@ -1,0 +1,242 @@
+// Shared plumbing of the end-to-end tests: command-line flags, starting the
+// C++ binaries on port 0, one line per check, a watchdog, and cleanup that
+// runs on success, failure, timeout and signals alike.
+import { spawn } from 'node:child_process';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const E2E_DIR = path.dirname(fileURLToPath(import.meta.url));
+export const REPO_ROOT = path.resolve(E2E_DIR, '..', '..');
+
+// --name=value flags; a missing flag falls back to the environment variable
+// NAME (SERVER, BRIDGE), so `SERVER=... npm test` works too. Relative paths
+// are taken from where npm was started ($INIT_CWD) or else the current
+// directory.
+export function flags(required) {
+  const out = {};
+  for (const arg of process.argv.slice(2)) {
+    const m = /^--([a-z_]+)=(.*)$/.exec(arg);
+    if (!m) usage(`unknown argument ${arg}`, required);
+    out[m[1]] = m[2];
+  }
+  for (const name of required) {
+    out[name] ??= process.env[name.toUpperCase()];
+    if (!out[name]) usage(`missing --${name}=<path> (or $${name.toUpperCase()})`, required);
+    out[name] = path.resolve(process.env.INIT_CWD ?? process.cwd(), out[name]);
+  }
+  return out;
+}
+
+function usage(message, required) {
+  const script = path.basename(process.argv[1]);
+  console.error(`${script}: ${message}`);
+  console.error(`usage: node ${script} ${required.map((n) => `--${n}=<path>`).join(' ')}`);
+  process.exit(2);
+}
+
+// --- checks ------------------------------------------------------------------
+
+let passed = 0;
+let failed = 0;
+
+// One line per check: "ok - name" or "FAIL - name: detail".
+export function check(name, ok, detail = '') {
+  if (ok) {
+    passed++;
+    console.log(`ok - ${name}`);
+  } else {
+    failed++;
+    console.log(`FAIL - ${name}${detail ? `: ${detail}` : ''}`);
+  }
+  return ok;
+}
+
+export function checkEqual(name, actual, expected) {
+  const a = JSON.stringify(actual);
+  const e = JSON.stringify(expected);
+  return check(name, a === e, `got ${a}, want ${e}`);
+}
+
+// --- cleanup -----------------------------------------------------------------
+
+const cleanups = [];
+const failureHooks = [];
+
+// fn runs (newest first) when the test ends, however it ends.
+export function onCleanup(fn) {
+  cleanups.push(fn);
+}
+
+// fn runs before cleanup when the test fails (e.g. to print logs).
+export function onFailure(fn) {
+  failureHooks.push(fn);
+}
+
+let finishing = false;
+
+async function finish(code) {
+  if (finishing) return;
+  finishing = true;
+  if (code !== 0) {
+    for (const fn of failureHooks) {
+      try {
+        await withTimeout(Promise.resolve().then(fn), 5000, 'failure hook');
+      } catch (e) {
+        console.log(`# failure hook: ${e.message}`);
+      }
+    }
+  }
+  for (const fn of cleanups.reverse()) {
+    try {
+      await withTimeout(Promise.resolve().then(fn), 10000, 'cleanup');
+    } catch (e) {
+      console.log(`# cleanup: ${e.message}`);
+    }
+  }
+  console.log(`# ${passed} passed, ${failed} failed`);
+  process.exit(code);
+}
+
+// Runs the test body under a watchdog; exits 0 only when every check passed
+// and the body did not throw.
+export function run(body, { timeoutMs = 50000 } = {}) {
+  const watchdog = setTimeout(() => {
+    check(`test finished within ${timeoutMs / 1000}s`, false, 'watchdog fired');
+    finish(1);
+  }, timeoutMs);
+  for (const signal of ['SIGINT', 'SIGTERM']) {
+    process.on(signal, () => {
+      check(`not interrupted`, false, signal);
+      finish(1);
+    });
+  }
+  Promise.resolve()
+    .then(body)
+    .then(
+      () => {
+        clearTimeout(watchdog);
+        finish(failed === 0 && passed > 0 ? 0 : 1);
+      },
+      (error) => {
+        clearTimeout(watchdog);
+        check('test body ran to the end', false, error?.stack ?? String(error));
+        finish(1);
+      },
+    );
+}
+
+// --- helpers -----------------------------------------------------------------
+
+export function withTimeout(promise, ms, what) {
+  let timer;
+  return Promise.race([
+    promise,
+    new Promise((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`${what}: timed out after ${ms} ms`)), ms);
+    }),
+  ]).finally(() => clearTimeout(timer));
+}
+
+export const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+export function randomToken() {
+  return `e2e-${Math.random().toString(36).slice(2)}${Date.now().toString(36)}`;
+}
+
+// Starts `file args...`, waits (up to timeoutMs) for a stdout line matching
+// `ready`, and returns { match, output() }. The process gets SIGTERM at
+// cleanup (SIGKILL if still alive after 3 s); its output is printed when the
+// test fails.
+export async function startProcess(name, file, args, ready, timeoutMs = 15000) {
+  const child = spawn(file, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  let output = '';
+  let exited = null;
+  const exitedPromise = new Promise((resolve) => {
+    child.on('exit', (code, signal) => {
+      exited = { code, signal };
+      resolve();
+    });
+    child.on('error', (error) => {
+      exited = { error };
+      resolve();
+    });
+  });
+  onFailure(() => {
+    console.log(`# --- ${name} output (${[file, ...args].join(' ')}) ---`);
+    for (const line of output.trimEnd().split('\n')) console.log(`# ${line}`);
+  });
+  onCleanup(async () => {
+    if (exited) return;
+    child.kill('SIGTERM');
+    const killer = setTimeout(() => child.kill('SIGKILL'), 3000);
+    await exitedPromise;
+    clearTimeout(killer);
+  });
+  const match = await withTimeout(
+    new Promise((resolve, reject) => {
+      const scan = () => {
+        for (const line of output.split('\n')) {
+          const m = ready.exec(line);
+          if (m) return resolve(m);
+        }
+      };
+      child.stdout.on('data', (chunk) => {
+        output += chunk;
+        scan();
+      });
+      child.stderr.on('data', (chunk) => {
+        output += chunk;
+      });
+      exitedPromise.then(() =>
+        reject(new Error(`${name} exited before it was ready: ${JSON.stringify(exited)}\n${output}`)),
+      );
+    }),
+    timeoutMs,
+    `${name} to print ${ready}`,
+  );
+  return { match, output: () => output, exited: () => exited };
+}
+
+// streaming-server on a free port; returns { address: '127.0.0.1:PORT', ... }.
+export async function startServer(serverPath, { adminToken } = {}) {
+  const args = ['--listen=127.0.0.1:0', '--drain=1s'];
+  if (adminToken !== undefined) args.push(`--admin_token=${adminToken}`);
+  const p = await startProcess(
+    'streaming-server',
+    serverPath,
+    args,
+    /^streaming-server listening on (\S+:\d+)\s*$/,
+  );
+  return { ...p, address: p.match[1] };
+}
+
+// gravity-bridge in front of `backend`; returns { url: 'http://127.0.0.1:PORT', ... }.
+export async function startBridge(bridgePath, backend, extraArgs = []) {
+  const p = await startProcess(
+    'gravity-bridge',
+    bridgePath,
+    ['--listen=127.0.0.1:0', `--backend=${backend}`, '--drain=1s', '--discovery_timeout=10s', ...extraArgs],
+    /^gravity-bridge listening on (http:\/\/\S+:\d+)\s*$/,
+  );
+  return { ...p, url: p.match[1] };
+}
+
+// The value of an unlabelled Prometheus sample in the bridge's /metrics.
+export async function metric(bridgeUrl, name) {
+  const response = await withTimeout(fetch(`${bridgeUrl}/metrics`), 5000, 'GET /metrics');
+  const text = await response.text();
+  const m = new RegExp(`^${name} (\\S+)$`, 'm').exec(text);
+  if (!m) throw new Error(`${name} not in /metrics:\n${text}`);
+  return Number(m[1]);
+}
+
+// Polls metric() until it equals `want` (up to timeoutMs); returns the last value.
+export async function waitForMetric(bridgeUrl, name, want, timeoutMs = 3000) {
+  const deadline = Date.now() + timeoutMs;
+  let value;
+  for (;;) {
+    value = await metric(bridgeUrl, name);
+    if (value === want || Date.now() >= deadline) return value;
+    await sleep(50);
+  }
+}
