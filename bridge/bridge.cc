@@ -128,7 +128,7 @@ class Bridge::Impl {
     // Bounded: streams were cut with a retry hint; wait for their upstream
     // calls to end so no gRPC callback outlives the io_context.
     const absl::Time deadline = absl::Now() + state_->options.drain_timeout;
-    while (absl::Now() < deadline && (state_->metrics.upstream_calls_live.load() > 0 ||
+    while (absl::Now() < deadline && (state_->upstream_calls_live->load() > 0 ||
                                       state_->metrics.connections_active.load() > 0)) {
       absl::SleepFor(absl::Milliseconds(10));
     }

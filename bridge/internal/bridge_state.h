@@ -29,7 +29,6 @@ struct Metrics {
   std::atomic<int64_t> active_streams{0};
   std::atomic<int64_t> streams_total{0};
   std::atomic<int64_t> events_sent{0};
-  std::atomic<int64_t> upstream_calls_live{0};
   std::atomic<int64_t> connections_active{0};
 };
 
@@ -100,6 +99,11 @@ struct BridgeState {
   std::vector<std::string> warnings;
   Metrics metrics;
   ClientStreamCounter client_streams;
+  // Upstream calls not yet deleted. Shared with the calls themselves, which
+  // must not own the BridgeState: the last owner of the backend channel must
+  // never be a gRPC thread (gRPC 1.51 aborts when a channel dies on one).
+  std::shared_ptr<std::atomic<int64_t>> upstream_calls_live =
+      std::make_shared<std::atomic<int64_t>>(0);
   std::atomic<bool> draining{false};
 };
 

@@ -309,7 +309,7 @@ void Session::StartStream(const Request& request, const RouteMatch& match,
   state_->metrics.active_streams++;
   state_->metrics.streams_total++;
   upstream_ = UpstreamCall::Start(*state_->stub, match.method->grpc_path, payload, metadata,
-                                  weak_from_this(), state_);
+                                  weak_from_this(), state_->upstream_calls_live);
   // Reading the next request doubles as noticing the browser leave.
   DoReadRequest();
   ArmKeepAlive();

@@ -1,21 +1,19 @@
 #include "bridge/internal/upstream_call.h"
 
-#include "bridge/internal/bridge_state.h"
-
 namespace gravity::bridge::internal {
 
 UpstreamCall::UpstreamCall(std::weak_ptr<UpstreamListener> listener,
-                           std::shared_ptr<BridgeState> state)
-    : listener_(std::move(listener)), state_(std::move(state)) {
-  state_->metrics.upstream_calls_live++;
+                           std::shared_ptr<std::atomic<int64_t>> live_calls)
+    : listener_(std::move(listener)), live_calls_(std::move(live_calls)) {
+  ++*live_calls_;
 }
 
 UpstreamCall* UpstreamCall::Start(grpc::GenericStub& stub, const std::string& method,
                                   const grpc::ByteBuffer& request,
                                   const std::vector<std::pair<std::string, std::string>>& metadata,
                                   std::weak_ptr<UpstreamListener> listener,
-                                  std::shared_ptr<BridgeState> state) {
-  auto* call = new UpstreamCall(std::move(listener), std::move(state));
+                                  std::shared_ptr<std::atomic<int64_t>> live_calls) {
+  auto* call = new UpstreamCall(std::move(listener), std::move(live_calls));
   for (const auto& [key, value] : metadata) call->context_.AddMetadata(key, value);
   call->request_ = request;
   stub.PrepareBidiStreamingCall(&call->context_, method, grpc::StubOptions(), call);
@@ -41,8 +39,9 @@ void UpstreamCall::OnReadDone(bool ok) {
 
 void UpstreamCall::OnDone(const grpc::Status& status) {
   if (auto listener = listener_.lock()) listener->OnUpstreamDone(status);
-  state_->metrics.upstream_calls_live--;
-  delete this;
+  std::shared_ptr<std::atomic<int64_t>> live_calls = live_calls_;
+  delete this;  // drops this call's channel reference while the bridge still holds one
+  --*live_calls;
 }
 
 }  // namespace gravity::bridge::internal

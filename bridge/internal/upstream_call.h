@@ -12,6 +12,8 @@
 #ifndef GRAVITY_BRIDGE_INTERNAL_UPSTREAM_CALL_H_
 #define GRAVITY_BRIDGE_INTERNAL_UPSTREAM_CALL_H_
 
+#include <atomic>
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <utility>
@@ -25,7 +27,6 @@
 
 namespace gravity::bridge::internal {
 
-struct BridgeState;
 
 // Receives an UpstreamCall's results on gRPC threads; must not block.
 class UpstreamListener {
@@ -44,7 +45,7 @@ class UpstreamCall final : public grpc::ClientBidiReactor<grpc::ByteBuffer, grpc
                              const grpc::ByteBuffer& request,
                              const std::vector<std::pair<std::string, std::string>>& metadata,
                              std::weak_ptr<UpstreamListener> listener,
-                             std::shared_ptr<BridgeState> state);
+                             std::shared_ptr<std::atomic<int64_t>> live_calls);
 
   // Starts the next read; call once per OnUpstreamRead(true, ...).
   void RequestRead();
@@ -57,14 +58,16 @@ class UpstreamCall final : public grpc::ClientBidiReactor<grpc::ByteBuffer, grpc
   void OnDone(const grpc::Status& status) override;
 
  private:
-  UpstreamCall(std::weak_ptr<UpstreamListener> listener, std::shared_ptr<BridgeState> state);
+  UpstreamCall(std::weak_ptr<UpstreamListener> listener,
+               std::shared_ptr<std::atomic<int64_t>> live_calls);
 
   grpc::ClientContext context_;
   grpc::ByteBuffer request_;
   grpc::ByteBuffer read_buffer_;
   const std::weak_ptr<UpstreamListener> listener_;
-  // Counts live calls so the bridge can wait for them before it stops.
-  const std::shared_ptr<BridgeState> state_;
+  // Counts live calls so the bridge can wait for them (and so keep the
+  // channel) before it stops; decremented only after this call is deleted.
+  const std::shared_ptr<std::atomic<int64_t>> live_calls_;
 };
 
 }  // namespace gravity::bridge::internal
