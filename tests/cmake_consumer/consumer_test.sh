@@ -41,7 +41,10 @@ step "run the consumer"
 output="$("$tmp/build/gravity_consumer")"
 printf '%s\n' "$output"
 expected='{"message":"Sending ping to consumer","seq":"7"}
-streaming.v1.Streaming'
+1 Sending ping to consumer
+2 Sending ping to consumer
+status OK
+bridge routes 3'
 if [[ "$output" != "$expected" ]]; then
   printf 'FAIL: expected\n%s\n' "$expected" >&2
   exit 1
