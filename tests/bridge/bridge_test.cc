@@ -15,6 +15,7 @@
 #include "server/service.h"
 #include "streaming/v1/streaming.pb.h"
 #include "tests/bridge/http_test_client.h"
+#include "tests/examples/example_server.h"
 #include "tests/server/test_server.h"
 
 namespace gravity::bridge {
@@ -25,27 +26,18 @@ using testing::HttpRequest;
 using testing::HttpResponse;
 using testing::ParseSse;
 
-constexpr char kToken[] = "admin-token";
+using testing::kAdminToken;
 constexpr char kPing[] = "/streaming.v1.Streaming/Ping";
 constexpr char kFastPing[] = "/streaming.v1.Streaming/Ping?to=bob&count=3&interval_ms=10";
 
-class BridgeTest : public ::testing::Test {
+class BridgeTest : public testing::ExampleServerTest {
  protected:
-  void SetUp() override {
-    auto service = examples::MakeStreamingService(kToken);
-    ASSERT_TRUE(service.ok());
-    service_ = std::move(*service);
-    server_ = gravity::testing::StartServer({service_.get()});
-    ASSERT_NE(server_, nullptr);
-  }
-
   void StartBridge(BridgeOptions options = {}) {
     options.listen = "127.0.0.1:0";
     options.threads = 2;
     auto descriptors = DescriptorsOfLinkedServices({"streaming.v1.Streaming"});
     ASSERT_TRUE(descriptors.ok()) << descriptors.status();
-    auto channel = grpc::CreateChannel(server_->address(), grpc::InsecureChannelCredentials());
-    auto bridge = Bridge::Start(options, channel, *descriptors);
+    auto bridge = Bridge::Start(options, channel_, *descriptors);
     ASSERT_TRUE(bridge.ok()) << bridge.status();
     bridge_ = std::move(*bridge);
   }
@@ -55,8 +47,6 @@ class BridgeTest : public ::testing::Test {
     return HttpRequest(bridge_->port(), "GET", target, headers);
   }
 
-  std::unique_ptr<server::Service> service_;
-  std::unique_ptr<server::Server> server_;
   std::unique_ptr<Bridge> bridge_;
 };
 
@@ -109,7 +99,7 @@ TEST_F(BridgeTest, AGuardedStreamWithoutTokenIs401BeforeAnyEvent) {
 TEST_F(BridgeTest, AGuardedStreamAcceptsAHeaderToken) {
   StartBridge();
   HttpResponse response = Get("/streaming.v1.Streaming/StreamUsers?count=2&interval_ms=10",
-                              {{"Authorization", std::string("Bearer ") + kToken}});
+                              {{"Authorization", std::string("Bearer ") + kAdminToken}});
   EXPECT_EQ(response.status, 200);
   auto events = ParseSse(response.body);
   ASSERT_EQ(events.size(), 3u);
@@ -120,7 +110,7 @@ TEST_F(BridgeTest, AGuardedStreamAcceptsAnAccessTokenParameter) {
   StartBridge();
   HttpResponse response = Get(
       std::string("/streaming.v1.Streaming/StreamUsers?count=2&interval_ms=10&access_token=") +
-      kToken);
+      kAdminToken);
   EXPECT_EQ(response.status, 200);
   EXPECT_EQ(ParseSse(response.body).size(), 3u);
 }

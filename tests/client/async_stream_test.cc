@@ -11,7 +11,7 @@
 #include "client/client.h"
 #include "gtest/gtest.h"
 #include "streaming/v1/streaming.grpc.pb.h"
-#include "tests/client/example_server.h"
+#include "tests/examples/example_server.h"
 
 namespace gravity::client {
 namespace {

@@ -5,7 +5,7 @@
 
 #include "absl/strings/str_split.h"
 #include "gtest/gtest.h"
-#include "tests/client/example_server.h"
+#include "tests/examples/example_server.h"
 #include "tests/client/subprocess.h"
 
 namespace gravity::client {

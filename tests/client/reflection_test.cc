@@ -8,7 +8,7 @@
 #include "google/protobuf/descriptor_database.h"
 #include "gravity/internal/reflection.pb.h"
 #include "gtest/gtest.h"
-#include "tests/client/example_server.h"
+#include "tests/examples/example_server.h"
 
 namespace gravity::client {
 namespace {

@@ -7,6 +7,7 @@
 
 #include "gtest/gtest.h"
 #include "streaming/v1/streaming.grpc.pb.h"
+#include "tests/examples/example_server.h"
 #include "tests/server/test_server.h"
 
 namespace gravity::examples {
@@ -17,19 +18,9 @@ using streaming::v1::PingRequest;
 using streaming::v1::StreamUsersRequest;
 using streaming::v1::User;
 using testing::SetTestDeadline;
-using testing::StartServer;
-using testing::StubFor;
 
-class StreamingServiceTest : public ::testing::Test {
+class StreamingServiceTest : public testing::ExampleServerTest {
  protected:
-  void SetUp() override {
-    auto made = MakeStreamingService("admin-token");
-    ASSERT_TRUE(made.ok()) << made.status();
-    service_ = std::move(*made);
-    server_ = StartServer({service_.get()});
-    stub_ = StubFor(*server_);
-  }
-
   grpc::Status Ping(PingRequest request, std::vector<PingReply>* replies,
                     const std::string& last_event_id = "") {
     grpc::ClientContext context;
@@ -40,20 +31,7 @@ class StreamingServiceTest : public ::testing::Test {
     while (reader->Read(&reply)) replies->push_back(reply);
     return reader->Finish();
   }
-
-  std::unique_ptr<server::Service> service_;
-  std::unique_ptr<server::Server> server_;
-  std::unique_ptr<streaming::v1::Streaming::Stub> stub_;
 };
-
-PingRequest FastPing(int count, int fail_code = 0) {
-  PingRequest request;
-  request.set_to("bob");
-  request.set_count(count);
-  request.set_interval_ms(10);
-  request.set_fail_code(fail_code);
-  return request;
-}
 
 TEST_F(StreamingServiceTest, PingSendsCountMessagesWithSeqFromOne) {
   std::vector<PingReply> replies;
@@ -118,7 +96,7 @@ TEST_F(StreamingServiceTest, StreamUsersWithoutTokenIsUnauthenticated) {
 TEST_F(StreamingServiceTest, StreamUsersWithTokenSendsDistinctIds) {
   grpc::ClientContext context;
   SetTestDeadline(context);
-  context.AddMetadata("authorization", "Bearer admin-token");
+  context.AddMetadata("authorization", std::string("Bearer ") + testing::kAdminToken);
   StreamUsersRequest request;
   request.set_count(20);
   request.set_interval_ms(5);

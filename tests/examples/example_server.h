@@ -1,8 +1,8 @@
 // The seed's example service (examples/streaming) on an in-process gravity
-// server at 127.0.0.1:0, for the client tests; StreamUsers takes the bearer
-// token kAdminToken.
-#ifndef GRAVITY_TESTS_CLIENT_EXAMPLE_SERVER_H_
-#define GRAVITY_TESTS_CLIENT_EXAMPLE_SERVER_H_
+// server at 127.0.0.1:0, the fixture of the example, client and bridge tests;
+// StreamUsers takes the bearer token kAdminToken.
+#ifndef GRAVITY_TESTS_EXAMPLES_EXAMPLE_SERVER_H_
+#define GRAVITY_TESTS_EXAMPLES_EXAMPLE_SERVER_H_
 
 #include <memory>
 #include <utility>
@@ -46,4 +46,4 @@ class ExampleServerTest : public ::testing::Test {
 
 }  // namespace gravity::testing
 
-#endif  // GRAVITY_TESTS_CLIENT_EXAMPLE_SERVER_H_
+#endif  // GRAVITY_TESTS_EXAMPLES_EXAMPLE_SERVER_H_
