@@ -389,6 +389,17 @@ void Session::ContinueConnection() {
 
 // ---- Streams -------------------------------------------------------------
 
+void Session::OnUpstreamAccepted(bool ok) {
+  if (!ok) return;  // rejected: the status arrives with OnUpstreamDone
+  net::post(socket_.get_executor(), [self = shared_from_this()] {
+    // The backend accepted (gravity servers say so before any message): the
+    // browser's EventSource opens now, not at the first message.
+    if (self->streaming_ && !self->headers_sent_ && !self->body_done_ && !self->closed_) {
+      self->SendStreamHeaders();
+    }
+  });
+}
+
 void Session::OnUpstreamRead(bool ok, grpc::ByteBuffer message) {
   net::post(socket_.get_executor(),
             [self = shared_from_this(), ok, message = std::move(message)]() mutable {
@@ -531,19 +542,19 @@ void Session::EndStream() {
   state_->metrics.active_streams--;
   method_ = nullptr;
   prototype_ = nullptr;
-  header_serializer_.reset();
-  stream_header_.reset();
+  // The header, its serializer and in_write_ stay: a write still in flight
+  // (the browser left mid-write) reads them until its handler runs. The next
+  // stream replaces them, when no write is in flight.
   outbox_.clear();
-  in_write_.clear();
 }
 
 void Session::ArmKeepAlive() {
   keepalive_timer_.expires_after(ToChrono(state_->options.keepalive));
   keepalive_timer_.async_wait([self = shared_from_this()](error_code ec) {
     if (ec || !self->streaming_ || self->body_done_ || self->closed_) return;
-    if (!self->wrote_since_tick_) {
-      if (!self->headers_sent_) self->SendStreamHeaders();
-      if (self->format_ == Format::kSse) self->Queue(SseKeepAlive());
+    // Before the backend has answered nothing may go out, not even headers.
+    if (!self->wrote_since_tick_ && self->headers_sent_ && self->format_ == Format::kSse) {
+      self->Queue(SseKeepAlive());
       self->DoWrite();
     }
     self->wrote_since_tick_ = false;

@@ -37,6 +37,7 @@ class Session : public UpstreamListener, public std::enable_shared_from_this<Ses
   void Drain();
 
   // UpstreamListener: gRPC threads; they post to the strand.
+  void OnUpstreamAccepted(bool ok) override;
   void OnUpstreamRead(bool ok, grpc::ByteBuffer message) override;
   void OnUpstreamDone(grpc::Status status) override;
 

@@ -31,6 +31,10 @@ void UpstreamCall::Cancel() { context_.TryCancel(); }
 
 void UpstreamCall::Release() { RemoveHold(); }
 
+void UpstreamCall::OnReadInitialMetadataDone(bool ok) {
+  if (auto listener = listener_.lock()) listener->OnUpstreamAccepted(ok);
+}
+
 void UpstreamCall::OnReadDone(bool ok) {
   if (auto listener = listener_.lock()) {
     listener->OnUpstreamRead(ok, ok ? std::move(read_buffer_) : grpc::ByteBuffer());

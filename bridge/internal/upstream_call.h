@@ -32,6 +32,8 @@ namespace gravity::bridge::internal {
 class UpstreamListener {
  public:
   virtual ~UpstreamListener() = default;
+  // The backend sent its initial metadata (ok) or ended the call without it.
+  virtual void OnUpstreamAccepted(bool ok) = 0;
   // A read completed with a message (ok) or found the stream's end (!ok).
   virtual void OnUpstreamRead(bool ok, grpc::ByteBuffer message) = 0;
   // The call is over; the last thing an UpstreamCall reports.
@@ -54,6 +56,7 @@ class UpstreamCall final : public grpc::ClientBidiReactor<grpc::ByteBuffer, grpc
   // Drops the session's hold: OnDone may now run and delete this.
   void Release();
 
+  void OnReadInitialMetadataDone(bool ok) override;
   void OnReadDone(bool ok) override;
   void OnDone(const grpc::Status& status) override;
 

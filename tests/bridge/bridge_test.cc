@@ -59,6 +59,19 @@ TEST_F(BridgeTest, StreamHasTheContractHeaders) {
   EXPECT_EQ(response.header("x-accel-buffering"), "no");
 }
 
+TEST_F(BridgeTest, HeadersGoOutWhenTheBackendAcceptsBeforeTheFirstMessage) {
+  StartBridge();
+  HttpConnection connection(bridge_->port());
+  const absl::Time start = absl::Now();
+  connection.SendRequest("GET", "/streaming.v1.Streaming/Ping?count=1&interval_ms=3000");
+  std::string seen;
+  ASSERT_TRUE(connection.ReadUntil("\r\n\r\n", &seen)) << seen;
+  // Well before the first message, due after 3 s.
+  EXPECT_LT(absl::Now() - start, absl::Seconds(2));
+  EXPECT_TRUE(absl::StartsWith(seen, "HTTP/1.1 200 OK")) << seen;
+  EXPECT_FALSE(absl::StrContains(seen, "data:")) << seen;
+}
+
 TEST_F(BridgeTest, EachMessageIsOneEventWithSeqAsItsId) {
   StartBridge();
   auto events = ParseSse(Get(kFastPing).body);
@@ -240,7 +253,13 @@ TEST_F(BridgeTest, TheGoogleApiHttpRouteServesPing) {
 TEST_F(BridgeTest, MetricsShowActiveStreamsAndEvents) {
   StartBridge();
   Get(kFastPing);
-  HttpResponse metrics = Get("/metrics");
+  // The stream is counted until its last chunk has been written: poll.
+  HttpResponse metrics;
+  for (int i = 0; i < 100; ++i) {
+    metrics = Get("/metrics");
+    if (absl::StrContains(metrics.body, "gravity_bridge_active_streams 0\n")) break;
+    absl::SleepFor(absl::Milliseconds(10));
+  }
   EXPECT_EQ(metrics.status, 200);
   EXPECT_TRUE(absl::StrContains(metrics.body, "gravity_bridge_active_streams 0\n"));
   EXPECT_TRUE(absl::StrContains(metrics.body, "gravity_bridge_events_sent_total 3\n"));
