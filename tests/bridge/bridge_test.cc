@@ -348,6 +348,19 @@ TEST_F(BridgeTest, StreamsPerClientAreLimited) {
   EXPECT_EQ(Get(kFastPing).status, 200);
 }
 
+TEST_F(BridgeTest, EmbeddedOnTheServersInProcessChannelItServesTheSameStream) {
+  auto descriptors = DescriptorsOfLinkedServices({service_->full_name()});
+  ASSERT_TRUE(descriptors.ok()) << descriptors.status();
+  BridgeOptions options;
+  options.listen = "127.0.0.1:0";
+  auto embedded = Bridge::Start(options, server_->InProcessChannel(), *descriptors);
+  ASSERT_TRUE(embedded.ok()) << embedded.status();
+  auto events = ParseSse(HttpRequest((*embedded)->port(), "GET", kFastPing).body);
+  ASSERT_EQ(events.size(), 4u);
+  EXPECT_EQ(events[2].id, "3");
+  EXPECT_EQ(events[3].event, "end");
+}
+
 TEST(BridgeUnavailableTest, AnUnreachableBackendGivesSseARetryAndOthers503) {
   auto descriptors = DescriptorsOfLinkedServices({"streaming.v1.Streaming"});
   ASSERT_TRUE(descriptors.ok());

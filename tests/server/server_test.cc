@@ -2,12 +2,16 @@
 #include "server/server.h"
 
 #include <atomic>
+#include <fstream>
+#include <sstream>
+#include <string>
 #include <memory>
 #include <thread>
 #include <vector>
 
 #include "absl/synchronization/notification.h"
 #include "grpcpp/generic/generic_stub.h"
+#include "grpcpp/security/credentials.h"
 #include "grpcpp/health_check_service_interface.h"
 #include "gtest/gtest.h"
 #include "server/service.h"
@@ -64,6 +68,45 @@ TEST(ServerTest, HalfATlsPairIsAnError) {
   options.tls_cert_file = "/nonexistent/cert.pem";
   auto server = Server::Start(options, {});
   EXPECT_EQ(server.status().code(), absl::StatusCode::kInvalidArgument);
+}
+
+std::string ReadTestFile(const std::string& name) {
+  std::ifstream in(std::string(GRAVITY_TESTDATA_DIR) + "/" + name);
+  std::stringstream contents;
+  contents << in.rdbuf();
+  return contents.str();
+}
+
+TEST(ServerTest, TlsServesTlsClientsAndRefusesPlaintext) {
+  std::atomic<int> open{0};
+  auto service = EndlessService(open);
+  ServerOptions options;
+  options.listen = "127.0.0.1:0";
+  options.tls_cert_file = std::string(GRAVITY_TESTDATA_DIR) + "/server.crt";
+  options.tls_key_file = std::string(GRAVITY_TESTDATA_DIR) + "/server.key";
+  auto server = Server::Start(options, {service.get()});
+  ASSERT_TRUE(server.ok()) << server.status();
+
+  grpc::SslCredentialsOptions ssl;
+  ssl.pem_root_certs = ReadTestFile("server.crt");
+  ASSERT_FALSE(ssl.pem_root_certs.empty());
+  auto tls_stub = streaming::v1::Streaming::NewStub(
+      grpc::CreateChannel((*server)->address(), grpc::SslCredentials(ssl)));
+  grpc::ClientContext tls_context;
+  SetTestDeadline(tls_context, absl::Seconds(10));
+  auto reader = tls_stub->Ping(&tls_context, PingRequest());
+  PingReply reply;
+  ASSERT_TRUE(reader->Read(&reply));
+  EXPECT_EQ(reply.seq(), 1);
+  tls_context.TryCancel();
+  reader->Finish();
+
+  auto plain_stub = StubFor(**server);
+  grpc::ClientContext plain_context;
+  SetTestDeadline(plain_context, absl::Seconds(10));
+  auto plain = plain_stub->Ping(&plain_context, PingRequest());
+  EXPECT_FALSE(plain->Read(&reply));
+  EXPECT_EQ(plain->Finish().error_code(), grpc::StatusCode::UNAVAILABLE);
 }
 
 TEST(ServerTest, ShutdownWith100OpenStreamsEndsThemWithinTheDrainTime) {
