@@ -204,6 +204,7 @@ absl::StatusOr<std::unique_ptr<Bridge>> Bridge::Start(
     return absl::NotFoundError("no server-streaming method in the given services");
   }
   state->factory = std::make_unique<google::protobuf::DynamicMessageFactory>(state->pool.get());
+  state->json = std::make_unique<internal::JsonEncoder>(state->pool.get());
   state->stub = std::make_unique<grpc::GenericStub>(std::move(backend));
 
   auto impl = std::make_unique<Impl>(state);

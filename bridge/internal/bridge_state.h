@@ -17,6 +17,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/synchronization/mutex.h"
 #include "bridge/bridge.h"
+#include "bridge/internal/json_encoder.h"
 #include "bridge/internal/routes.h"
 #include "google/protobuf/descriptor.h"
 #include "google/protobuf/descriptor_database.h"
@@ -95,6 +96,7 @@ struct BridgeState {
   std::unique_ptr<RouteTable> routes;
   // GetPrototype is thread-safe; prototypes live as long as the factory.
   std::unique_ptr<google::protobuf::DynamicMessageFactory> factory;
+  std::unique_ptr<JsonEncoder> json;
   std::unique_ptr<grpc::GenericStub> stub;
   std::vector<std::string> warnings;
   Metrics metrics;

@@ -12,7 +12,6 @@
 #include "bridge/internal/sse.h"
 #include "bridge/internal/status_mapping.h"
 #include "google/protobuf/util/json_util.h"
-#include "grpcpp/support/proto_buffer_reader.h"
 
 namespace gravity::bridge::internal {
 
@@ -299,7 +298,7 @@ void Session::StartStream(const Request& request, const RouteMatch& match,
 
   streaming_ = true;
   method_ = match.method;
-  prototype_ = state_->factory->GetPrototype(method->output_type());
+  scratch_.reset(state_->factory->GetPrototype(method->output_type())->New());
   headers_sent_ = false;
   body_done_ = false;
   last_chunk_sent_ = false;
@@ -419,20 +418,31 @@ void Session::OnUpstreamReadOnStrand(bool ok, grpc::ByteBuffer bytes) {
     ReleaseUpstream(/*cancel=*/false);  // OnUpstreamDone brings the status
     return;
   }
-  std::unique_ptr<google::protobuf::Message> message(prototype_->New());
-  grpc::ProtoBufferReader reader(&bytes);
+  message_bytes_.clear();
+  std::vector<grpc::Slice> slices;
+  if (bytes.Dump(&slices).ok()) {
+    for (const grpc::Slice& slice : slices) {
+      message_bytes_.append(reinterpret_cast<const char*>(slice.begin()), slice.size());
+    }
+  }
+  const google::protobuf::Descriptor& type = *method_->method->output_type();
   std::string json;
-  if (!message->ParseFromZeroCopyStream(&reader) ||
-      !google::protobuf::util::MessageToJsonString(*message, &json).ok()) {
+  std::string id;
+  bool valid = state_->json->ToJson(type, message_bytes_, &json).ok();
+  if (valid && method_->event_id != nullptr) {
+    scratch_->Clear();
+    valid = scratch_->ParseFromString(message_bytes_);
+    id = EventId(*scratch_, method_->event_id);
+  }
+  if (!valid) {
     final_status_ = grpc::Status(
         grpc::StatusCode::INTERNAL,
-        absl::StrCat("the backend sent a message that is not a ", prototype_->GetTypeName()));
+        absl::StrCat("the backend sent a message that is not a ", type.full_name()));
     ReleaseUpstream(/*cancel=*/true);
     return;
   }
   if (!headers_sent_) SendStreamHeaders();
-  Queue(format_ == Format::kSse ? SseMessage(EventId(*message, method_->event_id), json)
-                                : NdjsonResult(json));
+  Queue(format_ == Format::kSse ? SseMessage(id, json) : NdjsonResult(json));
   state_->metrics.events_sent++;
   // Flow control: the next read waits until the browser has taken this one.
   read_after_write_ = true;
@@ -541,7 +551,7 @@ void Session::EndStream() {
   client_slot_.reset();
   state_->metrics.active_streams--;
   method_ = nullptr;
-  prototype_ = nullptr;
+  scratch_.reset();
   // The header, its serializer and in_write_ stay: a write still in flight
   // (the browser left mid-write) reads them until its handler runs. The next
   // stream replaces them, when no write is in flight.

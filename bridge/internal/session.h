@@ -101,7 +101,9 @@ class Session : public UpstreamListener, public std::enable_shared_from_this<Ses
   Format format_ = Format::kSse;
   const StreamMethod* method_ = nullptr;
   UpstreamCall* upstream_ = nullptr;  // valid until ReleaseUpstream
-  const google::protobuf::Message* prototype_ = nullptr;
+  // Reused for every message of the stream, to read its event id.
+  std::unique_ptr<google::protobuf::Message> scratch_;
+  std::string message_bytes_;
   std::optional<boost::beast::http::response<boost::beast::http::empty_body>> stream_header_;
   std::optional<boost::beast::http::response_serializer<boost::beast::http::empty_body>>
       header_serializer_;
