@@ -8,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "boost/url/parse_query.hpp"
+#include "bridge/internal/status_mapping.h"
 
 namespace gravity::bridge::internal {
 
@@ -105,6 +106,9 @@ absl::Status SetScalar(absl::string_view path, absl::string_view value, const Fi
     }
     case FieldDescriptor::CPPTYPE_STRING: {
       std::string v(value);
+      if (field->type() == FieldDescriptor::TYPE_STRING && !IsValidUtf8(value)) {
+        return BadValue(path, value, "UTF-8 string");
+      }
       if (field->type() == FieldDescriptor::TYPE_BYTES) {
         // proto3 JSON writes bytes as base64; accept both alphabets.
         if (!absl::Base64Unescape(value, &v) && !absl::WebSafeBase64Unescape(value, &v)) {

@@ -30,6 +30,32 @@ int HttpStatusFor(grpc::StatusCode code) {
   }
 }
 
+namespace {
+
+// The length of the well-formed UTF-8 sequence starting at text[i] (a byte
+// >= 0x80), or 0 when there is none.
+int Utf8SequenceLength(absl::string_view text, size_t i) {
+  const unsigned char c = static_cast<unsigned char>(text[i]);
+  const int length = c >= 0xF0 && c < 0xF5 ? 4 : c >= 0xE0 && c < 0xF0 ? 3 : c >= 0xC2 && c < 0xE0 ? 2 : 0;
+  if (length == 0 || i + length > text.size()) return 0;
+  for (int k = 1; k < length; ++k) {
+    if ((static_cast<unsigned char>(text[i + k]) & 0xC0) != 0x80) return 0;
+  }
+  return length;
+}
+
+}  // namespace
+
+bool IsValidUtf8(absl::string_view text) {
+  for (size_t i = 0; i < text.size(); ++i) {
+    if (static_cast<unsigned char>(text[i]) < 0x80) continue;
+    const int length = Utf8SequenceLength(text, i);
+    if (length == 0) return false;
+    i += length - 1;
+  }
+  return true;
+}
+
 std::string JsonString(absl::string_view text) {
   std::string out = "\"";
   out.reserve(text.size() + 2);
@@ -63,12 +89,7 @@ std::string JsonString(absl::string_view text) {
       continue;
     }
     // Copy a well-formed UTF-8 sequence; replace anything else.
-    const int length = c >= 0xF0 && c < 0xF5 ? 4 : c >= 0xE0 ? 3 : c >= 0xC2 && c < 0xE0 ? 2 : 0;
-    bool valid = length > 0 && i + length <= text.size();
-    for (int k = 1; valid && k < length; ++k) {
-      valid = (static_cast<unsigned char>(text[i + k]) & 0xC0) == 0x80;
-    }
-    if (valid) {
+    if (const int length = Utf8SequenceLength(text, i); length > 0) {
       out.append(text.data() + i, length);
       i += length - 1;
     } else {

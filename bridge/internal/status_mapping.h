@@ -22,6 +22,9 @@ inline std::string StatusJson(const grpc::Status& status) {
   return StatusJson(status.error_code(), status.error_message());
 }
 
+// Whether `text` is well-formed UTF-8 (what proto3 requires of string fields).
+bool IsValidUtf8(absl::string_view text);
+
 // A JSON string literal, quotes included, for any bytes (invalid UTF-8 is
 // replaced, control characters are escaped).
 std::string JsonString(absl::string_view text);

@@ -76,6 +76,15 @@ TEST(RequestMappingTest, PercentEncodingAndPlusAreDecoded) {
   EXPECT_FALSE(Apply("to=%zz", &request).ok());
 }
 
+TEST(RequestMappingTest, StringsMustBeUtf8) {
+  streaming::v1::PingRequest request;
+  absl::Status status = Apply("to=%ff%fe", &request);
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_TRUE(absl::StrContains(status.message(), "\"to\"")) << status.message();
+  EXPECT_TRUE(Apply("to=%E2%82%AC", &request).ok());  // U+20AC
+  EXPECT_EQ(request.to(), "\xE2\x82\xAC");
+}
+
 TEST(RequestMappingTest, TheBridgesOwnParametersAreSkipped) {
   streaming::v1::PingRequest request;
   ASSERT_TRUE(Apply("access_token=secret&lastEventId=4&to=x", &request).ok());
