@@ -252,7 +252,8 @@ TEST(StreamTest, EveryAndAfterDriveAStreamAndStopWhenItEnds) {
   auto stub = StubFor(*server);
   std::vector<PingReply> replies;
   ASSERT_TRUE(ReadAll(*stub, &replies).ok());
-  EXPECT_GE(replies.size(), 5u);
+  // About ten periods fit before After closes; a loaded machine may run fewer.
+  EXPECT_GE(replies.size(), 2u);
   EXPECT_LE(replies.size(), 11u);
   absl::SleepFor(absl::Milliseconds(50));  // a few periods: the timer must stay stopped
   EXPECT_LE(ticks_after_close.load(), 1);  // at most one tick racing with Close
