@@ -194,7 +194,7 @@ export async function startProcess(name, file, args, ready, timeoutMs = 15000) {
     timeoutMs,
     `${name} to print ${ready}`,
   );
-  return { match, output: () => output, exited: () => exited };
+  return { match, output: () => output, exited: () => exited, kill: (signal) => child.kill(signal) };
 }
 
 // streaming-server on a free port; returns { address: '127.0.0.1:PORT', ... }.
