@@ -18,6 +18,7 @@
 #include "boost/asio/strand.hpp"
 #include "bridge/internal/bridge_state.h"
 #include "bridge/internal/session.h"
+#include "google/protobuf/any.pb.h"
 #include "google/protobuf/descriptor_database.h"
 
 namespace gravity::bridge {
@@ -190,6 +191,14 @@ absl::StatusOr<std::unique_ptr<Bridge>> Bridge::Start(
     if (!state->database->Add(file)) {
       return absl::InvalidArgumentError(absl::StrCat("duplicate descriptor for ", file.name()));
     }
+  }
+  // Status details are Any messages: their JSON needs any.proto in the pool
+  // even when no service of the backend uses it.
+  google::protobuf::FileDescriptorProto any_file;
+  if (!state->database->FindFileByName(google::protobuf::Any::descriptor()->file()->name(),
+                                       &any_file)) {
+    google::protobuf::Any::descriptor()->file()->CopyTo(&any_file);
+    state->database->Add(any_file);
   }
   state->pool = std::make_unique<google::protobuf::DescriptorPool>(state->database.get());
   std::vector<std::string> services = ServicesIn(descriptors);

@@ -3,7 +3,10 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
+#include "bridge/internal/status_mapping.h"
+#include "google/protobuf/any.pb.h"
 #include "google/protobuf/type.pb.h"
+#include "google/rpc/status.pb.h"
 #include "google/protobuf/util/json_util.h"
 #include "google/protobuf/util/type_resolver_util.h"
 
@@ -72,6 +75,23 @@ absl::Status JsonEncoder::ToJson(const google::protobuf::Descriptor& type, const
       resolver_.get(), absl::StrCat(kTypeUrlPrefix, "/", type.full_name()), bytes, json);
   if (!status.ok()) return absl::InternalError(status.message().as_string());
   return absl::OkStatus();
+}
+
+std::string JsonEncoder::DetailsJson(const std::string& error_details) const {
+  if (error_details.empty()) return "[]";
+  google::rpc::Status status;
+  if (!status.ParseFromString(error_details)) return "[]";
+  std::string out = "[";
+  for (const google::protobuf::Any& detail : status.details()) {
+    if (out.size() > 1) out += ",";
+    std::string json;
+    auto converted = google::protobuf::util::BinaryToJsonString(
+        resolver_.get(), absl::StrCat(kTypeUrlPrefix, "/google.protobuf.Any"),
+        detail.SerializeAsString(), &json);
+    out += converted.ok() ? json : absl::StrCat("{\"@type\":", JsonString(detail.type_url()), "}");
+  }
+  out += "]";
+  return out;
 }
 
 }  // namespace gravity::bridge::internal

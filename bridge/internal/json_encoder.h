@@ -27,6 +27,12 @@ class JsonEncoder {
   absl::Status ToJson(const google::protobuf::Descriptor& type, const std::string& bytes,
                       std::string* json) const;
 
+  // The details of a gRPC status (its grpc-status-details-bin trailer, a
+  // serialized google.rpc.Status) as a JSON array of Any: each detail whose
+  // type the pool knows in full, others as {"@type": url} only. "[]" when
+  // there are none or they do not parse.
+  std::string DetailsJson(const std::string& error_details) const;
+
  private:
   std::unique_ptr<google::protobuf::util::TypeResolver> resolver_;
 };

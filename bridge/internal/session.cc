@@ -358,7 +358,12 @@ void Session::Respond(http::status status, std::string content_type, std::string
 
 void Session::RespondError(const grpc::Status& status) {
   Respond(static_cast<http::status>(HttpStatusFor(status.error_code())), "application/json",
-          StatusJson(status) + "\n");
+          StatusJsonOf(status) + "\n");
+}
+
+std::string Session::StatusJsonOf(const grpc::Status& status) const {
+  return StatusJson(status.error_code(), status.error_message(),
+                    state_->json->DetailsJson(status.error_details()));
 }
 
 void Session::OnResponded(error_code ec) {
@@ -462,9 +467,9 @@ void Session::OnUpstreamDoneOnStrand(grpc::Status status) {
   if (!headers_sent_) SendStreamHeaders();
   if (format_ == Format::kSse) {
     // UNAVAILABLE is not the end: the browser retries and resumes.
-    Queue(unavailable ? SseRetry(state_->options.retry) : SseEnd(final_status));
+    Queue(unavailable ? SseRetry(state_->options.retry) : SseEnd(StatusJsonOf(final_status)));
   } else if (!final_status.ok()) {
-    Queue(NdjsonError(final_status));
+    Queue(NdjsonError(StatusJsonOf(final_status)));
   }
   body_done_ = true;
   DoWrite();

@@ -55,6 +55,8 @@ class Session : public UpstreamListener, public std::enable_shared_from_this<Ses
   void Respond(boost::beast::http::status status, std::string content_type, std::string body,
                std::vector<std::pair<std::string, std::string>> headers = {});
   void RespondError(const grpc::Status& status);
+  // google.rpc.Status JSON of `status`, with its details.
+  std::string StatusJsonOf(const grpc::Status& status) const;
   void OnResponded(boost::beast::error_code ec);
   // After a response or a stream: the next request, or close.
   void ContinueConnection();

@@ -2,7 +2,6 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
-#include "bridge/internal/status_mapping.h"
 
 namespace gravity::bridge::internal {
 
@@ -23,8 +22,8 @@ std::string SseMessage(absl::string_view id, absl::string_view json) {
   return event;
 }
 
-std::string SseEnd(const grpc::Status& status) {
-  return absl::StrCat("event: end\ndata: ", StatusJson(status), "\n\n");
+std::string SseEnd(absl::string_view status_json) {
+  return absl::StrCat("event: end\ndata: ", status_json, "\n\n");
 }
 
 std::string SseKeepAlive() { return ": keep-alive\n\n"; }
@@ -37,8 +36,8 @@ std::string NdjsonResult(absl::string_view json) {
   return absl::StrCat("{\"result\":", json, "}\n");
 }
 
-std::string NdjsonError(const grpc::Status& status) {
-  return absl::StrCat("{\"error\":", StatusJson(status), "}\n");
+std::string NdjsonError(absl::string_view status_json) {
+  return absl::StrCat("{\"error\":", status_json, "}\n");
 }
 
 }  // namespace gravity::bridge::internal

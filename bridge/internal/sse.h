@@ -7,7 +7,6 @@
 
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
-#include "grpcpp/support/status.h"
 
 namespace gravity::bridge::internal {
 
@@ -16,8 +15,9 @@ namespace gravity::bridge::internal {
 // break in `json` would otherwise end the event early, so it is split.
 std::string SseMessage(absl::string_view id, absl::string_view json);
 
-// "event: end\ndata: <google.rpc.Status JSON>\n\n": always the last event.
-std::string SseEnd(const grpc::Status& status);
+// "event: end\ndata: <status_json>\n\n" (google.rpc.Status JSON, see
+// StatusJson): always the last event.
+std::string SseEnd(absl::string_view status_json);
 
 // ": keep-alive\n\n", a comment EventSource ignores.
 std::string SseKeepAlive();
@@ -27,7 +27,7 @@ std::string SseRetry(absl::Duration delay);
 
 // {"result":<json>}\n and {"error":<status>}\n, as grpc-gateway streams.
 std::string NdjsonResult(absl::string_view json);
-std::string NdjsonError(const grpc::Status& status);
+std::string NdjsonError(absl::string_view status_json);
 
 }  // namespace gravity::bridge::internal
 

@@ -100,9 +100,10 @@ std::string JsonString(absl::string_view text) {
   return out;
 }
 
-std::string StatusJson(grpc::StatusCode code, absl::string_view message) {
+std::string StatusJson(grpc::StatusCode code, absl::string_view message,
+                       absl::string_view details_json) {
   return absl::StrCat("{\"code\":", static_cast<int>(code), ",\"message\":", JsonString(message),
-                      ",\"details\":[]}");
+                      ",\"details\":", details_json, "}");
 }
 
 }  // namespace gravity::bridge::internal

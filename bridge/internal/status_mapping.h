@@ -16,11 +16,10 @@ namespace gravity::bridge::internal {
 // 504 DEADLINE_EXCEEDED, 500 otherwise (OK maps to 200).
 int HttpStatusFor(grpc::StatusCode code);
 
-// {"code":3,"message":"...","details":[]} on one line.
-std::string StatusJson(grpc::StatusCode code, absl::string_view message);
-inline std::string StatusJson(const grpc::Status& status) {
-  return StatusJson(status.error_code(), status.error_message());
-}
+// {"code":3,"message":"...","details":[...]} on one line; `details_json` is
+// a JSON array (see JsonEncoder::DetailsJson).
+std::string StatusJson(grpc::StatusCode code, absl::string_view message,
+                       absl::string_view details_json = "[]");
 
 // Whether `text` is well-formed UTF-8 (what proto3 requires of string fields).
 bool IsValidUtf8(absl::string_view text);

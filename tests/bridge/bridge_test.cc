@@ -11,6 +11,8 @@
 #include "absl/synchronization/notification.h"
 #include "examples/streaming/streaming_service.h"
 #include "grpcpp/create_channel.h"
+#include "google/protobuf/any.pb.h"
+#include "google/rpc/status.pb.h"
 #include "gtest/gtest.h"
 #include "server/service.h"
 #include "streaming/v1/streaming.pb.h"
@@ -378,6 +380,57 @@ TEST(BridgeUnavailableTest, AnUnreachableBackendGivesSseARetryAndOthers503) {
       HttpRequest((*bridge)->port(), "GET", kPing, {{"Accept", "application/x-ndjson"}});
   EXPECT_EQ(ndjson.status, 503);
   EXPECT_TRUE(absl::StartsWith(ndjson.body, "{\"code\":14,")) << ndjson.body;
+}
+
+// google.rpc.Status details reach the browser, in the end event and in an
+// error response.
+TEST(BridgeStatusDetailsTest, DetailsOfTheStatusAreInTheStatusJson) {
+  google::rpc::Status rich;
+  rich.set_code(static_cast<int>(grpc::StatusCode::NOT_FOUND));
+  rich.set_message("no such user");
+  streaming::v1::User user;
+  user.set_id("u1");
+  rich.add_details()->PackFrom(user);
+  google::protobuf::Any* unknown = rich.add_details();
+  unknown->set_type_url("type.googleapis.com/acme.Unknown");
+  unknown->set_value("\x08\x01");
+  const grpc::Status failure(grpc::StatusCode::NOT_FOUND, "no such user", rich.SerializeAsString());
+
+  server::Service service("streaming.v1.Streaming");
+  ASSERT_TRUE((service.AddStream<streaming::v1::PingRequest, streaming::v1::PingReply>(
+                   "Ping",
+                   [&](const streaming::v1::PingRequest& request,
+                       server::Stream<streaming::v1::PingReply> stream) -> grpc::Status {
+                     if (request.count() == 0) return failure;  // rejected up front
+                     streaming::v1::PingReply reply;
+                     reply.set_seq(1);
+                     stream.Send(reply);
+                     stream.Close(failure);
+                     return grpc::Status::OK;
+                   }))
+                  .ok());
+  auto server = gravity::testing::StartServer({&service});
+  auto descriptors = DescriptorsOfLinkedServices({"streaming.v1.Streaming"});
+  ASSERT_TRUE(descriptors.ok());
+  BridgeOptions options;
+  options.listen = "127.0.0.1:0";
+  auto bridge = Bridge::Start(
+      options, grpc::CreateChannel(server->address(), grpc::InsecureChannelCredentials()),
+      *descriptors);
+  ASSERT_TRUE(bridge.ok()) << bridge.status();
+
+  const std::string expected =
+      R"({"code":5,"message":"no such user","details":[)"
+      R"({"@type":"type.googleapis.com/streaming.v1.User","id":"u1"},)"
+      R"({"@type":"type.googleapis.com/acme.Unknown"}]})";
+  auto events = ParseSse(HttpRequest((*bridge)->port(), "GET", std::string(kPing) + "?count=1").body);
+  ASSERT_EQ(events.size(), 2u);
+  EXPECT_EQ(events[1].event, "end");
+  EXPECT_EQ(events[1].data, expected);
+
+  HttpResponse rejected = HttpRequest((*bridge)->port(), "GET", kPing);
+  EXPECT_EQ(rejected.status, 404);
+  EXPECT_EQ(rejected.body, expected + "\n");
 }
 
 // A service whose stream never ends and that records when its client leaves.

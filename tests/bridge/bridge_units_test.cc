@@ -111,8 +111,9 @@ TEST(SseTest, RawLineBreaksInDataBecomeSeveralDataLines) {
 }
 
 TEST(SseTest, EndEventCarriesTheStatus) {
-  EXPECT_EQ(SseEnd(grpc::Status::OK), "event: end\ndata: {\"code\":0,\"message\":\"\",\"details\":[]}\n\n");
-  EXPECT_EQ(SseEnd(grpc::Status(grpc::StatusCode::NOT_FOUND, "gone \"x\"")),
+  EXPECT_EQ(SseEnd(StatusJson(grpc::StatusCode::OK, "")),
+            "event: end\ndata: {\"code\":0,\"message\":\"\",\"details\":[]}\n\n");
+  EXPECT_EQ(SseEnd(StatusJson(grpc::StatusCode::NOT_FOUND, "gone \"x\"")),
             "event: end\ndata: {\"code\":5,\"message\":\"gone \\\"x\\\"\",\"details\":[]}\n\n");
 }
 
@@ -123,7 +124,7 @@ TEST(SseTest, KeepAliveAndRetry) {
 
 TEST(SseTest, NdjsonLines) {
   EXPECT_EQ(NdjsonResult("{\"a\":1}"), "{\"result\":{\"a\":1}}\n");
-  EXPECT_EQ(NdjsonError(grpc::Status(grpc::StatusCode::INTERNAL, "x")),
+  EXPECT_EQ(NdjsonError(StatusJson(grpc::StatusCode::INTERNAL, "x")),
             "{\"error\":{\"code\":13,\"message\":\"x\",\"details\":[]}}\n");
 }
 
