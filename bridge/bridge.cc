@@ -6,6 +6,8 @@
 #include <set>
 #include <thread>
 
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
@@ -15,6 +17,7 @@
 #include "boost/asio/io_context.hpp"
 #include "boost/asio/ip/tcp.hpp"
 #include "boost/asio/post.hpp"
+#include "boost/asio/steady_timer.hpp"
 #include "boost/asio/strand.hpp"
 #include "bridge/internal/bridge_state.h"
 #include "bridge/internal/session.h"
@@ -72,7 +75,11 @@ absl::StatusOr<google::protobuf::FileDescriptorSet> DescriptorsOfLinkedServices(
 class Bridge::Impl {
  public:
   explicit Impl(std::shared_ptr<BridgeState> state)
-      : state_(std::move(state)), work_(net::make_work_guard(io_)), acceptor_(io_) {}
+      : state_(std::move(state)),
+        work_(net::make_work_guard(io_)),
+        accept_strand_(net::make_strand(io_)),
+        acceptor_(accept_strand_),
+        accept_retry_(accept_strand_) {}
 
   absl::Status Listen() {
     const std::string& listen = state_->options.listen;
@@ -110,13 +117,20 @@ class Bridge::Impl {
   void Shutdown() {
     {
       absl::MutexLock lock(&mu_);
-      if (shut_down_) return;
-      shut_down_ = true;
+      if (shutdown_started_) {
+        // A second caller returns when the first one is done.
+        mu_.Await(absl::Condition(&shutdown_done_));
+        return;
+      }
+      shutdown_started_ = true;
     }
+    // From here on no stream starts (StartStream refuses), so the snapshot
+    // below holds every session that can have one.
     state_->draining = true;
-    net::post(acceptor_.get_executor(), [this] {
+    net::post(accept_strand_, [this] {
       boost::system::error_code ignored;
       acceptor_.close(ignored);
+      accept_retry_.cancel();
     });
     std::vector<std::weak_ptr<Session>> sessions;
     {
@@ -126,17 +140,24 @@ class Bridge::Impl {
     for (auto& weak : sessions) {
       if (auto session = weak.lock()) session->Drain();
     }
-    // Bounded: streams were cut with a retry hint; wait for their upstream
-    // calls to end so no gRPC callback outlives the io_context.
-    const absl::Time deadline = absl::Now() + state_->options.drain_timeout;
-    while (absl::Now() < deadline && (state_->upstream_calls_live->load() > 0 ||
-                                      state_->metrics.connections_active.load() > 0)) {
+    // Bounded: streams were cut with a retry hint. Then wait a little longer
+    // for the cancelled upstream calls to end, so no gRPC callback outlives
+    // the io_context (and the channel is not released on a gRPC thread).
+    const absl::Time drained = absl::Now() + state_->options.drain_timeout;
+    while (absl::Now() < drained && (state_->upstream_calls_live->load() > 0 ||
+                                     state_->metrics.connections_active.load() > 0)) {
+      absl::SleepFor(absl::Milliseconds(10));
+    }
+    const absl::Time cancelled = absl::Now() + absl::Seconds(5);
+    while (absl::Now() < cancelled && state_->upstream_calls_live->load() > 0) {
       absl::SleepFor(absl::Milliseconds(10));
     }
     work_.reset();
     io_.stop();
     for (auto& thread : threads_) thread.join();
     threads_.clear();
+    absl::MutexLock lock(&mu_);
+    shutdown_done_ = true;
   }
 
   std::shared_ptr<BridgeState> state_;
@@ -149,7 +170,12 @@ class Bridge::Impl {
                                                          net::ip::tcp::socket socket) {
       if (ec) {
         if (ec == net::error::operation_aborted || !acceptor_.is_open()) return;
-        DoAccept();  // e.g. EMFILE: keep serving the others
+        // E.g. out of file descriptors: keep serving the open connections and
+        // try again shortly instead of spinning.
+        accept_retry_.expires_after(std::chrono::milliseconds(50));
+        accept_retry_.async_wait([this](boost::system::error_code wait_ec) {
+          if (!wait_ec && acceptor_.is_open()) DoAccept();
+        });
         return;
       }
       boost::system::error_code ignored;
@@ -174,10 +200,15 @@ class Bridge::Impl {
 
   net::io_context io_;
   net::executor_work_guard<net::io_context::executor_type> work_;
+  // The acceptor and its retry timer live on one strand: Shutdown closes it
+  // from another thread.
+  net::strand<net::io_context::executor_type> accept_strand_;
   net::ip::tcp::acceptor acceptor_;
+  net::steady_timer accept_retry_;
   std::vector<std::thread> threads_;
   absl::Mutex mu_;
-  bool shut_down_ ABSL_GUARDED_BY(mu_) = false;
+  bool shutdown_started_ ABSL_GUARDED_BY(mu_) = false;
+  bool shutdown_done_ ABSL_GUARDED_BY(mu_) = false;
   std::vector<std::weak_ptr<Session>> sessions_ ABSL_GUARDED_BY(mu_);
   size_t live_mark_ ABSL_GUARDED_BY(mu_) = 0;
 };
@@ -185,6 +216,18 @@ class Bridge::Impl {
 absl::StatusOr<std::unique_ptr<Bridge>> Bridge::Start(
     BridgeOptions options, std::shared_ptr<grpc::Channel> backend,
     const google::protobuf::FileDescriptorSet& descriptors) {
+  for (const std::string& name : options.forward_headers) {
+    // gRPC aborts on a reserved or malformed metadata key: refuse it here.
+    const std::string key = absl::AsciiStrToLower(name);
+    const bool valid =
+        !key.empty() && key.find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789-_.") ==
+                            std::string::npos;
+    if (!valid || absl::StartsWith(key, "grpc-") || absl::EndsWith(key, "-bin") ||
+        key == "te" || key == "content-type" || key == "user-agent" || key == "host") {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--forward_header: \"", name, "\" cannot be forwarded as gRPC metadata"));
+    }
+  }
   auto state = std::make_shared<BridgeState>(std::move(options));
   state->database = std::make_unique<google::protobuf::SimpleDescriptorDatabase>();
   for (const auto& file : descriptors.file()) {

@@ -51,6 +51,8 @@ struct BridgeOptions {
   // Bounds on what a client may send.
   absl::Duration header_timeout = absl::Seconds(10);
   absl::Duration idle_timeout = absl::Seconds(60);
+  // A backend that neither accepts nor refuses a call this long: 504.
+  absl::Duration accept_timeout = absl::Seconds(30);
   // A socket write stalled this long means the browser is gone.
   absl::Duration write_timeout = absl::Seconds(60);
   size_t max_header_bytes = 16 * 1024;

@@ -42,6 +42,8 @@ ABSL_FLAG(int, max_streams, 20000, "streams served at once; more get 503");
 ABSL_FLAG(int, max_streams_per_client, 0, "streams at once per client address; 0 = no limit");
 ABSL_FLAG(absl::Duration, max_stream_duration, absl::ZeroDuration(),
           "cut older streams with a retry: hint so browsers rebalance; 0 = never");
+ABSL_FLAG(absl::Duration, accept_timeout, absl::Seconds(30),
+          "a backend that neither accepts nor refuses a call this long gets 504");
 ABSL_FLAG(absl::Duration, drain, absl::Seconds(5), "shutdown drain bound");
 ABSL_FLAG(std::string, index_html, "", "HTML file served at / (e.g. the demo page)");
 
@@ -114,6 +116,7 @@ int main(int argc, char** argv) {
   options.max_streams = absl::GetFlag(FLAGS_max_streams);
   options.max_streams_per_client = absl::GetFlag(FLAGS_max_streams_per_client);
   options.max_stream_duration = absl::GetFlag(FLAGS_max_stream_duration);
+  options.accept_timeout = absl::GetFlag(FLAGS_accept_timeout);
   options.drain_timeout = absl::GetFlag(FLAGS_drain);
   if (const std::string page = absl::GetFlag(FLAGS_index_html); !page.empty()) {
     std::ifstream in(page);

@@ -105,7 +105,11 @@ std::shared_ptr<grpc::Channel> Server::InProcessChannel() {
 void Server::Shutdown() {
   {
     absl::MutexLock lock(&mu_);
-    if (shut_down_) return;
+    if (shut_down_) {
+      // A second caller returns when the first one is done.
+      mu_.Await(absl::Condition(&shutdown_done_));
+      return;
+    }
     shut_down_ = true;
   }
   server_->GetHealthCheckService()->SetServingStatus(false);
@@ -119,6 +123,8 @@ void Server::Shutdown() {
   // and finish, so this returns within about drain_timeout.
   server_->Shutdown(absl::ToChronoTime(absl::Now() + options_.drain_timeout));
   server_->Wait();
+  absl::MutexLock lock(&mu_);
+  shutdown_done_ = true;
 }
 
 void Server::RunUntilSignal() {

@@ -76,6 +76,7 @@ class Server {
   const std::string address_;
   absl::Mutex mu_;
   bool shut_down_ ABSL_GUARDED_BY(mu_) = false;
+  bool shutdown_done_ ABSL_GUARDED_BY(mu_) = false;
 };
 
 }  // namespace gravity::server

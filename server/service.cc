@@ -23,7 +23,9 @@ class RejectedCall final : public grpc::ServerWriteReactor<grpc::ByteBuffer> {
 Service::Service(std::string full_name)
     : full_name_(std::move(full_name)), timers_(std::make_shared<internal::TimerQueue>()) {}
 
-Service::~Service() = default;
+// Joins the timer thread here, on the owner's thread, so the queue is never
+// destroyed by a callback's last reference on its own thread.
+Service::~Service() { timers_->Stop(); }
 
 Service& Service::Guard(gravity::server::Guard guard) {
   service_guards_.push_back(std::move(guard));
@@ -45,6 +47,7 @@ void Service::EndAllStreams(const grpc::Status& status) {
   std::vector<std::shared_ptr<internal::StreamCore>> open;
   {
     absl::MutexLock lock(&streams_mu_);
+    ending_status_ = status;
     for (auto& [key, weak] : open_streams_) {
       if (auto core = weak.lock()) open.push_back(std::move(core));
     }
@@ -112,6 +115,12 @@ absl::Status Service::AddStreamMethod(absl::string_view method,
 grpc::ServerWriteReactor<grpc::ByteBuffer>* Service::HandleCall(
     const Method& method, grpc::CallbackServerContext* context,
     const grpc::ByteBuffer* request) {
+  {
+    // A call that arrives while the server shuts down gets the same status
+    // as the streams that were open.
+    absl::MutexLock lock(&streams_mu_);
+    if (ending_status_) return new RejectedCall(*ending_status_);
+  }
   CallInfo call(*context, method.full_path);
   const std::vector<gravity::server::Guard>* in_order[] = {&service_guards_, &method.guards};
   for (const std::vector<gravity::server::Guard>* guards : in_order) {

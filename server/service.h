@@ -25,6 +25,7 @@
 #include <deque>
 #include <functional>
 #include <map>
+#include <optional>
 #include <memory>
 #include <string>
 #include <type_traits>
@@ -65,9 +66,10 @@ class Service : public grpc::Service {
   void set_stream_options(StreamOptions options) { stream_options_ = options; }
 
   // Ends every open stream with `status` after what is queued has gone out,
-  // firing their cancel hooks. Server::Shutdown calls it with UNAVAILABLE, so
-  // clients (and browsers behind the bridge) reconnect and resume instead of
-  // taking the shutdown for the stream's end. Thread-safe.
+  // firing their cancel hooks, and refuses later calls with it. Server::Shutdown
+  // calls it with UNAVAILABLE, so clients (and browsers behind the bridge)
+  // reconnect and resume instead of taking the shutdown for the stream's end.
+  // Thread-safe.
   void EndAllStreams(const grpc::Status& status);
 
   // Serves `method` (its short name, e.g. "Ping") with `handler`, a callable
@@ -130,6 +132,8 @@ class Service : public grpc::Service {
   absl::Mutex streams_mu_;
   std::map<internal::StreamCore*, std::weak_ptr<internal::StreamCore>> open_streams_
       ABSL_GUARDED_BY(streams_mu_);
+  // Set by EndAllStreams: later calls are refused with it.
+  std::optional<grpc::Status> ending_status_ ABSL_GUARDED_BY(streams_mu_);
 };
 
 }  // namespace gravity::server

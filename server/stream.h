@@ -52,7 +52,9 @@ class Stream {
 
   // Runs `hook` once if the stream ends without the handler closing it: the
   // client cancelled or went away, the deadline passed, the server is shutting
-  // down, or the client was too slow. Producers use it to stop.
+  // down, or the client was too slow. Producers use it to stop. It runs on a
+  // gRPC thread, or, when a Send hits the queue's bound, inside that Send on
+  // the producer's thread: never hold a lock around Send that the hook takes.
   void OnCancel(std::function<void()> hook) const { core_->OnCancel(std::move(hook)); }
 
   // Runs `hook` each time the queue empties after having been backlogged.

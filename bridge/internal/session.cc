@@ -1,5 +1,6 @@
 #include "bridge/internal/session.h"
 
+#include <cassert>
 #include <chrono>
 
 #include "absl/strings/ascii.h"
@@ -62,7 +63,8 @@ Session::Session(net::ip::tcp::socket socket, std::shared_ptr<BridgeState> state
       idle_timer_(socket_.get_executor()),
       write_timer_(socket_.get_executor()),
       keepalive_timer_(socket_.get_executor()),
-      duration_timer_(socket_.get_executor()) {
+      duration_timer_(socket_.get_executor()),
+      accept_timer_(socket_.get_executor()) {
   error_code ec;
   auto peer = socket_.remote_endpoint(ec);
   if (!ec) client_address_ = peer.address().to_string();
@@ -96,10 +98,16 @@ void Session::Drain() {
 void Session::CutStream() {
   if (!streaming_ || body_done_) return;
   // Cut with a retry hint and no `end`: the browser reconnects (perhaps to
-  // another bridge) and resumes from its Last-Event-ID.
+  // another bridge) and resumes from its Last-Event-ID. The connection closes
+  // afterwards, so nothing of the cut call can meet a next stream.
+  keep_alive_ = false;
   ReleaseUpstream(/*cancel=*/true);
   if (!headers_sent_) SendStreamHeaders();
-  if (format_ == Format::kSse) Queue(SseRetry(state_->options.retry));
+  if (format_ == Format::kSse) {
+    Queue(SseRetry(state_->options.retry));
+  } else {
+    Queue(NdjsonError(StatusJson(grpc::StatusCode::UNAVAILABLE, "stream cut; reconnect")));
+  }
   body_done_ = true;
   DoWrite();
 }
@@ -128,6 +136,11 @@ void Session::OnReadRequest(error_code ec) {
       ReleaseUpstream(/*cancel=*/true);
       EndStream();
       Close();
+      return;
+    }
+    if (responding()) {
+      // One response at a time: close once the one being written is out.
+      keep_alive_ = false;
       return;
     }
     if (ec == http::error::header_limit || ec == http::error::body_limit) {
@@ -236,14 +249,12 @@ void Session::StartStream(const Request& request, const RouteMatch& match,
   auto invalid = [this](absl::string_view message) {
     RespondError(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, std::string(message)));
   };
-  if (state_->metrics.active_streams.load() >= state_->options.max_streams) {
-    RespondError(grpc::Status(grpc::StatusCode::UNAVAILABLE, "the bridge is at its stream limit"));
+  if (state_->draining.load()) {
+    RespondError(grpc::Status(grpc::StatusCode::UNAVAILABLE, "the bridge is shutting down"));
     return;
   }
-  client_slot_ = state_->client_streams.Acquire(client_address_);
-  if (!client_slot_) {
-    RespondError(grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
-                              "too many streams from this client address"));
+  if (state_->metrics.active_streams.load() >= state_->options.max_streams) {
+    RespondError(grpc::Status(grpc::StatusCode::UNAVAILABLE, "the bridge is at its stream limit"));
     return;
   }
   const google::protobuf::MethodDescriptor* method = match.method->method;
@@ -291,11 +302,19 @@ void Session::StartStream(const Request& request, const RouteMatch& match,
 
   const std::string accept(request[http::field::accept]);
   format_ = absl::StrContains(accept, "application/x-ndjson") ? Format::kNdjson : Format::kSse;
+  wants_event_stream_ = absl::StrContains(accept, "text/event-stream");
+  client_slot_ = state_->client_streams.Acquire(client_address_);
+  if (!client_slot_) {
+    RespondError(grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
+                              "too many streams from this client address"));
+    return;
+  }
   std::string bytes;
   message->SerializeToString(&bytes);
   grpc::Slice slice(std::move(bytes));
   grpc::ByteBuffer payload(&slice, 1);
 
+  ++stream_id_;
   streaming_ = true;
   method_ = match.method;
   scratch_.reset(state_->factory->GetPrototype(method->output_type())->New());
@@ -307,17 +326,29 @@ void Session::StartStream(const Request& request, const RouteMatch& match,
   final_status_.reset();
   state_->metrics.active_streams++;
   state_->metrics.streams_total++;
+  assert(upstream_ == nullptr);
   upstream_ = UpstreamCall::Start(*state_->stub, match.method->grpc_path, payload, metadata,
-                                  weak_from_this(), state_->upstream_calls_live);
+                                  weak_from_this(), stream_id_, state_->upstream_calls_live);
   // Reading the next request doubles as noticing the browser leave.
   DoReadRequest();
   ArmKeepAlive();
   if (state_->options.max_stream_duration > absl::ZeroDuration()) {
     duration_timer_.expires_after(ToChrono(state_->options.max_stream_duration));
-    duration_timer_.async_wait([self = shared_from_this()](error_code ec) {
-      if (!ec) self->CutStream();
+    duration_timer_.async_wait([self = shared_from_this(), id = stream_id_](error_code ec) {
+      if (!ec && id == self->stream_id_) self->CutStream();
     });
   }
+  // A backend that neither accepts nor refuses in time is as good as absent.
+  accept_timer_.expires_after(ToChrono(state_->options.accept_timeout));
+  accept_timer_.async_wait([self = shared_from_this(), id = stream_id_](error_code ec) {
+    if (ec || id != self->stream_id_ || !self->streaming_ || self->headers_sent_ ||
+        self->body_done_ || self->upstream_ == nullptr) {
+      return;
+    }
+    self->final_status_ = grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED,
+                                       "the backend did not answer in time");
+    self->ReleaseUpstream(/*cancel=*/true);
+  });
 }
 
 // ---- Plain responses -------------------------------------------------------
@@ -351,6 +382,7 @@ void Session::Respond(http::status status, std::string content_type, std::string
   response_->keep_alive(keep_alive_);
   response_->body() = std::move(body);
   response_->prepare_payload();
+  ArmWriteTimeout();
   http::async_write(socket_, *response_, [self = shared_from_this()](error_code ec, size_t) {
     self->OnResponded(ec);
   });
@@ -368,6 +400,7 @@ std::string Session::StatusJsonOf(const grpc::Status& status) const {
 
 void Session::OnResponded(error_code ec) {
   response_.reset();
+  write_timer_.cancel();
   if (ec || closed_) {
     Close();
     return;
@@ -393,28 +426,30 @@ void Session::ContinueConnection() {
 
 // ---- Streams -------------------------------------------------------------
 
-void Session::OnUpstreamAccepted(bool ok) {
+void Session::OnUpstreamAccepted(uint64_t call_id, bool ok) {
   if (!ok) return;  // rejected: the status arrives with OnUpstreamDone
-  net::post(socket_.get_executor(), [self = shared_from_this()] {
+  net::post(socket_.get_executor(), [self = shared_from_this(), call_id] {
     // The backend accepted (gravity servers say so before any message): the
     // browser's EventSource opens now, not at the first message.
-    if (self->streaming_ && !self->headers_sent_ && !self->body_done_ && !self->closed_) {
+    if (call_id == self->stream_id_ && self->streaming_ && !self->headers_sent_ &&
+        !self->body_done_ && !self->closed_) {
       self->SendStreamHeaders();
     }
   });
 }
 
-void Session::OnUpstreamRead(bool ok, grpc::ByteBuffer message) {
+void Session::OnUpstreamRead(uint64_t call_id, bool ok, grpc::ByteBuffer message) {
   net::post(socket_.get_executor(),
-            [self = shared_from_this(), ok, message = std::move(message)]() mutable {
-              self->OnUpstreamReadOnStrand(ok, std::move(message));
+            [self = shared_from_this(), call_id, ok, message = std::move(message)]() mutable {
+              if (call_id == self->stream_id_) self->OnUpstreamReadOnStrand(ok, std::move(message));
             });
 }
 
-void Session::OnUpstreamDone(grpc::Status status) {
-  net::post(socket_.get_executor(), [self = shared_from_this(), status = std::move(status)] {
-    self->OnUpstreamDoneOnStrand(status);
-  });
+void Session::OnUpstreamDone(uint64_t call_id, grpc::Status status) {
+  net::post(socket_.get_executor(),
+            [self = shared_from_this(), call_id, status = std::move(status)] {
+              if (call_id == self->stream_id_) self->OnUpstreamDoneOnStrand(status);
+            });
 }
 
 void Session::OnUpstreamReadOnStrand(bool ok, grpc::ByteBuffer bytes) {
@@ -458,7 +493,9 @@ void Session::OnUpstreamDoneOnStrand(grpc::Status status) {
   if (!streaming_ || body_done_ || closed_) return;
   const grpc::Status final_status = final_status_ ? *final_status_ : status;
   const bool unavailable = final_status.error_code() == grpc::StatusCode::UNAVAILABLE;
-  if (!headers_sent_ && !final_status.ok() && !(unavailable && format_ == Format::kSse)) {
+  // Before the first message only EventSource gets "200 + retry:" (it would
+  // give up on a 503); other clients get the 503.
+  if (!headers_sent_ && !final_status.ok() && !(unavailable && wants_event_stream_)) {
     // Before the first message an error is an HTTP status, so EventSource stops.
     EndStream();
     RespondError(final_status);
@@ -490,10 +527,7 @@ void Session::SendStreamHeaders() {
   header.chunked(true);
   header_serializer_.emplace(header);
   writing_ = true;
-  write_timer_.expires_after(ToChrono(state_->options.write_timeout));
-  write_timer_.async_wait([self = shared_from_this()](error_code ec) {
-    if (!ec && self->writing_) self->Close();
-  });
+  ArmWriteTimeout();
   http::async_write_header(socket_, *header_serializer_,
                            [self = shared_from_this()](error_code ec, size_t) { self->OnWrite(ec); });
 }
@@ -511,10 +545,7 @@ void Session::DoWrite() {
     in_write_ = std::move(outbox_);
     outbox_.clear();
     writing_ = true;
-    write_timer_.expires_after(ToChrono(state_->options.write_timeout));
-    write_timer_.async_wait([self = shared_from_this()](error_code ec) {
-      if (!ec && self->writing_) self->Close();
-    });
+    ArmWriteTimeout();
     net::async_write(socket_, http::make_chunk(net::buffer(in_write_)), std::move(on_write));
     return;
   }
@@ -522,6 +553,7 @@ void Session::DoWrite() {
     if (!last_chunk_sent_) {
       last_chunk_sent_ = true;
       writing_ = true;
+      ArmWriteTimeout();
       net::async_write(socket_, http::make_chunk_last(), std::move(on_write));
     } else {
       EndStream();
@@ -553,6 +585,7 @@ void Session::EndStream() {
   streaming_ = false;
   keepalive_timer_.cancel();
   duration_timer_.cancel();
+  accept_timer_.cancel();
   client_slot_.reset();
   state_->metrics.active_streams--;
   method_ = nullptr;
@@ -565,8 +598,10 @@ void Session::EndStream() {
 
 void Session::ArmKeepAlive() {
   keepalive_timer_.expires_after(ToChrono(state_->options.keepalive));
-  keepalive_timer_.async_wait([self = shared_from_this()](error_code ec) {
-    if (ec || !self->streaming_ || self->body_done_ || self->closed_) return;
+  keepalive_timer_.async_wait([self = shared_from_this(), id = stream_id_](error_code ec) {
+    if (ec || id != self->stream_id_ || !self->streaming_ || self->body_done_ || self->closed_) {
+      return;
+    }
     // Before the backend has answered nothing may go out, not even headers.
     if (!self->wrote_since_tick_ && self->headers_sent_ && self->format_ == Format::kSse) {
       self->Queue(SseKeepAlive());
@@ -574,6 +609,15 @@ void Session::ArmKeepAlive() {
     }
     self->wrote_since_tick_ = false;
     self->ArmKeepAlive();
+  });
+}
+
+void Session::ArmWriteTimeout() {
+  // A browser that stops reading for this long is gone.
+  const uint64_t id = ++write_id_;
+  write_timer_.expires_after(ToChrono(state_->options.write_timeout));
+  write_timer_.async_wait([self = shared_from_this(), id](error_code ec) {
+    if (!ec && id == self->write_id_ && (self->writing_ || self->responding())) self->Close();
   });
 }
 
@@ -600,6 +644,7 @@ void Session::Close() {
   write_timer_.cancel();
   keepalive_timer_.cancel();
   duration_timer_.cancel();
+  accept_timer_.cancel();
   error_code ignored;
   socket_.shutdown(net::ip::tcp::socket::shutdown_both, ignored);
   socket_.close(ignored);

@@ -37,9 +37,9 @@ class Session : public UpstreamListener, public std::enable_shared_from_this<Ses
   void Drain();
 
   // UpstreamListener: gRPC threads; they post to the strand.
-  void OnUpstreamAccepted(bool ok) override;
-  void OnUpstreamRead(bool ok, grpc::ByteBuffer message) override;
-  void OnUpstreamDone(grpc::Status status) override;
+  void OnUpstreamAccepted(uint64_t call_id, bool ok) override;
+  void OnUpstreamRead(uint64_t call_id, bool ok, grpc::ByteBuffer message) override;
+  void OnUpstreamDone(uint64_t call_id, grpc::Status status) override;
 
  private:
   enum class Format { kSse, kNdjson };
@@ -74,6 +74,7 @@ class Session : public UpstreamListener, public std::enable_shared_from_this<Ses
   void CutStream();
   void ArmKeepAlive();
   void ArmIdleTimeout(absl::Duration timeout);
+  void ArmWriteTimeout();
   void ReleaseUpstream(bool cancel);
   void Close();
 
@@ -87,6 +88,8 @@ class Session : public UpstreamListener, public std::enable_shared_from_this<Ses
   boost::asio::steady_timer write_timer_;
   boost::asio::steady_timer keepalive_timer_;
   boost::asio::steady_timer duration_timer_;
+  boost::asio::steady_timer accept_timer_;
+  uint64_t write_id_ = 0;  // so a late write-timer wake-up cannot cut a later write
   std::string client_address_;
   std::optional<ClientStreamCounter::Slot> client_slot_;
   bool reading_ = false;
@@ -98,8 +101,11 @@ class Session : public UpstreamListener, public std::enable_shared_from_this<Ses
   // The plain response being written.
   std::optional<boost::beast::http::response<boost::beast::http::string_body>> response_;
 
-  // The stream being served.
+  // The stream being served. stream_id_ names it (and its upstream call):
+  // results and timers of an earlier stream of this connection are ignored.
+  uint64_t stream_id_ = 0;
   bool streaming_ = false;
+  bool wants_event_stream_ = false;  // Accept: text/event-stream (EventSource)
   Format format_ = Format::kSse;
   const StreamMethod* method_ = nullptr;
   UpstreamCall* upstream_ = nullptr;  // valid until ReleaseUpstream

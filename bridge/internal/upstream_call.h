@@ -29,15 +29,17 @@ namespace gravity::bridge::internal {
 
 
 // Receives an UpstreamCall's results on gRPC threads; must not block.
+// `call_id` is the id given to UpstreamCall::Start: results of an earlier
+// call of the same listener may still arrive after a newer call started.
 class UpstreamListener {
  public:
   virtual ~UpstreamListener() = default;
   // The backend sent its initial metadata (ok) or ended the call without it.
-  virtual void OnUpstreamAccepted(bool ok) = 0;
+  virtual void OnUpstreamAccepted(uint64_t call_id, bool ok) = 0;
   // A read completed with a message (ok) or found the stream's end (!ok).
-  virtual void OnUpstreamRead(bool ok, grpc::ByteBuffer message) = 0;
+  virtual void OnUpstreamRead(uint64_t call_id, bool ok, grpc::ByteBuffer message) = 0;
   // The call is over; the last thing an UpstreamCall reports.
-  virtual void OnUpstreamDone(grpc::Status status) = 0;
+  virtual void OnUpstreamDone(uint64_t call_id, grpc::Status status) = 0;
 };
 
 class UpstreamCall final : public grpc::ClientBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer> {
@@ -46,7 +48,7 @@ class UpstreamCall final : public grpc::ClientBidiReactor<grpc::ByteBuffer, grpc
   static UpstreamCall* Start(grpc::GenericStub& stub, const std::string& method,
                              const grpc::ByteBuffer& request,
                              const std::vector<std::pair<std::string, std::string>>& metadata,
-                             std::weak_ptr<UpstreamListener> listener,
+                             std::weak_ptr<UpstreamListener> listener, uint64_t call_id,
                              std::shared_ptr<std::atomic<int64_t>> live_calls);
 
   // Starts the next read; call once per OnUpstreamRead(true, ...).
@@ -61,13 +63,14 @@ class UpstreamCall final : public grpc::ClientBidiReactor<grpc::ByteBuffer, grpc
   void OnDone(const grpc::Status& status) override;
 
  private:
-  UpstreamCall(std::weak_ptr<UpstreamListener> listener,
+  UpstreamCall(std::weak_ptr<UpstreamListener> listener, uint64_t call_id,
                std::shared_ptr<std::atomic<int64_t>> live_calls);
 
   grpc::ClientContext context_;
   grpc::ByteBuffer request_;
   grpc::ByteBuffer read_buffer_;
   const std::weak_ptr<UpstreamListener> listener_;
+  const uint64_t call_id_;
   // Counts live calls so the bridge can wait for them (and so keep the
   // channel) before it stops; decremented only after this call is deleted.
   const std::shared_ptr<std::atomic<int64_t>> live_calls_;

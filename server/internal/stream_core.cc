@@ -143,7 +143,7 @@ void StreamCore::OnCancel(std::function<void()> hook) {
 
 void StreamCore::OnDrained(std::function<void()> hook) {
   absl::MutexLock lock(&mu_);
-  drained_hook_ = std::move(hook);
+  drained_hook_.swap(hook);  // the old hook is destroyed after the lock
 }
 
 void StreamCore::AddTimer(absl::Duration delay, absl::Duration period, std::function<void()> fn) {
@@ -203,6 +203,10 @@ void StreamCore::HandleCancel() {
 
 void StreamCore::HandleDone() {
   Actions actions;
+  // Hooks that never fired are dropped, outside the lock: they may own handles
+  // of this stream, or state whose destructor calls into it.
+  std::vector<std::function<void()>> unfired_hooks;
+  std::function<void()> drained_hook;
   {
     absl::MutexLock lock(&mu_);
     reactor_ = nullptr;
@@ -210,9 +214,8 @@ void StreamCore::HandleDone() {
     queue_.clear();
     queued_bytes_ = 0;
     actions.timers = std::move(timers_);
-    // Hooks that never fired are dropped: they may own handles of this stream.
-    std::vector<std::function<void()>>().swap(cancel_hooks_);
-    drained_hook_ = nullptr;
+    unfired_hooks.swap(cancel_hooks_);
+    drained_hook.swap(drained_hook_);
   }
   Apply(std::move(actions));
   if (on_done_) on_done_();

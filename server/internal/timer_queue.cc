@@ -4,12 +4,19 @@ namespace gravity::server::internal {
 
 TimerQueue::TimerQueue() : thread_([this] { Run(); }) {}
 
-TimerQueue::~TimerQueue() {
+TimerQueue::~TimerQueue() { Stop(); }
+
+void TimerQueue::Stop() {
+  std::map<Key, Timer> dropped;  // destroyed without the lock: they may own streams
   {
     absl::MutexLock lock(&mu_);
     stopping_ = true;
+    dropped.swap(timers_);
+    due_.clear();
   }
-  // The last owner may let go from inside a callback, on this very thread.
+  if (!thread_.joinable()) return;
+  // Only when the owner never called Stop and the last reference went away in
+  // a callback, on this very thread: joining would deadlock.
   if (thread_.get_id() == std::this_thread::get_id()) {
     thread_.detach();
   } else {
@@ -21,6 +28,7 @@ TimerQueue::TimerId TimerQueue::Schedule(absl::Duration delay, absl::Duration pe
                                          std::function<void()> fn) {
   absl::MutexLock lock(&mu_);
   const TimerId id = next_id_++;
+  if (stopping_) return id;
   const absl::Time due = absl::Now() + delay;
   timers_.emplace(Key{due, id}, Timer{period, std::move(fn)});
   due_.emplace(id, due);

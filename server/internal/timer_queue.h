@@ -27,8 +27,14 @@ class TimerQueue {
   using TimerId = uint64_t;
 
   TimerQueue();
-  // Stops the thread; timers not yet run are dropped.
+  // Stop(), unless already stopped.
   ~TimerQueue();
+
+  // Drops the timers not yet run and joins the thread, after a callback that
+  // is running returns. Call it from outside the queue's thread (the owner's
+  // destructor): after it, the queue may be destroyed from any thread.
+  // Later Schedule calls do nothing.
+  void Stop();
   TimerQueue(const TimerQueue&) = delete;
   TimerQueue& operator=(const TimerQueue&) = delete;
 

@@ -8,6 +8,9 @@
 #include <vector>
 
 #include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "boost/asio/io_context.hpp"
+#include "boost/asio/ip/tcp.hpp"
 #include "absl/synchronization/notification.h"
 #include "examples/streaming/streaming_service.h"
 #include "grpcpp/create_channel.h"
@@ -373,13 +376,62 @@ TEST(BridgeUnavailableTest, AnUnreachableBackendGivesSseARetryAndOthers503) {
       options, grpc::CreateChannel("127.0.0.1:1", grpc::InsecureChannelCredentials()),
       *descriptors);
   ASSERT_TRUE(bridge.ok()) << bridge.status();
-  HttpResponse sse = HttpRequest((*bridge)->port(), "GET", kPing);
+  HttpResponse sse =
+      HttpRequest((*bridge)->port(), "GET", kPing, {{"Accept", "text/event-stream"}});
   EXPECT_EQ(sse.status, 200);
   EXPECT_EQ(sse.body, "retry: 2000\n\n");
   HttpResponse ndjson =
       HttpRequest((*bridge)->port(), "GET", kPing, {{"Accept", "application/x-ndjson"}});
   EXPECT_EQ(ndjson.status, 503);
   EXPECT_TRUE(absl::StartsWith(ndjson.body, "{\"code\":14,")) << ndjson.body;
+  HttpResponse plain = HttpRequest((*bridge)->port(), "GET", kPing);  // e.g. curl
+  EXPECT_EQ(plain.status, 503);
+}
+
+TEST(BridgeUnavailableTest, ABackendThatNeverAnswersGets504) {
+  // Accepts TCP connections and never speaks: the call is neither accepted
+  // nor refused.
+  boost::asio::io_context io;
+  boost::asio::ip::tcp::acceptor silent(
+      io, boost::asio::ip::tcp::endpoint(boost::asio::ip::make_address("127.0.0.1"), 0));
+  auto descriptors = DescriptorsOfLinkedServices({"streaming.v1.Streaming"});
+  ASSERT_TRUE(descriptors.ok());
+  BridgeOptions options;
+  options.listen = "127.0.0.1:0";
+  options.accept_timeout = absl::Milliseconds(300);
+  auto bridge = Bridge::Start(
+      options,
+      grpc::CreateChannel(absl::StrCat("127.0.0.1:", silent.local_endpoint().port()),
+                          grpc::InsecureChannelCredentials()),
+      *descriptors);
+  ASSERT_TRUE(bridge.ok()) << bridge.status();
+  const absl::Time start = absl::Now();
+  HttpResponse response =
+      HttpRequest((*bridge)->port(), "GET", kPing, {{"Accept", "text/event-stream"}});
+  EXPECT_EQ(response.status, 504);
+  EXPECT_TRUE(absl::StartsWith(response.body, "{\"code\":4,")) << response.body;
+  EXPECT_LT(absl::Now() - start, absl::Seconds(5));
+}
+
+TEST(BridgeOptionsTest, AReservedForwardHeaderIsRefusedAtStart) {
+  auto descriptors = DescriptorsOfLinkedServices({"streaming.v1.Streaming"});
+  ASSERT_TRUE(descriptors.ok());
+  for (const char* name : {"grpc-timeout", "x-token-bin", "bad header", "Content-Type"}) {
+    BridgeOptions options;
+    options.listen = "127.0.0.1:0";
+    options.forward_headers = {name};
+    auto bridge = Bridge::Start(
+        options, grpc::CreateChannel("127.0.0.1:1", grpc::InsecureChannelCredentials()),
+        *descriptors);
+    EXPECT_EQ(bridge.status().code(), absl::StatusCode::kInvalidArgument) << name;
+  }
+  BridgeOptions fine;
+  fine.listen = "127.0.0.1:0";
+  fine.forward_headers = {"X-Request-Id"};
+  EXPECT_TRUE(Bridge::Start(fine,
+                            grpc::CreateChannel("127.0.0.1:1", grpc::InsecureChannelCredentials()),
+                            *descriptors)
+                  .ok());
 }
 
 // google.rpc.Status details reach the browser, in the end event and in an
