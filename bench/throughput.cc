@@ -20,8 +20,8 @@
 // (default --total / S; --total defaults to 100000) at once and reports the
 // total events/s, the CPU time the whole process used meanwhile (server +
 // bridge + reader: 2 cores are shared by all of them, and by whatever else
-// runs on the machine), and the ratio bridge/native. Prints results; asserts nothing but that every stream
-// delivered all its messages and ended OK.
+// runs on the machine), and the ratio bridge/native. Prints results; asserts nothing but that every
+// stream delivered all its messages and ended OK.
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -174,8 +174,7 @@ Result Measure(Run run) {
   const double cpu_before = CpuSeconds();
   const auto start = std::chrono::steady_clock::now();
   run(result);
-  result.seconds =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   result.cpu_seconds = CpuSeconds() - cpu_before;
   return result;
 }
@@ -197,8 +196,8 @@ Result RunNative(Streaming::Stub& stub, int streams, int64_t count) {
     for (int i = 0; i < streams; ++i) {
       readers.emplace_back([&] {
         auto options = gravity::client::CallOptions().WithTimeout(absl::GetFlag(FLAGS_timeout));
-        auto pings = gravity::client::Open(stub, &Streaming::Stub::async::Ping,
-                                           MakeRequest(count), options);
+        auto pings =
+            gravity::client::Open(stub, &Streaming::Stub::async::Ping, MakeRequest(count), options);
         absl::Status status;
         int64_t read = 0;
         if (!pings.ok()) {
@@ -211,8 +210,8 @@ Result RunNative(Streaming::Stub& stub, int streams, int64_t count) {
         events += read;
         if (!status.ok() || read != count) {
           absl::MutexLock lock(&mu);
-          error = absl::StrCat("a stream read ", read, " of ", count, ", status ",
-                               status.ToString());
+          error =
+              absl::StrCat("a stream read ", read, " of ", count, ", status ", status.ToString());
         }
       });
     }
@@ -261,9 +260,9 @@ struct SseReader {
   int fd = -1;
   int64_t events = 0;  // "\n\n"-ended events, the final `end` included
   int64_t bytes = 0;
-  char last = 0;       // the last byte seen, for "\n\n" across reads
-  std::string head;    // the first bytes: the status line
-  std::string tail;    // the last bytes: the `end` event
+  char last = 0;     // the last byte seen, for "\n\n" across reads
+  std::string head;  // the first bytes: the status line
+  std::string tail;  // the last bytes: the `end` event
   bool eof = false;
 };
 
@@ -299,7 +298,8 @@ Result RunBridge(int port, int streams, int64_t count) {
     for (SseReader& reader : readers) {
       reader.fd = ConnectTo(port, &result.error);
       if (reader.fd < 0) break;
-      if (write(reader.fd, request.data(), request.size()) != static_cast<ssize_t>(request.size())) {
+      if (write(reader.fd, request.data(), request.size()) !=
+          static_cast<ssize_t>(request.size())) {
         result.error = absl::StrCat("write: ", std::strerror(errno));
         break;
       }
@@ -373,8 +373,8 @@ Result RunBridge(int port, int streams, int64_t count) {
         result.error = absl::StrCat("a response began with \"", reader.head, "\"");
       } else if (reader.events != count + 1 ||
                  !absl::StrContains(reader.tail, "event: end\ndata: {\"code\":0,")) {
-        result.error = absl::StrCat("a stream had ", reader.events, " events, expected ",
-                                    count + 1, " ending in an OK end event");
+        result.error = absl::StrCat("a stream had ", reader.events, " events, expected ", count + 1,
+                                    " ending in an OK end event");
       }
     }
   });
@@ -443,8 +443,8 @@ int main(int argc, char** argv) {
   bridge_options.threads = absl::GetFlag(FLAGS_bridge_threads);
   bridge_options.drain_timeout = absl::Seconds(1);
   auto bridge = gravity::bridge::Bridge::Start(
-      bridge_options,
-      grpc::CreateChannel((*server)->address(), grpc::InsecureChannelCredentials()), *descriptors);
+      bridge_options, grpc::CreateChannel((*server)->address(), grpc::InsecureChannelCredentials()),
+      *descriptors);
   if (!bridge.ok()) {
     std::cerr << "throughput: " << bridge.status() << "\n";
     return 1;
@@ -456,11 +456,11 @@ int main(int argc, char** argv) {
       (*server)->address(), grpc::InsecureChannelCredentials(), native_arguments);
   auto stub = Streaming::NewStub(native_channel);
 
-  std::cout << "throughput: server " << (*server)->address() << ", bridge "
-            << (*bridge)->address() << " (" << bridge_options.threads
+  std::cout << "throughput: server " << (*server)->address() << ", bridge " << (*bridge)->address()
+            << " (" << bridge_options.threads
             << " threads), both in this process, over TCP on loopback\n";
-  std::cout << "cores: " << std::thread::hardware_concurrency() << ", load average at start: "
-            << LoadAverage() << "\n";
+  std::cout << "cores: " << std::thread::hardware_concurrency()
+            << ", load average at start: " << LoadAverage() << "\n";
 
   auto run = [&](const std::string& mode, int streams, int64_t count) {
     if (mode == "native") return RunNative(*stub, streams, count);
@@ -483,8 +483,8 @@ int main(int argc, char** argv) {
     const int64_t count = absl::GetFlag(FLAGS_count) > 0
                               ? absl::GetFlag(FLAGS_count)
                               : std::max<int64_t>(absl::GetFlag(FLAGS_total) / streams, 1);
-    std::cout << "\nstreams=" << streams << " count=" << count << "/stream ("
-              << streams * count << " events per mode)\n";
+    std::cout << "\nstreams=" << streams << " count=" << count << "/stream (" << streams * count
+              << " events per mode)\n";
     std::map<std::string, double> rates;
     for (const std::string& mode : modes) {
       Result result = run(mode, streams, count);

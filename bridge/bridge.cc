@@ -10,9 +10,8 @@
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "absl/time/clock.h"
-#include "google/api/annotations.pb.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/time/clock.h"
 #include "boost/asio/executor_work_guard.hpp"
 #include "boost/asio/io_context.hpp"
 #include "boost/asio/ip/tcp.hpp"
@@ -21,6 +20,7 @@
 #include "boost/asio/strand.hpp"
 #include "bridge/internal/bridge_state.h"
 #include "bridge/internal/session.h"
+#include "google/api/annotations.pb.h"
 #include "google/protobuf/any.pb.h"
 #include "google/protobuf/descriptor_database.h"
 
@@ -34,8 +34,9 @@ std::vector<std::string> ServicesIn(const google::protobuf::FileDescriptorSet& s
   std::vector<std::string> services;
   for (const auto& file : set.file()) {
     for (const auto& service : file.service()) {
-      services.push_back(file.package().empty() ? service.name()
-                                                : absl::StrCat(file.package(), ".", service.name()));
+      services.push_back(file.package().empty()
+                             ? service.name()
+                             : absl::StrCat(file.package(), ".", service.name()));
     }
   }
   return services;
@@ -63,9 +64,11 @@ absl::StatusOr<google::protobuf::FileDescriptorSet> DescriptorsOfLinkedServices(
         file->CopyTo(set.add_file());
       };
   for (const std::string& name : services) {
-    const auto* service = google::protobuf::DescriptorPool::generated_pool()->FindServiceByName(name);
+    const auto* service =
+        google::protobuf::DescriptorPool::generated_pool()->FindServiceByName(name);
     if (service == nullptr) {
-      return absl::NotFoundError(absl::StrCat("service ", name, " is not linked into this program"));
+      return absl::NotFoundError(
+          absl::StrCat("service ", name, " is not linked into this program"));
     }
     add(service->file());
   }
@@ -101,7 +104,8 @@ class Bridge::Impl {
     if (!ec) acceptor_.set_option(net::socket_base::reuse_address(true), ec);
     if (!ec) acceptor_.bind(endpoint, ec);
     if (!ec) acceptor_.listen(net::socket_base::max_listen_connections, ec);
-    if (ec) return absl::UnavailableError(absl::StrCat("cannot listen on ", listen, ": ", ec.message()));
+    if (ec)
+      return absl::UnavailableError(absl::StrCat("cannot listen on ", listen, ": ", ec.message()));
     host_ = host.empty() ? "0.0.0.0" : host;
     port_ = acceptor_.local_endpoint().port();
     return absl::OkStatus();
@@ -166,36 +170,36 @@ class Bridge::Impl {
 
  private:
   void DoAccept() {
-    acceptor_.async_accept(net::make_strand(io_), [this](boost::system::error_code ec,
-                                                         net::ip::tcp::socket socket) {
-      if (ec) {
-        if (ec == net::error::operation_aborted || !acceptor_.is_open()) return;
-        // E.g. out of file descriptors: keep serving the open connections and
-        // try again shortly instead of spinning.
-        accept_retry_.expires_after(std::chrono::milliseconds(50));
-        accept_retry_.async_wait([this](boost::system::error_code wait_ec) {
-          if (!wait_ec && acceptor_.is_open()) DoAccept();
+    acceptor_.async_accept(
+        net::make_strand(io_), [this](boost::system::error_code ec, net::ip::tcp::socket socket) {
+          if (ec) {
+            if (ec == net::error::operation_aborted || !acceptor_.is_open()) return;
+            // E.g. out of file descriptors: keep serving the open connections and
+            // try again shortly instead of spinning.
+            accept_retry_.expires_after(std::chrono::milliseconds(50));
+            accept_retry_.async_wait([this](boost::system::error_code wait_ec) {
+              if (!wait_ec && acceptor_.is_open()) DoAccept();
+            });
+            return;
+          }
+          boost::system::error_code ignored;
+          socket.set_option(net::ip::tcp::no_delay(true), ignored);
+          auto session = std::make_shared<Session>(std::move(socket), state_);
+          {
+            absl::MutexLock lock(&mu_);
+            // Forget closed sessions now and then, so the list stays the size of
+            // the open ones.
+            if (sessions_.size() >= 2 * live_mark_ + 64) {
+              sessions_.erase(std::remove_if(sessions_.begin(), sessions_.end(),
+                                             [](const auto& weak) { return weak.expired(); }),
+                              sessions_.end());
+              live_mark_ = sessions_.size();
+            }
+            sessions_.push_back(session);
+          }
+          session->Start();
+          DoAccept();
         });
-        return;
-      }
-      boost::system::error_code ignored;
-      socket.set_option(net::ip::tcp::no_delay(true), ignored);
-      auto session = std::make_shared<Session>(std::move(socket), state_);
-      {
-        absl::MutexLock lock(&mu_);
-        // Forget closed sessions now and then, so the list stays the size of
-        // the open ones.
-        if (sessions_.size() >= 2 * live_mark_ + 64) {
-          sessions_.erase(std::remove_if(sessions_.begin(), sessions_.end(),
-                                         [](const auto& weak) { return weak.expired(); }),
-                          sessions_.end());
-          live_mark_ = sessions_.size();
-        }
-        sessions_.push_back(session);
-      }
-      session->Start();
-      DoAccept();
-    });
   }
 
   net::io_context io_;
@@ -220,10 +224,10 @@ absl::StatusOr<std::unique_ptr<Bridge>> Bridge::Start(
     // gRPC aborts on a reserved or malformed metadata key: refuse it here.
     const std::string key = absl::AsciiStrToLower(name);
     const bool valid =
-        !key.empty() && key.find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789-_.") ==
-                            std::string::npos;
-    if (!valid || absl::StartsWith(key, "grpc-") || absl::EndsWith(key, "-bin") ||
-        key == "te" || key == "content-type" || key == "user-agent" || key == "host") {
+        !key.empty() &&
+        key.find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789-_.") == std::string::npos;
+    if (!valid || absl::StartsWith(key, "grpc-") || absl::EndsWith(key, "-bin") || key == "te" ||
+        key == "content-type" || key == "user-agent" || key == "host") {
       return absl::InvalidArgumentError(
           absl::StrCat("--forward_header: \"", name, "\" cannot be forwarded as gRPC metadata"));
     }
@@ -276,8 +280,8 @@ std::string Bridge::address() const { return absl::StrCat(impl_->host_, ":", imp
 std::vector<std::string> Bridge::RouteDescriptions() const {
   std::vector<std::string> lines;
   for (const auto& method : impl_->state_->routes->methods()) {
-    lines.push_back(absl::StrCat("GET|POST ", method.grpc_path, " -> ",
-                                 method.method->full_name()));
+    lines.push_back(
+        absl::StrCat("GET|POST ", method.grpc_path, " -> ", method.method->full_name()));
     const auto& rule = method.method->options().GetExtension(google::api::http);
     if (!rule.get().empty()) {
       lines.push_back(absl::StrCat("GET|POST ", rule.get(), " -> ", method.method->full_name()));

@@ -30,7 +30,8 @@ ABSL_FLAG(std::string, descriptor_set, "",
           "FileDescriptorSet (protoc --include_imports) instead of server reflection");
 ABSL_FLAG(absl::Duration, discovery_timeout, absl::Seconds(30),
           "how long to keep trying reflection while the backend comes up");
-ABSL_FLAG(absl::Duration, keepalive, absl::Seconds(15), "keep-alive comment period on idle streams");
+ABSL_FLAG(absl::Duration, keepalive, absl::Seconds(15),
+          "keep-alive comment period on idle streams");
 ABSL_FLAG(absl::Duration, retry, absl::Seconds(2), "the retry: hint sent when a backend is down");
 ABSL_FLAG(std::vector<std::string>, cors_origin, {},
           "comma-separated origins allowed by CORS with credentials; * = any, no credentials");

@@ -91,7 +91,9 @@ void StartTyped(Stub& stub, StreamingMethod<AsyncStub, Request, Response> method
   ReadReactor<Request, Response, grpc::ClientReadReactor<Response>>::Start(
       std::move(context), std::move(request), std::move(sink),
       [async, method](grpc::ClientContext* c, const Request* r,
-                      grpc::ClientReadReactor<Response>* reactor) { (async->*method)(c, r, reactor); });
+                      grpc::ClientReadReactor<Response>* reactor) {
+        (async->*method)(c, r, reactor);
+      });
 }
 
 }  // namespace internal

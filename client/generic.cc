@@ -7,12 +7,12 @@
 
 namespace gravity::client {
 
-absl::StatusOr<Stream<grpc::ByteBuffer>> OpenGeneric(std::shared_ptr<grpc::ChannelInterface> channel,
-                                                     const std::string& method,
-                                                     grpc::ByteBuffer request,
-                                                     const CallOptions& options) {
-  using Reactor = internal::ReadReactor<grpc::ByteBuffer, grpc::ByteBuffer,
-                                        grpc::ClientBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>>;
+absl::StatusOr<Stream<grpc::ByteBuffer>> OpenGeneric(
+    std::shared_ptr<grpc::ChannelInterface> channel, const std::string& method,
+    grpc::ByteBuffer request, const CallOptions& options) {
+  using Reactor =
+      internal::ReadReactor<grpc::ByteBuffer, grpc::ByteBuffer,
+                            grpc::ClientBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>>;
   if (!request.Valid()) {
     // A default ByteBuffer is no message at all, which gRPC would abort on;
     // take it as the empty message (zero bytes), which it surely meant.

@@ -19,9 +19,9 @@ namespace gravity::client {
 
 namespace {
 
+using google::protobuf::FileDescriptorProto;
 using ::gravity::internal::reflection::ServerReflectionRequest;
 using ::gravity::internal::reflection::ServerReflectionResponse;
-using google::protobuf::FileDescriptorProto;
 
 // One reflection stream, request after request, on a private completion
 // queue. Every operation completes by the context's deadline, so no wait here
@@ -93,7 +93,8 @@ class ReflectionStream {
     call_->Finish(&status, this);
     Wait();
     finished_ = true;
-    if (status.ok() && !expected) return absl::InternalError("the server reflection stream ended early");
+    if (status.ok() && !expected)
+      return absl::InternalError("the server reflection stream ended early");
     return internal::ToAbslStatus(status);
   }
 

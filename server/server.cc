@@ -31,8 +31,7 @@ absl::StatusOr<std::string> ReadFile(const std::string& path) {
   return contents.str();
 }
 
-absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> Credentials(
-    const ServerOptions& options) {
+absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> Credentials(const ServerOptions& options) {
   if (options.tls_cert_file.empty() && options.tls_key_file.empty()) {
     return grpc::InsecureServerCredentials();
   }
@@ -62,8 +61,8 @@ void OnTerminationSignal(int) {
 
 }  // namespace
 
-absl::StatusOr<std::unique_ptr<Server>> Server::Start(
-    const ServerOptions& options, const std::vector<grpc::Service*>& services) {
+absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& options,
+                                                      const std::vector<grpc::Service*>& services) {
   absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> credentials = Credentials(options);
   if (!credentials.ok()) return credentials.status();
 
@@ -82,7 +81,8 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(
   server->GetHealthCheckService()->SetServingStatus(true);
 
   absl::string_view host = options.listen;
-  if (size_t colon = host.rfind(':'); colon != absl::string_view::npos) host = host.substr(0, colon);
+  if (size_t colon = host.rfind(':'); colon != absl::string_view::npos)
+    host = host.substr(0, colon);
   std::string address = absl::StrCat(host, ":", port);
   return std::unique_ptr<Server>(
       new Server(std::move(server), services, options, port, std::move(address)));

@@ -3,8 +3,8 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "grpcpp/impl/codegen/proto_utils.h"
-#include "grpcpp/impl/rpc_service_method.h"
 #include "grpcpp/impl/codegen/server_callback_handlers.h"
+#include "grpcpp/impl/rpc_service_method.h"
 
 namespace gravity::server {
 
@@ -80,10 +80,10 @@ absl::Status Service::AddStreamMethod(absl::string_view method,
         absl::StrCat(descriptor->full_name(), " is not a server-streaming method"));
   }
   if (descriptor->input_type() != request_type || descriptor->output_type() != response_type) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        descriptor->full_name(), " takes ", descriptor->input_type()->full_name(), " and streams ",
-        descriptor->output_type()->full_name(), ", not ", request_type->full_name(), " and ",
-        response_type->full_name()));
+    return absl::InvalidArgumentError(
+        absl::StrCat(descriptor->full_name(), " takes ", descriptor->input_type()->full_name(),
+                     " and streams ", descriptor->output_type()->full_name(), ", not ",
+                     request_type->full_name(), " and ", response_type->full_name()));
   }
   const std::string full_path = absl::StrCat("/", full_name_, "/", method);
   for (const Method& served : methods_) {
@@ -113,8 +113,7 @@ absl::Status Service::AddStreamMethod(absl::string_view method,
 }
 
 grpc::ServerWriteReactor<grpc::ByteBuffer>* Service::HandleCall(
-    const Method& method, grpc::CallbackServerContext* context,
-    const grpc::ByteBuffer* request) {
+    const Method& method, grpc::CallbackServerContext* context, const grpc::ByteBuffer* request) {
   {
     // A call that arrives while the server shuts down gets the same status
     // as the streams that were open.
@@ -131,9 +130,9 @@ grpc::ServerWriteReactor<grpc::ByteBuffer>* Service::HandleCall(
   }
   std::unique_ptr<google::protobuf::Message> parsed = method.parse(*request);
   if (parsed == nullptr) {
-    return new RejectedCall(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
-                                         absl::StrCat("the request of ", method.full_path,
-                                                      " does not parse")));
+    return new RejectedCall(
+        grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                     absl::StrCat("the request of ", method.full_path, " does not parse")));
   }
   std::shared_ptr<internal::StreamCore> core =
       internal::StreamCore::Start(std::move(call), stream_options_, timers_);

@@ -46,8 +46,8 @@ class Stream {
   // Ends with `status` (an error code and message for the client).
   void Close(grpc::Status status) const { core_->Close(std::move(status)); }
   void Close(const absl::Status& status) const {
-    core_->Close(grpc::Status(static_cast<grpc::StatusCode>(status.code()),
-                              std::string(status.message())));
+    core_->Close(
+        grpc::Status(static_cast<grpc::StatusCode>(status.code()), std::string(status.message())));
   }
 
   // Runs `hook` once if the stream ends without the handler closing it: the

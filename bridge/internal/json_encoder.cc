@@ -6,9 +6,9 @@
 #include "bridge/internal/status_mapping.h"
 #include "google/protobuf/any.pb.h"
 #include "google/protobuf/type.pb.h"
-#include "google/rpc/status.pb.h"
 #include "google/protobuf/util/json_util.h"
 #include "google/protobuf/util/type_resolver_util.h"
+#include "google/rpc/status.pb.h"
 
 namespace gravity::bridge::internal {
 

@@ -45,8 +45,8 @@ bool ParseBool(absl::string_view text, bool* out) {
   return false;
 }
 
-absl::Status SetScalar(absl::string_view path, absl::string_view value, const FieldDescriptor* field,
-                       Message* message) {
+absl::Status SetScalar(absl::string_view path, absl::string_view value,
+                       const FieldDescriptor* field, Message* message) {
   const Reflection* reflection = message->GetReflection();
   const bool repeated = field->is_repeated();
   switch (field->cpp_type()) {
@@ -65,19 +65,22 @@ absl::Status SetScalar(absl::string_view path, absl::string_view value, const Fi
     case FieldDescriptor::CPPTYPE_UINT32: {
       uint32_t v;
       if (!absl::SimpleAtoi(value, &v)) return BadValue(path, value, "uint32");
-      repeated ? reflection->AddUInt32(message, field, v) : reflection->SetUInt32(message, field, v);
+      repeated ? reflection->AddUInt32(message, field, v)
+               : reflection->SetUInt32(message, field, v);
       return absl::OkStatus();
     }
     case FieldDescriptor::CPPTYPE_UINT64: {
       uint64_t v;
       if (!absl::SimpleAtoi(value, &v)) return BadValue(path, value, "uint64");
-      repeated ? reflection->AddUInt64(message, field, v) : reflection->SetUInt64(message, field, v);
+      repeated ? reflection->AddUInt64(message, field, v)
+               : reflection->SetUInt64(message, field, v);
       return absl::OkStatus();
     }
     case FieldDescriptor::CPPTYPE_DOUBLE: {
       double v;
       if (!absl::SimpleAtod(value, &v)) return BadValue(path, value, "double");
-      repeated ? reflection->AddDouble(message, field, v) : reflection->SetDouble(message, field, v);
+      repeated ? reflection->AddDouble(message, field, v)
+               : reflection->SetDouble(message, field, v);
       return absl::OkStatus();
     }
     case FieldDescriptor::CPPTYPE_FLOAT: {
@@ -134,9 +137,9 @@ absl::Status SetField(absl::string_view path, absl::string_view value, Message* 
   for (size_t i = 0; i < parts.size(); ++i) {
     const FieldDescriptor* field = FindField(target->GetDescriptor(), parts[i]);
     if (field == nullptr) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "field \"", path, "\": ", target->GetDescriptor()->full_name(), " has no field \"",
-          parts[i], "\""));
+      return absl::InvalidArgumentError(absl::StrCat("field \"", path,
+                                                     "\": ", target->GetDescriptor()->full_name(),
+                                                     " has no field \"", parts[i], "\""));
     }
     if (i + 1 == parts.size()) return SetScalar(path, value, field, target);
     if (field->cpp_type() != FieldDescriptor::CPPTYPE_MESSAGE || field->is_repeated()) {
@@ -164,7 +167,8 @@ absl::StatusOr<std::vector<std::pair<std::string, std::string>>> ParseQuery(
   if (query.empty()) return params;
   auto parsed = boost::urls::parse_query(boost::core::string_view(query.data(), query.size()));
   if (!parsed) {
-    return absl::InvalidArgumentError(absl::StrCat("malformed query string: ", parsed.error().message()));
+    return absl::InvalidArgumentError(
+        absl::StrCat("malformed query string: ", parsed.error().message()));
   }
   boost::urls::encoding_opts decoding;
   decoding.space_as_plus = true;

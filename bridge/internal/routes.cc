@@ -12,8 +12,8 @@ namespace gravity::bridge::internal {
 namespace {
 
 std::optional<std::string> Decode(absl::string_view segment) {
-  auto checked = boost::urls::make_pct_string_view(
-      boost::core::string_view(segment.data(), segment.size()));
+  auto checked =
+      boost::urls::make_pct_string_view(boost::core::string_view(segment.data(), segment.size()));
   if (!checked) return std::nullopt;
   return checked->decode();
 }
@@ -53,7 +53,8 @@ RouteTable::RouteTable(const google::protobuf::DescriptorPool& pool,
         if (absl::StartsWith(part, "{") && absl::EndsWith(part, "}")) {
           absl::string_view field = part.substr(1, part.size() - 2);
           if (absl::EndsWith(field, "=*")) field.remove_suffix(2);
-          usable = usable && !field.empty() && field.find_first_of("={}*") == absl::string_view::npos;
+          usable =
+              usable && !field.empty() && field.find_first_of("={}*") == absl::string_view::npos;
           route.segments.push_back({std::string(field), true});
         } else {
           usable = usable && part.find_first_of("{}*:") == absl::string_view::npos;

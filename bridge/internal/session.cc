@@ -146,12 +146,12 @@ void Session::OnReadRequest(error_code ec) {
     if (ec == http::error::header_limit || ec == http::error::body_limit) {
       keep_alive_ = false;
       const bool header = ec == http::error::header_limit;
-      Respond(header ? http::status::request_header_fields_too_large
-                     : http::status::payload_too_large,
-              "application/json",
-              StatusJson(grpc::StatusCode::INVALID_ARGUMENT,
-                         header ? "request headers too large" : "request body too large") +
-                  "\n");
+      Respond(
+          header ? http::status::request_header_fields_too_large : http::status::payload_too_large,
+          "application/json",
+          StatusJson(grpc::StatusCode::INVALID_ARGUMENT,
+                     header ? "request headers too large" : "request body too large") +
+              "\n");
       return;
     }
     if (ec != http::error::end_of_stream && ec != net::error::operation_aborted &&
@@ -214,8 +214,7 @@ void Session::HandleRequest(Request request) {
                          "gravity_bridge_events_sent_total ", m.events_sent.load(), "\n",
                          "# HELP gravity_bridge_connections_active Open HTTP connections.\n",
                          "# TYPE gravity_bridge_connections_active gauge\n",
-                         "gravity_bridge_connections_active ", m.connections_active.load(),
-                         "\n"));
+                         "gravity_bridge_connections_active ", m.connections_active.load(), "\n"));
     return;
   }
   if (path == "/" && !state_->options.index_html.empty()) {
@@ -238,7 +237,8 @@ void Session::HandleRequest(Request request) {
   }
   auto query = ParseQuery(std::string(target->encoded_query()));
   if (!query.ok()) {
-    RespondError(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, std::string(query.status().message())));
+    RespondError(
+        grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, std::string(query.status().message())));
     return;
   }
   StartStream(request, *match, *query);
@@ -345,8 +345,8 @@ void Session::StartStream(const Request& request, const RouteMatch& match,
         self->body_done_ || self->upstream_ == nullptr) {
       return;
     }
-    self->final_status_ = grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED,
-                                       "the backend did not answer in time");
+    self->final_status_ =
+        grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED, "the backend did not answer in time");
     self->ReleaseUpstream(/*cancel=*/true);
   });
 }
@@ -383,9 +383,8 @@ void Session::Respond(http::status status, std::string content_type, std::string
   response_->body() = std::move(body);
   response_->prepare_payload();
   ArmWriteTimeout();
-  http::async_write(socket_, *response_, [self = shared_from_this()](error_code ec, size_t) {
-    self->OnResponded(ec);
-  });
+  http::async_write(socket_, *response_,
+                    [self = shared_from_this()](error_code ec, size_t) { self->OnResponded(ec); });
 }
 
 void Session::RespondError(const grpc::Status& status) {
@@ -475,9 +474,9 @@ void Session::OnUpstreamReadOnStrand(bool ok, grpc::ByteBuffer bytes) {
     id = EventId(*scratch_, method_->event_id);
   }
   if (!valid) {
-    final_status_ = grpc::Status(
-        grpc::StatusCode::INTERNAL,
-        absl::StrCat("the backend sent a message that is not a ", type.full_name()));
+    final_status_ =
+        grpc::Status(grpc::StatusCode::INTERNAL,
+                     absl::StrCat("the backend sent a message that is not a ", type.full_name()));
     ReleaseUpstream(/*cancel=*/true);
     return;
   }
@@ -517,9 +516,8 @@ void Session::SendStreamHeaders() {
   stream_header_.emplace(http::status::ok, 11);
   auto& header = *stream_header_;
   header.set(http::field::server, "gravity-bridge");
-  header.set(http::field::content_type, format_ == Format::kSse
-                                            ? "text/event-stream; charset=utf-8"
-                                            : "application/x-ndjson");
+  header.set(http::field::content_type,
+             format_ == Format::kSse ? "text/event-stream; charset=utf-8" : "application/x-ndjson");
   header.set(http::field::cache_control, "no-cache, no-transform");
   header.set("X-Accel-Buffering", "no");
   for (auto& [name, value] : CorsHeaders()) header.set(name, value);
@@ -528,8 +526,9 @@ void Session::SendStreamHeaders() {
   header_serializer_.emplace(header);
   writing_ = true;
   ArmWriteTimeout();
-  http::async_write_header(socket_, *header_serializer_,
-                           [self = shared_from_this()](error_code ec, size_t) { self->OnWrite(ec); });
+  http::async_write_header(
+      socket_, *header_serializer_,
+      [self = shared_from_this()](error_code ec, size_t) { self->OnWrite(ec); });
 }
 
 void Session::Queue(std::string bytes) {

@@ -119,10 +119,10 @@ class Session : public UpstreamListener, public std::enable_shared_from_this<Ses
   bool writing_ = false;
   bool read_after_write_ = false;  // the next upstream read waits for the socket
   bool wrote_since_tick_ = false;
-  bool body_done_ = false;          // the terminal event is queued
+  bool body_done_ = false;  // the terminal event is queued
   bool last_chunk_sent_ = false;
-  std::string outbox_;              // bytes waiting for the current write
-  std::string in_write_;            // bytes of the write in flight
+  std::string outbox_;    // bytes waiting for the current write
+  std::string in_write_;  // bytes of the write in flight
   std::optional<grpc::Status> final_status_;
 };
 

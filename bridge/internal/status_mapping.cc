@@ -36,7 +36,10 @@ namespace {
 // >= 0x80), or 0 when there is none.
 int Utf8SequenceLength(absl::string_view text, size_t i) {
   const unsigned char c = static_cast<unsigned char>(text[i]);
-  const int length = c >= 0xF0 && c < 0xF5 ? 4 : c >= 0xE0 && c < 0xF0 ? 3 : c >= 0xC2 && c < 0xE0 ? 2 : 0;
+  const int length = c >= 0xF0 && c < 0xF5   ? 4
+                     : c >= 0xE0 && c < 0xF0 ? 3
+                     : c >= 0xC2 && c < 0xE0 ? 2
+                                             : 0;
   if (length == 0 || i + length > text.size()) return 0;
   for (int k = 1; k < length; ++k) {
     if ((static_cast<unsigned char>(text[i + k]) & 0xC0) != 0x80) return 0;

@@ -27,7 +27,6 @@
 
 namespace gravity::bridge::internal {
 
-
 // Receives an UpstreamCall's results on gRPC threads; must not block.
 // `call_id` is the id given to UpstreamCall::Start: results of an earlier
 // call of the same listener may still arrive after a newer call started.

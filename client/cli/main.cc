@@ -97,8 +97,8 @@ std::vector<std::string> TakeHeaders(std::vector<char*>* args) {
     absl::string_view arg = (*args)[i];
     if (i > 0 && (arg == "--header" || arg == "-header") && i + 1 < args->size()) {
       headers.emplace_back((*args)[++i]);
-    } else if (i > 0 && (absl::ConsumePrefix(&arg, "--header=") ||
-                         absl::ConsumePrefix(&arg, "-header="))) {
+    } else if (i > 0 &&
+               (absl::ConsumePrefix(&arg, "--header=") || absl::ConsumePrefix(&arg, "-header="))) {
       headers.emplace_back(arg);
     } else {
       rest.push_back((*args)[i]);
@@ -112,11 +112,21 @@ std::string JsonString(absl::string_view text) {
   std::string out = "\"";
   for (unsigned char c : text) {
     switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
       default:
         if (c < 0x20) {
           out += absl::StrFormat("\\u%04x", c);
@@ -245,9 +255,9 @@ int Call(Schema& schema, const std::shared_ptr<grpc::Channel>& channel,
   const std::string json = args.size() == 3 ? args[2] : "{}";
   if (auto parsed = google::protobuf::util::JsonStringToMessage(json, request.get());
       !parsed.ok()) {
-    return Fail(kExitUsage, absl::StrCat("the request is not a valid ",
-                                         method->input_type()->full_name(), ": ",
-                                         parsed.message().as_string()));
+    return Fail(kExitUsage,
+                absl::StrCat("the request is not a valid ", method->input_type()->full_name(), ": ",
+                             parsed.message().as_string()));
   }
 
   gravity::client::CallOptions options;
@@ -262,11 +272,9 @@ int Call(Schema& schema, const std::shared_ptr<grpc::Channel>& channel,
     options.WithMetadata(std::string(key), std::string(absl::StripAsciiWhitespace(kv.second)));
   }
 
-  const std::string path =
-      absl::StrCat("/", method->service()->full_name(), "/", method->name());
-  auto stream = gravity::client::OpenGeneric(channel, path,
-                                             gravity::client::internal::ToByteBuffer(*request),
-                                             options);
+  const std::string path = absl::StrCat("/", method->service()->full_name(), "/", method->name());
+  auto stream = gravity::client::OpenGeneric(
+      channel, path, gravity::client::internal::ToByteBuffer(*request), options);
   absl::Status status = stream.ok() ? absl::OkStatus() : stream.status();
   if (stream.ok()) {
     std::unique_ptr<google::protobuf::Message> message(schema.New(method->output_type()));
@@ -277,8 +285,8 @@ int Call(Schema& schema, const std::shared_ptr<grpc::Channel>& channel,
       if (!gravity::client::internal::ParseByteBuffer(bytes, message.get()) ||
           !google::protobuf::util::MessageToJsonString(*message, &line, print).ok()) {
         stream->Cancel();
-        status = absl::InternalError(absl::StrCat("a message is not a valid ",
-                                                  method->output_type()->full_name()));
+        status = absl::InternalError(
+            absl::StrCat("a message is not a valid ", method->output_type()->full_name()));
         break;
       }
       std::cout << line << std::endl;  // flushed: the stream is live

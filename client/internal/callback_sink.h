@@ -18,8 +18,7 @@ namespace gravity::client::internal {
 template <typename T>
 class CallbackSink final : public Sink<T> {
  public:
-  CallbackSink(std::function<void(const T&)> on_message,
-               std::function<void(absl::Status)> on_done)
+  CallbackSink(std::function<void(const T&)> on_message, std::function<void(absl::Status)> on_done)
       : on_message_(std::move(on_message)), on_done_(std::move(on_done)) {}
 
   void OnOpen(bool) override {}

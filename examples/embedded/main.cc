@@ -41,8 +41,8 @@ int main(int argc, char** argv) {
   }
   gravity::bridge::BridgeOptions bridge_options;
   bridge_options.listen = absl::GetFlag(FLAGS_http_listen);
-  auto bridge = gravity::bridge::Bridge::Start(bridge_options, (*server)->InProcessChannel(),
-                                               *descriptors);
+  auto bridge =
+      gravity::bridge::Bridge::Start(bridge_options, (*server)->InProcessChannel(), *descriptors);
   if (!bridge.ok()) {
     std::cerr << bridge.status() << "\n";
     return 1;

@@ -47,10 +47,10 @@ grpc::Status Ping(const PingRequest& request, Stream<PingReply> stream) {
         absl::StrCat("last-event-id must be a seq number, got \"", stream.last_event_id(), "\""));
   }
   const grpc::Status final_status =
-      request.fail_code() == 0
-          ? grpc::Status::OK
-          : grpc::Status(static_cast<grpc::StatusCode>(request.fail_code()),
-                         absl::StrCat("ping failed as asked (fail_code ", request.fail_code(), ")"));
+      request.fail_code() == 0 ? grpc::Status::OK
+                               : grpc::Status(static_cast<grpc::StatusCode>(request.fail_code()),
+                                              absl::StrCat("ping failed as asked (fail_code ",
+                                                           request.fail_code(), ")"));
   if (last_seen >= count) {
     stream.Close(final_status);
     return grpc::Status::OK;

@@ -71,9 +71,8 @@ void StreamCore::Reject(grpc::Status status) {
 bool StreamCore::Send(const google::protobuf::MessageLite& message) {
   grpc::ByteBuffer buffer;
   bool own_buffer = false;
-  grpc::Status serialized =
-      grpc::SerializationTraits<google::protobuf::MessageLite>::Serialize(message, &buffer,
-                                                                          &own_buffer);
+  grpc::Status serialized = grpc::SerializationTraits<google::protobuf::MessageLite>::Serialize(
+      message, &buffer, &own_buffer);
   if (!serialized.ok()) {
     Close(serialized);
     return false;

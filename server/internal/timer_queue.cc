@@ -61,7 +61,8 @@ void TimerQueue::Run() {
       absl::Time wake = now + kMaxSleep;
       if (!timers_.empty()) wake = std::min(wake, timers_.begin()->first.first);
       const size_t count = timers_.size();
-      const absl::Time first = timers_.empty() ? absl::InfiniteFuture() : timers_.begin()->first.first;
+      const absl::Time first =
+          timers_.empty() ? absl::InfiniteFuture() : timers_.begin()->first.first;
       auto changed = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
         return stopping_ || timers_.size() != count ||
                (!timers_.empty() && timers_.begin()->first.first != first);

@@ -9,13 +9,13 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/notification.h"
 #include "boost/asio/io_context.hpp"
 #include "boost/asio/ip/tcp.hpp"
-#include "absl/synchronization/notification.h"
 #include "examples/streaming/streaming_service.h"
-#include "grpcpp/create_channel.h"
 #include "google/protobuf/any.pb.h"
 #include "google/rpc/status.pb.h"
+#include "grpcpp/create_channel.h"
 #include "gtest/gtest.h"
 #include "server/service.h"
 #include "streaming/v1/streaming.pb.h"
@@ -126,9 +126,9 @@ TEST_F(BridgeTest, AGuardedStreamAcceptsAHeaderToken) {
 
 TEST_F(BridgeTest, AGuardedStreamAcceptsAnAccessTokenParameter) {
   StartBridge();
-  HttpResponse response = Get(
-      std::string("/streaming.v1.Streaming/StreamUsers?count=2&interval_ms=10&access_token=") +
-      kAdminToken);
+  HttpResponse response =
+      Get(std::string("/streaming.v1.Streaming/StreamUsers?count=2&interval_ms=10&access_token=") +
+          kAdminToken);
   EXPECT_EQ(response.status, 200);
   EXPECT_EQ(ParseSse(response.body).size(), 3u);
 }
@@ -163,9 +163,9 @@ TEST_F(BridgeTest, AnUnknownParameterIs400) {
 
 TEST_F(BridgeTest, PostWithAJsonBodyStreams) {
   StartBridge();
-  HttpResponse response = HttpRequest(bridge_->port(), "POST", kPing,
-                                      {{"Content-Type", "application/json"}},
-                                      R"({"to":"ann","count":2,"intervalMs":10})");
+  HttpResponse response =
+      HttpRequest(bridge_->port(), "POST", kPing, {{"Content-Type", "application/json"}},
+                  R"({"to":"ann","count":2,"intervalMs":10})");
   EXPECT_EQ(response.status, 200);
   auto events = ParseSse(response.body);
   ASSERT_EQ(events.size(), 3u);
@@ -174,9 +174,9 @@ TEST_F(BridgeTest, PostWithAJsonBodyStreams) {
 
 TEST_F(BridgeTest, ResumeWithTheLastEventIdHeader) {
   StartBridge();
-  auto events = ParseSse(Get("/streaming.v1.Streaming/Ping?to=bob&count=5&interval_ms=10",
-                             {{"Last-Event-ID", "3"}})
-                             .body);
+  auto events = ParseSse(
+      Get("/streaming.v1.Streaming/Ping?to=bob&count=5&interval_ms=10", {{"Last-Event-ID", "3"}})
+          .body);
   ASSERT_EQ(events.size(), 3u);
   EXPECT_EQ(events[0].id, "4");
   EXPECT_EQ(events[1].id, "5");
@@ -184,8 +184,8 @@ TEST_F(BridgeTest, ResumeWithTheLastEventIdHeader) {
 
 TEST_F(BridgeTest, ResumeWithTheLastEventIdParameter) {
   StartBridge();
-  auto events =
-      ParseSse(Get("/streaming.v1.Streaming/Ping?to=bob&count=5&interval_ms=10&lastEventId=3").body);
+  auto events = ParseSse(
+      Get("/streaming.v1.Streaming/Ping?to=bob&count=5&interval_ms=10&lastEventId=3").body);
   ASSERT_EQ(events.size(), 3u);
   EXPECT_EQ(events[0].id, "4");
 }
@@ -372,9 +372,9 @@ TEST(BridgeUnavailableTest, AnUnreachableBackendGivesSseARetryAndOthers503) {
   BridgeOptions options;
   options.listen = "127.0.0.1:0";
   // Port 1 on loopback: nothing listens there.
-  auto bridge = Bridge::Start(
-      options, grpc::CreateChannel("127.0.0.1:1", grpc::InsecureChannelCredentials()),
-      *descriptors);
+  auto bridge =
+      Bridge::Start(options, grpc::CreateChannel("127.0.0.1:1", grpc::InsecureChannelCredentials()),
+                    *descriptors);
   ASSERT_TRUE(bridge.ok()) << bridge.status();
   HttpResponse sse =
       HttpRequest((*bridge)->port(), "GET", kPing, {{"Accept", "text/event-stream"}});
@@ -399,11 +399,11 @@ TEST(BridgeUnavailableTest, ABackendThatNeverAnswersGets504) {
   BridgeOptions options;
   options.listen = "127.0.0.1:0";
   options.accept_timeout = absl::Milliseconds(300);
-  auto bridge = Bridge::Start(
-      options,
-      grpc::CreateChannel(absl::StrCat("127.0.0.1:", silent.local_endpoint().port()),
-                          grpc::InsecureChannelCredentials()),
-      *descriptors);
+  auto bridge =
+      Bridge::Start(options,
+                    grpc::CreateChannel(absl::StrCat("127.0.0.1:", silent.local_endpoint().port()),
+                                        grpc::InsecureChannelCredentials()),
+                    *descriptors);
   ASSERT_TRUE(bridge.ok()) << bridge.status();
   const absl::Time start = absl::Now();
   HttpResponse response =
@@ -471,11 +471,11 @@ TEST(BridgeStatusDetailsTest, DetailsOfTheStatusAreInTheStatusJson) {
       *descriptors);
   ASSERT_TRUE(bridge.ok()) << bridge.status();
 
-  const std::string expected =
-      R"({"code":5,"message":"no such user","details":[)"
-      R"({"@type":"type.googleapis.com/streaming.v1.User","id":"u1"},)"
-      R"({"@type":"type.googleapis.com/acme.Unknown"}]})";
-  auto events = ParseSse(HttpRequest((*bridge)->port(), "GET", std::string(kPing) + "?count=1").body);
+  const std::string expected = R"({"code":5,"message":"no such user","details":[)"
+                               R"({"@type":"type.googleapis.com/streaming.v1.User","id":"u1"},)"
+                               R"({"@type":"type.googleapis.com/acme.Unknown"}]})";
+  auto events =
+      ParseSse(HttpRequest((*bridge)->port(), "GET", std::string(kPing) + "?count=1").body);
   ASSERT_EQ(events.size(), 2u);
   EXPECT_EQ(events[1].event, "end");
   EXPECT_EQ(events[1].data, expected);
@@ -490,19 +490,19 @@ TEST(BridgeDisconnectTest, ABrowserDisconnectCancelsTheBackendWithin100ms) {
   absl::Notification cancelled;
   absl::Time cancelled_at;
   server::Service service("streaming.v1.Streaming");
-  ASSERT_TRUE((service.AddStream<streaming::v1::PingRequest, streaming::v1::PingReply>(
-                   "Ping",
-                   [&](const streaming::v1::PingRequest&,
-                       server::Stream<streaming::v1::PingReply> stream) {
-                     stream.OnCancel([&] {
-                       cancelled_at = absl::Now();
-                       cancelled.Notify();
-                     });
-                     streaming::v1::PingReply reply;
-                     reply.set_seq(1);
-                     stream.Send(reply);
-                   }))
-                  .ok());
+  ASSERT_TRUE(
+      (service.AddStream<streaming::v1::PingRequest, streaming::v1::PingReply>(
+           "Ping",
+           [&](const streaming::v1::PingRequest&, server::Stream<streaming::v1::PingReply> stream) {
+             stream.OnCancel([&] {
+               cancelled_at = absl::Now();
+               cancelled.Notify();
+             });
+             streaming::v1::PingReply reply;
+             reply.set_seq(1);
+             stream.Send(reply);
+           }))
+          .ok());
   auto server = gravity::testing::StartServer({&service});
   auto descriptors = DescriptorsOfLinkedServices({"streaming.v1.Streaming"});
   ASSERT_TRUE(descriptors.ok());

@@ -72,7 +72,9 @@ TEST(RequestMappingTest, BadValuesNameTheField) {
 TEST(RequestMappingTest, PercentEncodingAndPlusAreDecoded) {
   streaming::v1::PingRequest request;
   ASSERT_TRUE(Apply("to=b%C3%B6b+and%20%26%3D%20co", &request).ok());
-  EXPECT_EQ(request.to(), "b\xC3\xB6" "b and &= co");
+  EXPECT_EQ(request.to(),
+            "b\xC3\xB6"
+            "b and &= co");
   EXPECT_FALSE(Apply("to=%zz", &request).ok());
 }
 

@@ -99,9 +99,10 @@ class HttpConnection {
   boost::beast::flat_buffer buffer_;
 };
 
-inline HttpResponse HttpRequest(int port, const std::string& method, const std::string& target,
-                                const std::vector<std::pair<std::string, std::string>>& headers = {},
-                                const std::string& body = "") {
+inline HttpResponse HttpRequest(
+    int port, const std::string& method, const std::string& target,
+    const std::vector<std::pair<std::string, std::string>>& headers = {},
+    const std::string& body = "") {
   HttpConnection connection(port);
   connection.SendRequest(method, target, headers, body);
   return connection.ReadResponse();

@@ -5,8 +5,8 @@
 
 #include "absl/strings/str_split.h"
 #include "gtest/gtest.h"
-#include "tests/examples/example_server.h"
 #include "tests/client/subprocess.h"
+#include "tests/examples/example_server.h"
 
 namespace gravity::client {
 namespace {
@@ -63,9 +63,10 @@ TEST_F(GravityCliTest, ErrorMidStreamPrintsTheMessagesThenTheStatusAndExitsOne) 
 TEST_F(GravityCliTest, GuardRejectionPrintsOnlyTheStatusAndExitsOne) {
   auto result = Run({"streaming.v1.Streaming/StreamUsers"});
   EXPECT_EQ(result.exit_code, 1);
-  EXPECT_EQ(Lines(result.out), (std::vector<std::string>{
-                                   R"({"code":16,"message":"missing authorization: Bearer <token>"})",
-                               }));
+  EXPECT_EQ(Lines(result.out),
+            (std::vector<std::string>{
+                R"({"code":16,"message":"missing authorization: Bearer <token>"})",
+            }));
 }
 
 TEST_F(GravityCliTest, HeaderFlagsAreSentAsMetadata) {
@@ -79,8 +80,8 @@ TEST_F(GravityCliTest, HeaderFlagsAreSentAsMetadata) {
 }
 
 TEST_F(GravityCliTest, LastEventIdResumes) {
-  auto result = Run({"--last_event_id=3", "streaming.v1.Streaming/Ping",
-                     R"({"count":5,"intervalMs":5})"});
+  auto result =
+      Run({"--last_event_id=3", "streaming.v1.Streaming/Ping", R"({"count":5,"intervalMs":5})"});
   EXPECT_EQ(result.exit_code, 0) << result.err;
   EXPECT_EQ(Lines(result.out), (std::vector<std::string>{
                                    R"({"message":"Sending ping to ","seq":"4"})",
@@ -90,8 +91,8 @@ TEST_F(GravityCliTest, LastEventIdResumes) {
 }
 
 TEST_F(GravityCliTest, DeadlineEndsWithDeadlineExceeded) {
-  auto result = Run({"--deadline=300ms", "streaming.v1.Streaming/Ping",
-                     R"({"count":1000,"intervalMs":20})"});
+  auto result =
+      Run({"--deadline=300ms", "streaming.v1.Streaming/Ping", R"({"count":1000,"intervalMs":20})"});
   EXPECT_EQ(result.exit_code, 1);
   std::vector<std::string> lines = Lines(result.out);
   ASSERT_FALSE(lines.empty());
@@ -142,7 +143,8 @@ TEST_F(GravityCliTest, MissingTargetIsAUsageError) {
 TEST_F(GravityCliTest, UnreachableServerExitsThree) {
   const std::string address = server_->address();
   server_.reset();
-  auto result = RunRaw({gravity_cli_path, "--target=" + address, "--reflection_timeout=5s", "list"});
+  auto result =
+      RunRaw({gravity_cli_path, "--target=" + address, "--reflection_timeout=5s", "list"});
   EXPECT_EQ(result.exit_code, 3);
   EXPECT_NE(result.err.find("UNAVAILABLE"), std::string::npos) << result.err;
 }

@@ -147,8 +147,8 @@ TEST_F(StreamTest, CancelFromAnotherThreadEndsTheLoop) {
 }
 
 TEST_F(StreamTest, ResumesAfterLastEventId) {
-  auto pings = Open(stub_, &Streaming::Stub::async::Ping, FastPing(4),
-                    TestOptions().WithLastEventId("2"));
+  auto pings =
+      Open(stub_, &Streaming::Stub::async::Ping, FastPing(4), TestOptions().WithLastEventId("2"));
   ASSERT_TRUE(pings.ok()) << pings.status();
   std::vector<PingReply> replies;
   for (const PingReply& reply : *pings) replies.push_back(reply);
@@ -157,8 +157,8 @@ TEST_F(StreamTest, ResumesAfterLastEventId) {
 }
 
 TEST_F(StreamTest, ResumingAtTheEndIsAnEmptyOkStream) {
-  auto pings = Open(stub_, &Streaming::Stub::async::Ping, FastPing(4),
-                    TestOptions().WithLastEventId("4"));
+  auto pings =
+      Open(stub_, &Streaming::Stub::async::Ping, FastPing(4), TestOptions().WithLastEventId("4"));
   ASSERT_TRUE(pings.ok()) << pings.status();
   int received = 0;
   for ([[maybe_unused]] const PingReply& reply : *pings) ++received;
@@ -216,8 +216,8 @@ TEST_F(StreamTest, UnreachableServerIsUnavailableAtOpen) {
 }
 
 TEST_F(StreamTest, UnknownMethodIsUnimplementedAtOpen) {
-  auto pings = OpenGeneric(channel_, "/streaming.v1.Streaming/Nope", grpc::ByteBuffer(),
-                           TestOptions());
+  auto pings =
+      OpenGeneric(channel_, "/streaming.v1.Streaming/Nope", grpc::ByteBuffer(), TestOptions());
   ASSERT_FALSE(pings.ok());
   EXPECT_EQ(pings.status().code(), absl::StatusCode::kUnimplemented);
 }

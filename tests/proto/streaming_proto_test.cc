@@ -51,9 +51,10 @@ TEST(StreamingProtoTest, SeqCarriesTheEventIdOption) {
 }
 
 TEST(StreamingProtoTest, PingHasItsHttpRoute) {
-  const google::protobuf::MethodDescriptor* ping =
-      streaming::v1::PingReply::descriptor()->file()->FindServiceByName("Streaming")->FindMethodByName(
-          "Ping");
+  const google::protobuf::MethodDescriptor* ping = streaming::v1::PingReply::descriptor()
+                                                       ->file()
+                                                       ->FindServiceByName("Streaming")
+                                                       ->FindMethodByName("Ping");
   ASSERT_NE(ping, nullptr);
   EXPECT_TRUE(ping->server_streaming());
   EXPECT_EQ(ping->options().GetExtension(google::api::http).get(), "/api/streaming/ping");

@@ -3,16 +3,16 @@
 
 #include <atomic>
 #include <fstream>
+#include <memory>
 #include <sstream>
 #include <string>
-#include <memory>
 #include <thread>
 #include <vector>
 
 #include "absl/synchronization/notification.h"
 #include "grpcpp/generic/generic_stub.h"
-#include "grpcpp/security/credentials.h"
 #include "grpcpp/health_check_service_interface.h"
+#include "grpcpp/security/credentials.h"
 #include "gtest/gtest.h"
 #include "server/service.h"
 #include "streaming/v1/streaming.grpc.pb.h"
@@ -29,16 +29,14 @@ using testing::StubFor;
 
 std::unique_ptr<Service> EndlessService(std::atomic<int>& open_streams) {
   auto service = std::make_unique<Service>("streaming.v1.Streaming");
-  EXPECT_TRUE((service->AddStream<PingRequest, PingReply>(
-                   "Ping",
-                   [&](const PingRequest&, Stream<PingReply> stream) {
-                     open_streams++;
-                     stream.OnCancel([&] { open_streams--; });
-                     PingReply reply;
-                     reply.set_seq(1);
-                     stream.Send(reply);  // and never closes
-                   }))
-                  .ok());
+  EXPECT_TRUE((service->AddStream<PingRequest, PingReply>("Ping", [&](const PingRequest&,
+                                                                      Stream<PingReply> stream) {
+                open_streams++;
+                stream.OnCancel([&] { open_streams--; });
+                PingReply reply;
+                reply.set_seq(1);
+                stream.Send(reply);  // and never closes
+              })).ok());
   return service;
 }
 
@@ -174,7 +172,8 @@ TEST(ServerTest, HealthServiceReportsServing) {
   std::vector<grpc::Slice> slices;
   ASSERT_TRUE(response.Dump(&slices).ok());
   std::string bytes;
-  for (auto& slice : slices) bytes.append(reinterpret_cast<const char*>(slice.begin()), slice.size());
+  for (auto& slice : slices)
+    bytes.append(reinterpret_cast<const char*>(slice.begin()), slice.size());
   EXPECT_EQ(bytes, std::string("\x08\x01", 2));
 }
 

@@ -68,19 +68,21 @@ TEST(StreamTest, SendFromEightThreadsDeliversEveryMessage) {
   constexpr int kPerThread = 500;
   std::vector<std::thread> producers;
   absl::Mutex mu;
-  auto service = PingService([&](const PingRequest&, Stream<PingReply> stream) {
-    auto remaining = std::make_shared<std::atomic<int>>(kThreads);
-    absl::MutexLock lock(&mu);
-    for (int t = 0; t < kThreads; ++t) {
-      producers.emplace_back([stream, remaining, t] {
-        for (int i = 0; i < kPerThread; ++i) {
-          EXPECT_TRUE(stream.Send(Reply(t * kPerThread + i, std::to_string(t))));
+  auto service = PingService(
+      [&](const PingRequest&, Stream<PingReply> stream) {
+        auto remaining = std::make_shared<std::atomic<int>>(kThreads);
+        absl::MutexLock lock(&mu);
+        for (int t = 0; t < kThreads; ++t) {
+          producers.emplace_back([stream, remaining, t] {
+            for (int i = 0; i < kPerThread; ++i) {
+              EXPECT_TRUE(stream.Send(Reply(t * kPerThread + i, std::to_string(t))));
+            }
+            if (remaining->fetch_sub(1) == 1) stream.Close();
+          });
         }
-        if (remaining->fetch_sub(1) == 1) stream.Close();
-      });
-    }
-  }, StreamOptions{.max_queued_messages = kThreads * kPerThread,
-                   .max_queued_bytes = size_t{64} << 20});
+      },
+      StreamOptions{.max_queued_messages = kThreads * kPerThread,
+                    .max_queued_bytes = size_t{64} << 20});
   auto server = StartServer({service.get()});
   auto stub = StubFor(*server);
   std::vector<PingReply> replies;

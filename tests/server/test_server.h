@@ -13,8 +13,8 @@
 
 namespace gravity::testing {
 
-inline std::unique_ptr<server::Server> StartServer(
-    std::vector<grpc::Service*> services, absl::Duration drain = absl::Seconds(2)) {
+inline std::unique_ptr<server::Server> StartServer(std::vector<grpc::Service*> services,
+                                                   absl::Duration drain = absl::Seconds(2)) {
   server::ServerOptions options;
   options.listen = "127.0.0.1:0";
   options.drain_timeout = drain;

@@ -5,14 +5,14 @@
 #include <iostream>
 #include <string>
 
-#include "google/protobuf/util/json_util.h"
-#include "grpcpp/grpcpp.h"
-#include "streaming/v1/streaming.grpc.pb.h"
-#include "streaming/v1/streaming.pb.h"
 #include "bridge/bridge.h"
 #include "client/client.h"
+#include "google/protobuf/util/json_util.h"
+#include "grpcpp/grpcpp.h"
 #include "server/server.h"
 #include "server/service.h"
+#include "streaming/v1/streaming.grpc.pb.h"
+#include "streaming/v1/streaming.pb.h"
 
 int main() {
   streaming::v1::PingReply reply;
@@ -53,7 +53,8 @@ int main() {
   auto pings = gravity::client::Open(stub, &streaming::v1::Streaming::Stub::async::Ping, request,
                                      gravity::client::CallOptions().WithTimeout(absl::Seconds(10)));
   if (!pings.ok()) return 1;
-  for (const streaming::v1::PingReply& ping : *pings) std::cout << ping.seq() << " " << ping.message() << "\n";
+  for (const streaming::v1::PingReply& ping : *pings)
+    std::cout << ping.seq() << " " << ping.message() << "\n";
   std::cout << "status " << pings->status().ToString() << "\n";
 
   auto descriptors = gravity::bridge::DescriptorsOfLinkedServices({"streaming.v1.Streaming"});
