@@ -21,6 +21,8 @@ PACKAGES=(
   pkg-config
   cmake
   g++
+  clang-format
+  git
   libgrpc++-dev
   protobuf-compiler-grpc
   libprotobuf-dev
