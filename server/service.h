@@ -12,9 +12,12 @@
 //
 // On each call: the service's guards run in the order added, then the
 // method's; the first rejection ends the call with its status and no message.
-// Otherwise the initial metadata goes out at once and the handler runs on a
-// gRPC thread: it must not block (hand slow work to timers or other threads
-// and keep the Stream).
+// Otherwise the handler runs on a gRPC thread and must not block (hand slow
+// work to timers or other threads and keep the Stream). When it accepts the
+// call, the initial metadata goes out at once, before any message.
+//
+// Register a Service with one server only; Server::Shutdown ends its streams
+// with UNAVAILABLE and refuses calls from then on.
 //
 // Thread-safety: configure (Guard, GuardMethod, AddStream, set_stream_options)
 // before the server starts; afterwards the service is read-only and serves
