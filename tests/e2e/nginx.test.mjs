@@ -69,9 +69,12 @@ http {
 }
 `;
   fs.writeFileSync(path.join(dir, 'nginx.conf'), conf);
+  // Its own process group, so cleanup reaches the workers too.
   const child = spawn(NGINX, ['-p', dir, '-c', path.join(dir, 'nginx.conf')], {
     stdio: ['ignore', 'pipe', 'pipe'],
+    detached: true,
   });
+  const exited = new Promise((resolve) => child.on('exit', resolve));
   let output = '';
   child.stdout.on('data', (d) => (output += d));
   child.stderr.on('data', (d) => (output += d));
@@ -81,7 +84,16 @@ http {
       console.log(`# --- nginx error.log ---\n# ${fs.readFileSync(path.join(dir, 'error.log'))}`);
     } catch {}
   });
-  onCleanup(() => child.kill('SIGKILL'));
+  onCleanup(async () => {
+    const group = -child.pid;
+    try {
+      process.kill(group, 'SIGTERM');  // the master stops its workers
+    } catch {}
+    await Promise.race([exited, sleep(3000)]);
+    try {
+      process.kill(group, 'SIGKILL');
+    } catch {}
+  });
   const url = `http://127.0.0.1:${port}`;
   // Ready when it answers.
   const deadline = Date.now() + 10000;
