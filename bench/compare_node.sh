@@ -60,16 +60,11 @@ for arg in "$@"; do
 done
 
 repo="$(cd "$(dirname "$0")/.." && pwd)"
-[[ -n "$bin" ]] || bin="$repo/bazel-bin"
-server_bin="$bin/examples/streaming/streaming-server"
-bridge_bin="$bin/bridge/gravity-bridge"
+script=compare_node.sh
+# shellcheck source=bench/lib.sh
+source "$repo/bench/lib.sh"
+bench_binaries "$bin"
 node_dir="$repo/bench/node_bridge"
-for b in "$server_bin" "$bridge_bin"; do
-  if [[ ! -x "$b" ]]; then
-    echo "compare_node.sh: $b not found; build it first (see the top of this script)" >&2
-    exit 2
-  fi
-done
 command -v node >/dev/null || { echo "compare_node.sh: node not found" >&2; exit 2; }
 if [[ ! -d "$node_dir/node_modules/@grpc/grpc-js" ]]; then
   echo "compare_node.sh: run (cd bench/node_bridge && npm ci) first" >&2
@@ -85,18 +80,6 @@ cpp_pid=""
 node_pid=""
 load_pid=""
 
-stop() {  # stop PID: TERM, a bounded wait, then KILL
-  local pid="$1"
-  [[ -n "$pid" ]] && kill -0 "$pid" 2>/dev/null || return 0
-  kill -TERM "$pid" 2>/dev/null || true
-  for _ in $(seq 50); do
-    kill -0 "$pid" 2>/dev/null || { wait "$pid" 2>/dev/null || true; return 0; }
-    sleep 0.1
-  done
-  echo "compare_node.sh: pid $pid ignored SIGTERM for 5 s; killing it" >&2
-  kill -KILL "$pid" 2>/dev/null || true
-  wait "$pid" 2>/dev/null || true
-}
 cleanup() {
   stop "$load_pid"
   stop "$node_pid"
@@ -107,23 +90,6 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-# wait_for_line FILE REGEX PID WHAT: prints the first capture group of REGEX.
-wait_for_line() {
-  local file="$1" regex="$2" pid="$3" what="$4" line
-  for _ in $(seq $((timeout * 10))); do
-    if [[ -s "$file" ]] && line=$(grep -m1 -E "$regex" "$file"); then
-      [[ "$line" =~ $regex ]] && { echo "${BASH_REMATCH[1]}"; return 0; }
-    fi
-    if ! kill -0 "$pid" 2>/dev/null; then
-      echo "compare_node.sh: $what exited:" >&2
-      cat "$file" >&2
-      return 1
-    fi
-    sleep 0.1
-  done
-  echo "compare_node.sh: $what did not print its address within ${timeout}s" >&2
-  return 1
-}
 
 clk_tck=$(getconf CLK_TCK)
 cpu_ticks() {  # utime + stime of PID, in clock ticks (fields 14 and 15)

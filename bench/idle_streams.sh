@@ -42,15 +42,10 @@ for arg in "$@"; do
 done
 
 repo="$(cd "$(dirname "$0")/.." && pwd)"
-[[ -n "$bin" ]] || bin="$repo/bazel-bin"
-server_bin="$bin/examples/streaming/streaming-server"
-bridge_bin="$bin/bridge/gravity-bridge"
-for b in "$server_bin" "$bridge_bin"; do
-  if [[ ! -x "$b" ]]; then
-    echo "idle_streams.sh: $b not found; build it first (see the top of this script)" >&2
-    exit 2
-  fi
-done
+script=idle_streams.sh
+# shellcheck source=bench/lib.sh
+source "$repo/bench/lib.sh"
+bench_binaries "$bin"
 
 # Every stream is a socket in this script's client and in the bridge.
 want_files=$((streams + 4096))
@@ -72,18 +67,6 @@ server_pid=""
 bridge_pid=""
 client_pid=""
 
-stop() {  # stop PID: TERM, a bounded wait, then KILL
-  local pid="$1"
-  [[ -n "$pid" ]] && kill -0 "$pid" 2>/dev/null || return 0
-  kill -TERM "$pid" 2>/dev/null || true
-  for _ in $(seq 50); do
-    kill -0 "$pid" 2>/dev/null || { wait "$pid" 2>/dev/null || true; return 0; }
-    sleep 0.1
-  done
-  echo "idle_streams.sh: pid $pid ignored SIGTERM for 5 s; killing it" >&2
-  kill -KILL "$pid" 2>/dev/null || true
-  wait "$pid" 2>/dev/null || true
-}
 cleanup() {
   stop "$client_pid"
   stop "$bridge_pid"
@@ -93,23 +76,6 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-# wait_for_line FILE REGEX: prints the first capture group of REGEX in FILE.
-wait_for_line() {
-  local file="$1" regex="$2" pid="$3" what="$4"
-  for _ in $(seq $((timeout * 10))); do
-    if [[ -s "$file" ]] && line=$(grep -m1 -E "$regex" "$file"); then
-      [[ "$line" =~ $regex ]] && { echo "${BASH_REMATCH[1]}"; return 0; }
-    fi
-    if ! kill -0 "$pid" 2>/dev/null; then
-      echo "idle_streams.sh: $what exited:" >&2
-      cat "$file" >&2
-      return 1
-    fi
-    sleep 0.1
-  done
-  echo "idle_streams.sh: $what did not print its address within ${timeout}s" >&2
-  return 1
-}
 
 "$server_bin" --listen=127.0.0.1:0 --drain=1s >"$work/server.log" 2>&1 &
 server_pid=$!
