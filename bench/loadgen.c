@@ -1,0 +1,766 @@
+/* loadgen: the HTTP/1.1 Server-Sent-Events load generator of bench/run.
+ *
+ * One thread, epoll, non-blocking sockets; every connection sends one
+ *   GET <route>?to=bench&count=N&interval_ms=M HTTP/1.1   (Connection: close)
+ * and reads the response: status line and headers, then the body (chunked or
+ * not) split into "\n\n"-terminated SSE blocks. A block with a `data:` line is
+ * an event; `event: end` ends the stream, its data's "code" is the gRPC code.
+ * Comment-only blocks (keep-alives) are ignored. In an event's data, "seq":"N"
+ * is checked (1, 2, ... in order, each once) and, in latency mode, "message"
+ * holds the sender's CLOCK_MONOTONIC nanoseconds (bench-server's stamp).
+ *
+ * Modes (the first argument):
+ *   streams  S streams at once; every stream must carry seq 1..count and end
+ *            with code 0. Prints events, seconds (first connect to last end),
+ *            failures, this process's CPU and that of each --cpu-pid.
+ *   latency  as streams, plus latency = now - stamp per event: p50/p99/p999/max
+ *            in microseconds.
+ *   idle     opens S streams (at most --batch waiting for their headers at a
+ *            time), prints "OPEN ..." once every stream has its 200 headers,
+ *            holds them until --hold-file exists (or --timeout), closes all.
+ *   churn    --cycles times: connect, GET, first event, close; --concurrency
+ *            cycles at a time.
+ * Output: one line "RESULT mode=.. key=value ..." on stdout; the first
+ * failures on stderr. Exit status 0 when nothing failed, 1 otherwise, 2 on a
+ * usage error.
+ *
+ * Source addresses: towards 127.x.x.x each connection binds 127.0.0.2 ..
+ * 127.0.0.251 in turn (port chosen at connect), so tens of thousands of
+ * connections (and their TIME_WAITs) never run out of ephemeral ports.
+ *
+ *   loadgen streams --addr=127.0.0.1:8080 --streams=50 --count=2000 --interval_ms=1
+ *   loadgen latency --addr=127.0.0.1:8080 --streams=20 --count=5000 --interval_ms=1
+ *   loadgen idle --addr=127.0.0.1:8080 --streams=10000 --hold-file=/tmp/x/release
+ *   loadgen churn --addr=127.0.0.1:8080 --cycles=50000 --concurrency=32
+ */
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#ifndef IP_BIND_ADDRESS_NO_PORT
+#define IP_BIND_ADDRESS_NO_PORT 24
+#endif
+
+enum mode { M_STREAMS, M_LATENCY, M_IDLE, M_CHURN };
+enum state { S_FREE, S_CONNECTING, S_HEADERS, S_BODY, S_DONE };
+enum chunk { CH_SIZE, CH_DATA, CH_DATA_END, CH_TRAILER, CH_END };
+
+struct conn {
+  int fd;
+  int index;
+  enum state state;
+  const char *out; /* request bytes still to send */
+  size_t out_len;
+  char *buf; /* headers, then undelimited SSE bytes */
+  size_t len, cap, scanned;
+  int status;
+  int chunked;
+  enum chunk ch;
+  long long chunk_left;
+  char size_line[64];
+  size_t size_len;
+  long long events;
+  long long next_seq;
+  int end_seen;
+  int end_code;
+  char error[160];
+};
+
+/* Options. */
+static enum mode mode;
+static struct sockaddr_in target;
+static int streams = 1;
+static long long count = 5;
+static int interval_ms = 1000;
+static const char *route = "/api/streaming/ping";
+static double timeout_s = 120;
+static int batch = 500;
+static const char *hold_file;
+static long long cycles = 1000;
+static int concurrency = 16;
+static int cpu_pids[8];
+static int ncpu_pids;
+static int rotate_sources;
+
+/* Run state. */
+static int ep;
+static char request[1024];
+static size_t request_len;
+static struct conn *conns;
+static int nconns;
+static long long total_events;
+static int failures;
+static int failures_printed;
+static int64_t *lat; /* ns */
+static size_t lat_len, lat_cap;
+static unsigned source_next;
+static long long cycles_started, cycles_done, cycles_ok;
+
+static int64_t now_ns(void) {
+  struct timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return (int64_t)t.tv_sec * 1000000000 + t.tv_nsec;
+}
+
+static double cpu_of_pid(int pid) { /* utime + stime in seconds, -1 if gone */
+  char path[64], line[2048];
+  snprintf(path, sizeof path, "/proc/%d/stat", pid);
+  FILE *f = fopen(path, "r");
+  if (!f) return -1;
+  size_t n = fread(line, 1, sizeof line - 1, f);
+  fclose(f);
+  line[n] = 0;
+  char *p = strrchr(line, ')');
+  if (!p) return -1;
+  unsigned long long utime = 0, stime = 0;
+  /* after ") ": state(3) ppid pgrp session tty tpgid flags minflt cminflt majflt cmajflt utime(14) stime(15) */
+  if (sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &utime, &stime) != 2)
+    return -1;
+  return (double)(utime + stime) / (double)sysconf(_SC_CLK_TCK);
+}
+
+static double cpu_self(void) {
+  struct rusage u;
+  getrusage(RUSAGE_SELF, &u);
+  return (double)u.ru_utime.tv_sec + u.ru_utime.tv_usec / 1e6 + (double)u.ru_stime.tv_sec +
+         u.ru_stime.tv_usec / 1e6;
+}
+
+static void fail(struct conn *c, const char *fmt, const char *detail) {
+  if (c->error[0]) return;
+  snprintf(c->error, sizeof c->error, fmt, detail ? detail : "");
+}
+
+static void report_failure(struct conn *c) {
+  ++failures;
+  if (failures_printed < 10) {
+    ++failures_printed;
+    fprintf(stderr, "  FAILED stream %d: %s (events %lld)\n", c->index, c->error, c->events);
+  }
+}
+
+static void ensure_cap(struct conn *c, size_t want) {
+  if (c->cap >= want) return;
+  size_t cap = c->cap ? c->cap : 4096;
+  while (cap < want) cap *= 2;
+  char *b = realloc(c->buf, cap);
+  if (!b) {
+    perror("loadgen: realloc");
+    exit(2);
+  }
+  c->buf = b;
+  c->cap = cap;
+}
+
+static void add_latency(int64_t ns) {
+  if (lat_len == lat_cap) {
+    lat_cap = lat_cap ? lat_cap * 2 : 65536;
+    lat = realloc(lat, lat_cap * sizeof *lat);
+    if (!lat) {
+      perror("loadgen: realloc");
+      exit(2);
+    }
+  }
+  lat[lat_len++] = ns;
+}
+
+/* The decimal digits after `key` (e.g. "\"seq\":\"") in [p, end); -1 if none. */
+static long long number_after(const char *p, const char *end, const char *key) {
+  size_t k = strlen(key);
+  const char *at = memmem(p, (size_t)(end - p), key, k);
+  if (!at) return -1;
+  at += k;
+  int neg = 0;
+  if (at < end && *at == '-') {
+    neg = 1;
+    ++at;
+  }
+  if (at >= end || *at < '0' || *at > '9') return -1;
+  long long v = 0;
+  while (at < end && *at >= '0' && *at <= '9') v = v * 10 + (*at++ - '0');
+  return neg ? -v : v;
+}
+
+static void close_conn(struct conn *c);
+
+/* One "\n\n"-terminated block [p, p + n). */
+static void on_block(struct conn *c, const char *p, size_t n, int64_t now) {
+  const char *end = p + n;
+  int is_end = 0, has_data = 0;
+  const char *data = NULL;
+  for (const char *line = p; line < end;) {
+    const char *nl = memchr(line, '\n', (size_t)(end - line));
+    const char *le = nl ? nl : end;
+    size_t ll = (size_t)(le - line);
+    if (ll >= 6 && memcmp(line, "event:", 6) == 0) {
+      const char *v = line + 6;
+      while (v < le && *v == ' ') ++v;
+      if (le - v == 3 && memcmp(v, "end", 3) == 0) is_end = 1;
+    } else if (ll >= 5 && memcmp(line, "data:", 5) == 0) {
+      has_data = 1;
+      if (!data) data = line + 5;
+    }
+    line = nl ? nl + 1 : end;
+  }
+  if (is_end) {
+    if (c->end_seen) fail(c, "two end events%s", NULL);
+    c->end_seen = 1;
+    long long code = data ? number_after(data, end, "\"code\":") : -1;
+    c->end_code = code < 0 ? 0 : (int)code;
+    return;
+  }
+  if (!has_data) return; /* a comment (keep-alive) */
+  if (c->end_seen) fail(c, "event after the end event%s", NULL);
+  ++c->events;
+  ++total_events;
+  long long seq = number_after(data, end, "\"seq\":\"");
+  if (seq < 0) seq = number_after(data, end, "\"seq\":");
+  if (seq != c->next_seq) {
+    char d[64];
+    snprintf(d, sizeof d, "%lld, expected %lld", seq, c->next_seq);
+    fail(c, "seq %s", d);
+  }
+  c->next_seq = seq + 1;
+  if (mode == M_LATENCY) {
+    long long stamp = number_after(data, end, "\"message\":\"");
+    if (stamp <= 0)
+      fail(c, "message is not a stamp%s", NULL);
+    else
+      add_latency(now - stamp);
+  }
+  if (mode == M_CHURN) c->state = S_DONE; /* first event: this cycle is done */
+}
+
+/* Decoded body bytes. */
+static void on_body(struct conn *c, const char *p, size_t n, int64_t now) {
+  if (c->state == S_DONE) return;
+  ensure_cap(c, c->len + n + 1);
+  memcpy(c->buf + c->len, p, n);
+  c->len += n;
+  size_t start = 0;
+  size_t i = c->scanned > 0 ? c->scanned - 1 : 0;
+  for (;;) {
+    char *hit = c->len > i ? memmem(c->buf + i, c->len - i, "\n\n", 2) : NULL;
+    if (!hit) break;
+    size_t bend = (size_t)(hit - c->buf);
+    on_block(c, c->buf + start, bend - start, now);
+    start = bend + 2;
+    i = start;
+    if (c->state == S_DONE) return;
+  }
+  if (start > 0) {
+    memmove(c->buf, c->buf + start, c->len - start);
+    c->len -= start;
+  }
+  c->scanned = c->len;
+}
+
+/* Raw body bytes: de-chunk if needed. */
+static void on_raw(struct conn *c, const char *p, size_t n, int64_t now) {
+  if (!c->chunked) {
+    on_body(c, p, n, now);
+    return;
+  }
+  while (n > 0 && c->state == S_BODY) {
+    switch (c->ch) {
+      case CH_SIZE:
+      case CH_TRAILER: {
+        char b = *p++;
+        --n;
+        if (b != '\n') {
+          if (c->size_len < sizeof c->size_line - 1) c->size_line[c->size_len++] = b;
+          break;
+        }
+        c->size_line[c->size_len] = 0;
+        size_t line_len = c->size_len;
+        if (line_len > 0 && c->size_line[line_len - 1] == '\r') c->size_line[--line_len] = 0;
+        c->size_len = 0;
+        if (c->ch == CH_TRAILER) {
+          if (line_len == 0) c->ch = CH_END;
+          break;
+        }
+        char *e;
+        long long size = strtoll(c->size_line, &e, 16);
+        if (e == c->size_line || size < 0) {
+          fail(c, "bad chunk size line '%s'", c->size_line);
+          c->ch = CH_END;
+          break;
+        }
+        c->chunk_left = size;
+        c->ch = size == 0 ? CH_TRAILER : CH_DATA;
+        break;
+      }
+      case CH_DATA: {
+        size_t take = n < (size_t)c->chunk_left ? n : (size_t)c->chunk_left;
+        on_body(c, p, take, now);
+        p += take;
+        n -= take;
+        c->chunk_left -= (long long)take;
+        if (c->chunk_left == 0) {
+          c->ch = CH_DATA_END;
+          c->chunk_left = 2;
+        }
+        break;
+      }
+      case CH_DATA_END: /* the CRLF after a chunk's data */
+        ++p;
+        --n;
+        if (--c->chunk_left == 0) c->ch = CH_SIZE;
+        break;
+      case CH_END:
+        n = 0;
+        break;
+    }
+  }
+}
+
+static void on_headers_done(struct conn *c, size_t head_len, int64_t now) {
+  /* "HTTP/1.1 200 OK\r\n..." */
+  c->buf[head_len - 1] = 0;
+  if (sscanf(c->buf, "HTTP/1.%*d %d", &c->status) != 1) c->status = -1;
+  for (char *h = strstr(c->buf, "\r\n"); h; h = strstr(h + 2, "\r\n")) {
+    char *line = h + 2, *line_end = strstr(line, "\r\n");
+    if (!line_end) line_end = line + strlen(line);
+    if (strncasecmp(line, "transfer-encoding:", 18) == 0) {
+      char *chunked = strcasestr(line, "chunked");
+      if (chunked && chunked < line_end) c->chunked = 1;
+    }
+  }
+  size_t rest = c->len - head_len;
+  char *tmp = NULL;
+  if (rest > 0) {
+    tmp = malloc(rest);
+    if (!tmp) exit(2);
+    memcpy(tmp, c->buf + head_len, rest);
+  }
+  c->len = 0;
+  c->scanned = 0;
+  c->state = S_BODY;
+  c->ch = CH_SIZE;
+  if (c->status != 200) {
+    char d[32];
+    snprintf(d, sizeof d, "%d", c->status);
+    fail(c, "HTTP status %s", d);
+    c->state = S_DONE;
+  } else if (rest > 0) {
+    on_raw(c, tmp, rest, now);
+  }
+  free(tmp);
+}
+
+static int open_conn(struct conn *c, int index) {
+  memset(c, 0, sizeof *c);
+  c->index = index;
+  c->next_seq = 1;
+  c->end_code = -1;
+  c->fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (c->fd < 0) {
+    snprintf(c->error, sizeof c->error, "socket: %s", strerror(errno));
+    return -1;
+  }
+  int one = 1;
+  setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  if (rotate_sources) {
+    struct sockaddr_in src;
+    memset(&src, 0, sizeof src);
+    src.sin_family = AF_INET;
+    src.sin_addr.s_addr = htonl(0x7f000002u + (source_next++ % 250u));
+    setsockopt(c->fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof one);
+    if (bind(c->fd, (struct sockaddr *)&src, sizeof src) != 0) {
+      snprintf(c->error, sizeof c->error, "bind: %s", strerror(errno));
+      close(c->fd);
+      c->fd = -1;
+      return -1;
+    }
+  }
+  if (connect(c->fd, (struct sockaddr *)&target, sizeof target) != 0 && errno != EINPROGRESS) {
+    snprintf(c->error, sizeof c->error, "connect: %s", strerror(errno));
+    close(c->fd);
+    c->fd = -1;
+    return -1;
+  }
+  c->state = S_CONNECTING;
+  c->out = request;
+  c->out_len = request_len;
+  struct epoll_event ev = {.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP, .data.ptr = c};
+  if (epoll_ctl(ep, EPOLL_CTL_ADD, c->fd, &ev) != 0) {
+    snprintf(c->error, sizeof c->error, "epoll_ctl: %s", strerror(errno));
+    close(c->fd);
+    c->fd = -1;
+    return -1;
+  }
+  return 0;
+}
+
+static void close_conn(struct conn *c) {
+  if (c->fd >= 0) {
+    close(c->fd); /* also leaves the epoll set */
+    c->fd = -1;
+  }
+  free(c->buf);
+  c->buf = NULL;
+  c->len = c->cap = 0;
+}
+
+/* The verdict on a finished stream (streams / latency modes). */
+static void finish_stream(struct conn *c) {
+  if (!c->error[0]) {
+    if (!c->end_seen) {
+      fail(c, "closed without an end event%s", NULL);
+    } else if (c->end_code != 0) {
+      char d[32];
+      snprintf(d, sizeof d, "%d", c->end_code);
+      fail(c, "end code %s", d);
+    } else if (c->events != count) {
+      char d[64];
+      snprintf(d, sizeof d, "%lld events, expected %lld", c->events, count);
+      fail(c, "%s", d);
+    }
+  }
+  if (c->error[0]) report_failure(c);
+  c->state = S_DONE;
+  close_conn(c);
+}
+
+/* Handles readiness; returns 1 when the connection reached S_DONE now. */
+static int on_event(struct conn *c, uint32_t events, int64_t now) {
+  static char rbuf[1 << 16];
+  if (c->state == S_CONNECTING) {
+    if (events & (EPOLLERR | EPOLLHUP)) {
+      int err = 0;
+      socklen_t len = sizeof err;
+      getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &len);
+      fail(c, "connect: %s", strerror(err ? err : ECONNREFUSED));
+      c->state = S_DONE;
+      return 1;
+    }
+    if (events & EPOLLOUT) {
+      ssize_t w = send(c->fd, c->out, c->out_len, MSG_NOSIGNAL);
+      if (w < 0 && errno != EAGAIN) {
+        fail(c, "send: %s", strerror(errno));
+        c->state = S_DONE;
+        return 1;
+      }
+      if (w > 0) {
+        c->out += w;
+        c->out_len -= (size_t)w;
+      }
+      if (c->out_len == 0) {
+        c->state = S_HEADERS;
+        struct epoll_event ev = {.events = EPOLLIN | EPOLLRDHUP, .data.ptr = c};
+        epoll_ctl(ep, EPOLL_CTL_MOD, c->fd, &ev);
+      }
+    }
+    return 0;
+  }
+  for (int rounds = 0; rounds < 4; ++rounds) {
+    ssize_t r = recv(c->fd, rbuf, sizeof rbuf, 0);
+    if (r < 0) {
+      if (errno == EAGAIN || errno == EINTR) return 0;
+      fail(c, "recv: %s", strerror(errno));
+      c->state = S_DONE;
+      return 1;
+    }
+    if (r == 0) { /* EOF */
+      if (c->state == S_HEADERS) fail(c, "closed before the headers%s", NULL);
+      if (c->state == S_BODY && c->chunked && c->ch != CH_END)
+        fail(c, "closed inside the chunked body%s", NULL);
+      c->state = S_DONE;
+      return 1;
+    }
+    if (c->state == S_HEADERS) {
+      ensure_cap(c, c->len + (size_t)r + 1);
+      memcpy(c->buf + c->len, rbuf, (size_t)r);
+      c->len += (size_t)r;
+      c->buf[c->len] = 0;
+      char *e = memmem(c->buf, c->len, "\r\n\r\n", 4);
+      if (e) on_headers_done(c, (size_t)(e - c->buf) + 4, now);
+      if (c->state == S_BODY && (mode == M_IDLE)) return 0;
+    } else if (c->state == S_BODY) {
+      on_raw(c, rbuf, (size_t)r, now);
+    }
+    if (c->state == S_BODY && c->chunked && c->ch == CH_END) c->state = S_DONE;
+    if (c->state == S_DONE) return 1;
+    if ((size_t)r < sizeof rbuf) return 0;
+  }
+  return 0;
+}
+
+static int file_exists(const char *path) {
+  struct stat st;
+  return stat(path, &st) == 0;
+}
+
+static void print_cpu(const double *before) {
+  for (int i = 0; i < ncpu_pids; ++i) {
+    double after = cpu_of_pid(cpu_pids[i]);
+    printf(" cpu_%d=%.3f", cpu_pids[i], before[i] >= 0 && after >= 0 ? after - before[i] : -1.0);
+  }
+}
+
+static int cmp_i64(const void *a, const void *b) {
+  int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+  return (x > y) - (x < y);
+}
+
+static double pct_us(double q) {
+  if (lat_len == 0) return 0;
+  size_t i = (size_t)(q * (double)lat_len);
+  if (i >= lat_len) i = lat_len - 1;
+  return (double)lat[i] / 1000.0;
+}
+
+static int run_streams(void) {
+  double before[8];
+  for (int i = 0; i < ncpu_pids; ++i) before[i] = cpu_of_pid(cpu_pids[i]);
+  double self0 = cpu_self();
+  int64_t start = now_ns(), deadline = start + (int64_t)(timeout_s * 1e9);
+  conns = calloc((size_t)streams, sizeof *conns);
+  nconns = streams;
+  int live = 0;
+  for (int i = 0; i < streams; ++i) {
+    if (open_conn(&conns[i], i) != 0) {
+      conns[i].state = S_DONE;
+      report_failure(&conns[i]);
+    } else {
+      ++live;
+    }
+  }
+  struct epoll_event evs[256];
+  while (live > 0) {
+    int64_t now = now_ns();
+    if (now >= deadline) break;
+    int wait_ms = (int)((deadline - now) / 1000000) + 1;
+    int n = epoll_wait(ep, evs, 256, wait_ms > 1000 ? 1000 : wait_ms);
+    now = now_ns();
+    for (int k = 0; k < n; ++k) {
+      struct conn *c = evs[k].data.ptr;
+      if (c->state == S_DONE) continue;
+      if (on_event(c, evs[k].events, now)) {
+        finish_stream(c);
+        --live;
+      }
+    }
+  }
+  int64_t end = now_ns();
+  for (int i = 0; i < streams; ++i) {
+    if (conns[i].state != S_DONE) {
+      fail(&conns[i], "timed out%s", NULL);
+      report_failure(&conns[i]);
+      close_conn(&conns[i]);
+    }
+  }
+  double secs = (double)(end - start) / 1e9, self = cpu_self() - self0;
+  printf("RESULT mode=%s streams=%d events=%lld seconds=%.3f events_per_s=%.0f failed=%d "
+         "cpu_self=%.3f self_pct=%.0f",
+         mode == M_LATENCY ? "latency" : "streams", streams, total_events, secs,
+         (double)total_events / secs, failures, self, 100 * self / secs);
+  print_cpu(before);
+  if (mode == M_LATENCY) {
+    qsort(lat, lat_len, sizeof *lat, cmp_i64);
+    printf(" samples=%zu p50_us=%.0f p99_us=%.0f p999_us=%.0f max_us=%.0f", lat_len, pct_us(0.5),
+           pct_us(0.99), pct_us(0.999), lat_len ? (double)lat[lat_len - 1] / 1000.0 : 0.0);
+  }
+  printf("\n");
+  return failures ? 1 : 0;
+}
+
+static int run_idle(void) {
+  int64_t start = now_ns(), deadline = start + (int64_t)(timeout_s * 1e9);
+  conns = calloc((size_t)streams, sizeof *conns);
+  nconns = streams;
+  int opened = 0, waiting = 0, ready = 0, dead = 0, announced = 0;
+  struct epoll_event evs[256];
+  double open_secs = 0;
+  for (;;) {
+    int64_t now = now_ns();
+    if (now >= deadline) break;
+    while (opened < streams && waiting < batch) {
+      if (open_conn(&conns[opened], opened) != 0) {
+        conns[opened].state = S_DONE;
+        report_failure(&conns[opened]);
+        ++dead;
+      } else {
+        ++waiting;
+      }
+      ++opened;
+    }
+    if (!announced && ready + dead == streams) {
+      announced = 1;
+      open_secs = (double)(now - start) / 1e9;
+      printf("OPEN streams=%d ok=%d failed=%d seconds=%.3f\n", streams, ready, dead, open_secs);
+      fflush(stdout);
+      if (!hold_file) break;
+    }
+    if (announced && file_exists(hold_file)) break;
+    int n = epoll_wait(ep, evs, 256, 20);
+    now = now_ns();
+    for (int k = 0; k < n; ++k) {
+      struct conn *c = evs[k].data.ptr;
+      if (c->state == S_DONE) continue;
+      enum state was = c->state;
+      int done = on_event(c, evs[k].events, now);
+      if (was != S_BODY && c->state == S_BODY) { /* got its 200 headers */
+        --waiting;
+        ++ready;
+      }
+      if (done) {
+        if (!c->error[0]) fail(c, "the stream ended while idle%s", NULL);
+        if (was != S_BODY) --waiting;
+        else --ready;
+        ++dead;
+        report_failure(c);
+        close_conn(c);
+      }
+    }
+  }
+  if (!announced) {
+    fprintf(stderr, "loadgen: %d of %d streams open after %.0f s\n", ready, streams, timeout_s);
+    failures += streams - ready - dead;
+  }
+  for (int i = 0; i < opened; ++i) close_conn(&conns[i]);
+  printf("RESULT mode=idle streams=%d ok=%d failed=%d open_seconds=%.3f held_seconds=%.3f\n",
+         streams, ready, failures, open_secs, (double)(now_ns() - start) / 1e9 - open_secs);
+  return failures ? 1 : 0;
+}
+
+static int run_churn(void) {
+  double before[8];
+  for (int i = 0; i < ncpu_pids; ++i) before[i] = cpu_of_pid(cpu_pids[i]);
+  int64_t start = now_ns(), deadline = start + (int64_t)(timeout_s * 1e9);
+  conns = calloc((size_t)concurrency, sizeof *conns);
+  nconns = concurrency;
+  int live = 0;
+  struct epoll_event evs[256];
+  for (;;) {
+    for (int i = 0; i < concurrency && cycles_started < cycles; ++i) {
+      if (conns[i].state != S_FREE) continue;
+      ++cycles_started;
+      if (open_conn(&conns[i], (int)cycles_started) != 0) {
+        report_failure(&conns[i]);
+        ++cycles_done;
+        conns[i].state = S_FREE;
+        continue;
+      }
+      ++live;
+    }
+    if (live == 0) break;
+    int64_t now = now_ns();
+    if (now >= deadline) break;
+    int n = epoll_wait(ep, evs, 256, 100);
+    now = now_ns();
+    for (int k = 0; k < n; ++k) {
+      struct conn *c = evs[k].data.ptr;
+      if (c->state == S_DONE || c->state == S_FREE) continue;
+      if (on_event(c, evs[k].events, now)) {
+        if (!c->error[0] && c->events < 1) fail(c, "ended before its first event%s", NULL);
+        ++cycles_done;
+        if (c->error[0])
+          report_failure(c);
+        else
+          ++cycles_ok;
+        close_conn(c); /* the disconnect */
+        c->state = S_FREE;
+        --live;
+      }
+    }
+  }
+  for (int i = 0; i < concurrency; ++i) {
+    if (conns[i].state != S_FREE) {
+      fail(&conns[i], "timed out%s", NULL);
+      report_failure(&conns[i]);
+      close_conn(&conns[i]);
+    }
+  }
+  failures += (int)(cycles - cycles_started); /* never started: timed out */
+  double secs = (double)(now_ns() - start) / 1e9;
+  printf("RESULT mode=churn cycles=%lld ok=%lld failed=%d seconds=%.3f cycles_per_s=%.0f", cycles,
+         cycles_ok, failures, secs, (double)cycles_ok / secs);
+  print_cpu(before);
+  printf("\n");
+  return failures ? 1 : 0;
+}
+
+static int usage(const char *msg) {
+  fprintf(stderr,
+          "loadgen: %s\nusage: loadgen streams|latency|idle|churn --addr=HOST:PORT [--streams=S] "
+          "[--count=N] [--interval_ms=M] [--route=/api/streaming/ping] [--timeout=SECS] "
+          "[--cpu-pid=PID]... [--batch=N] [--hold-file=PATH] [--cycles=N] [--concurrency=C]\n",
+          msg);
+  return 2;
+}
+
+int main(int argc, char **argv) {
+  if (argc < 2) return usage("no mode");
+  if (strcmp(argv[1], "streams") == 0) mode = M_STREAMS;
+  else if (strcmp(argv[1], "latency") == 0) mode = M_LATENCY;
+  else if (strcmp(argv[1], "idle") == 0) mode = M_IDLE;
+  else if (strcmp(argv[1], "churn") == 0) mode = M_CHURN;
+  else return usage("unknown mode");
+  const char *addr = NULL;
+  for (int i = 2; i < argc; ++i) {
+    const char *a = argv[i], *v = strchr(a, '=');
+    if (!v) return usage(a);
+    ++v;
+    if (strncmp(a, "--addr=", 7) == 0) addr = v;
+    else if (strncmp(a, "--streams=", 10) == 0) streams = atoi(v);
+    else if (strncmp(a, "--count=", 8) == 0) count = atoll(v);
+    else if (strncmp(a, "--interval_ms=", 14) == 0) interval_ms = atoi(v);
+    else if (strncmp(a, "--route=", 8) == 0) route = v;
+    else if (strncmp(a, "--timeout=", 10) == 0) timeout_s = atof(v);
+    else if (strncmp(a, "--batch=", 8) == 0) batch = atoi(v);
+    else if (strncmp(a, "--hold-file=", 12) == 0) hold_file = v;
+    else if (strncmp(a, "--cycles=", 9) == 0) cycles = atoll(v);
+    else if (strncmp(a, "--concurrency=", 14) == 0) concurrency = atoi(v);
+    else if (strncmp(a, "--cpu-pid=", 10) == 0 && ncpu_pids < 8) cpu_pids[ncpu_pids++] = atoi(v);
+    else return usage(a);
+  }
+  if (!addr) return usage("--addr is required");
+  if (streams < 1 || count < 1 || interval_ms < 0 || batch < 1 || concurrency < 1 || cycles < 1)
+    return usage("bad number");
+  char host[64];
+  const char *colon = strrchr(addr, ':');
+  if (!colon || (size_t)(colon - addr) >= sizeof host) return usage("--addr=HOST:PORT");
+  memcpy(host, addr, (size_t)(colon - addr));
+  host[colon - addr] = 0;
+  memset(&target, 0, sizeof target);
+  target.sin_family = AF_INET;
+  target.sin_port = htons((uint16_t)atoi(colon + 1));
+  if (inet_pton(AF_INET, host, &target.sin_addr) != 1) return usage("--addr: an IPv4 address");
+  rotate_sources = strncmp(host, "127.", 4) == 0;
+  int len = snprintf(request, sizeof request,
+                     "GET %s?to=bench&count=%lld&interval_ms=%d HTTP/1.1\r\nHost: %s\r\n"
+                     "Accept: text/event-stream\r\nConnection: close\r\n\r\n",
+                     route, count, interval_ms, addr);
+  if (len <= 0 || (size_t)len >= sizeof request) return usage("--route too long");
+  request_len = (size_t)len;
+  ep = epoll_create1(EPOLL_CLOEXEC);
+  if (ep < 0) {
+    perror("loadgen: epoll_create1");
+    return 2;
+  }
+  setvbuf(stdout, NULL, _IOLBF, 0);
+  switch (mode) {
+    case M_STREAMS:
+    case M_LATENCY:
+      return run_streams();
+    case M_IDLE:
+      return run_idle();
+    case M_CHURN:
+      return run_churn();
+  }
+  return 2;
+}

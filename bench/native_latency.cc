@@ -1,0 +1,158 @@
+// bench-native-latency: the native gRPC baseline of bench/run's latency
+// target. Opens --streams calls of streaming.v1.Streaming/Ping (count,
+// interval_ms) on bench-server with gravity::client::OpenAsync (callbacks on
+// gRPC's threads, no thread per stream), takes latency = CLOCK_MONOTONIC now
+// - the stamp bench-server put in each message, checks that every stream
+// carried seq 1..count in order and ended OK, and prints one line in the
+// format of bench/loadgen.c's latency mode:
+//   RESULT mode=native streams=S events=E seconds=T failed=F p50_us=.. p99_us=.. p999_us=.. max_us=..
+//
+//   bench-native-latency --server=127.0.0.1:PORT --streams=20 --count=5000 --interval_ms=1
+#include <time.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdint>
+#include <cstdio>
+#include <iostream>
+#include <string>
+#include <vector>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/flags/usage.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "client/client.h"
+#include "grpcpp/grpcpp.h"
+#include "streaming/v1/streaming.grpc.pb.h"
+
+ABSL_FLAG(std::string, server, "127.0.0.1:50051", "bench-server's host:port");
+ABSL_FLAG(int, streams, 20, "concurrent streams");
+ABSL_FLAG(int, count, 5000, "messages per stream");
+ABSL_FLAG(int, interval_ms, 1, "Ping interval_ms");
+ABSL_FLAG(int, warmup, 200, "messages of a 1-stream warm-up call, not measured (0: none)");
+ABSL_FLAG(absl::Duration, timeout, absl::Seconds(120), "deadline of every call");
+
+namespace {
+
+using streaming::v1::PingReply;
+using streaming::v1::PingRequest;
+using streaming::v1::Streaming;
+
+int64_t MonotonicNanos() {
+  timespec now;
+  clock_gettime(CLOCK_MONOTONIC, &now);
+  return static_cast<int64_t>(now.tv_sec) * 1000000000 + now.tv_nsec;
+}
+
+struct Round {
+  absl::Mutex mu;
+  int done ABSL_GUARDED_BY(mu) = 0;
+  int failed ABSL_GUARDED_BY(mu) = 0;
+  std::vector<int64_t> latencies ABSL_GUARDED_BY(mu);  // ns
+  std::string first_error ABSL_GUARDED_BY(mu);
+};
+
+// Per stream: only that stream's callbacks touch it (they run one at a time).
+struct PerStream {
+  int64_t next_seq = 1;
+  std::string error;
+};
+
+void Run(Streaming::Stub& stub, int streams, int count, int interval_ms, Round& round) {
+  std::vector<PerStream> per(streams);
+  std::vector<gravity::client::AsyncStream> calls;
+  calls.reserve(streams);
+  PingRequest request;
+  request.set_to("bench");
+  request.set_count(count);
+  request.set_interval_ms(interval_ms);
+  for (int i = 0; i < streams; ++i) {
+    PerStream* mine = &per[i];
+    calls.push_back(gravity::client::OpenAsync(
+        stub, &Streaming::Stub::async::Ping, request,
+        gravity::client::CallOptions().WithTimeout(absl::GetFlag(FLAGS_timeout)),
+        [&round, mine](const PingReply& reply) {
+          const int64_t now = MonotonicNanos();
+          int64_t stamp = 0;
+          if (!absl::SimpleAtoi(reply.message(), &stamp)) {
+            if (mine->error.empty()) mine->error = "message is not a stamp";
+            return;
+          }
+          if (reply.seq() != mine->next_seq && mine->error.empty()) {
+            mine->error = absl::StrCat("seq ", reply.seq(), ", expected ", mine->next_seq);
+          }
+          mine->next_seq = reply.seq() + 1;
+          absl::MutexLock lock(&round.mu);
+          round.latencies.push_back(now - stamp);
+        },
+        [&round, mine, count](absl::Status status) {
+          std::string error = mine->error;
+          if (error.empty() && !status.ok()) error = status.ToString();
+          if (error.empty() && mine->next_seq != count + 1) {
+            error = absl::StrCat("ended after seq ", mine->next_seq - 1, " of ", count);
+          }
+          absl::MutexLock lock(&round.mu);
+          if (!error.empty()) {
+            ++round.failed;
+            if (round.first_error.empty()) round.first_error = error;
+          }
+          ++round.done;
+        }));
+  }
+  absl::MutexLock lock(&round.mu);
+  const absl::Duration bound = absl::GetFlag(FLAGS_timeout) + absl::Seconds(5);
+  auto all_done = [&round, streams]() ABSL_NO_THREAD_SAFETY_ANALYSIS {
+    return round.done == streams;
+  };
+  if (!round.mu.AwaitWithTimeout(absl::Condition(&all_done), bound)) {
+    round.failed += streams - round.done;
+    round.first_error = "timed out";
+    for (auto& call : calls) call.Cancel();
+    round.mu.Await(absl::Condition(&all_done));
+  }
+}
+
+double Percentile(const std::vector<int64_t>& sorted, double q) {
+  if (sorted.empty()) return 0;
+  size_t i = static_cast<size_t>(q * static_cast<double>(sorted.size()));
+  if (i >= sorted.size()) i = sorted.size() - 1;
+  return static_cast<double>(sorted[i]) / 1000.0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  absl::SetProgramUsageMessage("Native gRPC latency of bench-server's stamped Ping.");
+  absl::ParseCommandLine(argc, argv);
+  auto stub = Streaming::NewStub(
+      grpc::CreateChannel(absl::GetFlag(FLAGS_server), grpc::InsecureChannelCredentials()));
+  if (absl::GetFlag(FLAGS_warmup) > 0) {
+    Round warm;
+    Run(*stub, 1, absl::GetFlag(FLAGS_warmup), 1, warm);
+    absl::MutexLock lock(&warm.mu);
+    if (warm.failed > 0) {
+      std::cerr << "bench-native-latency: warm-up failed: " << warm.first_error << "\n";
+      return 1;
+    }
+  }
+  const int streams = absl::GetFlag(FLAGS_streams);
+  Round round;
+  const auto start = std::chrono::steady_clock::now();
+  Run(*stub, streams, absl::GetFlag(FLAGS_count), absl::GetFlag(FLAGS_interval_ms), round);
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  absl::MutexLock lock(&round.mu);
+  std::sort(round.latencies.begin(), round.latencies.end());
+  if (round.failed > 0) std::cerr << "bench-native-latency: " << round.first_error << "\n";
+  std::printf(
+      "RESULT mode=native streams=%d events=%zu seconds=%.3f failed=%d p50_us=%.0f p99_us=%.0f "
+      "p999_us=%.0f max_us=%.0f\n",
+      streams, round.latencies.size(), seconds, round.failed, Percentile(round.latencies, 0.50),
+      Percentile(round.latencies, 0.99), Percentile(round.latencies, 0.999),
+      round.latencies.empty() ? 0.0 : static_cast<double>(round.latencies.back()) / 1000.0);
+  return round.failed > 0 ? 1 : 0;
+}
