@@ -57,6 +57,16 @@ struct BridgeOptions {
   absl::Duration write_timeout = absl::Seconds(60);
   size_t max_header_bytes = 16 * 1024;
   size_t max_body_bytes = 1024 * 1024;
+  // What one request may forward to the backend as metadata (Authorization or
+  // ?access_token, Cookie, Last-Event-ID, forward_headers), counted as HTTP/2
+  // counts it: name + value + 32 bytes per entry. More gets 431 and never goes
+  // upstream. Why a bound of our own: a gRPC server refuses initial metadata
+  // over its GRPC_ARG_MAX_METADATA_SIZE (8 KiB by default, the call's own
+  // headers included) by failing its whole HTTP/2 connection, and so every
+  // stream this bridge has on it. The default leaves 2 KiB of that 8 KiB for
+  // the call's own headers (path, authority, te, user-agent, ...); against a
+  // backend with a lower limit, set this 2 KiB below it.
+  size_t max_metadata_bytes = 6 * 1024;
   // Streams still open when Shutdown starts get a `retry:` hint and are cut;
   // Shutdown waits at most this long for them to go.
   absl::Duration drain_timeout = absl::Seconds(5);

@@ -45,6 +45,9 @@ ABSL_FLAG(absl::Duration, max_stream_duration, absl::ZeroDuration(),
           "cut older streams with a retry: hint so browsers rebalance; 0 = never");
 ABSL_FLAG(absl::Duration, accept_timeout, absl::Seconds(30),
           "a backend that neither accepts nor refuses a call this long gets 504");
+ABSL_FLAG(int64_t, max_metadata_bytes, 6 * 1024,
+          "request metadata forwarded per call (name + value + 32 per header); more gets 431. "
+          "Keep it 2 KiB below the backend's GRPC_ARG_MAX_METADATA_SIZE (default 8 KiB)");
 ABSL_FLAG(absl::Duration, drain, absl::Seconds(5), "shutdown drain bound");
 ABSL_FLAG(std::string, index_html, "", "HTML file served at / (e.g. the demo page)");
 
@@ -119,6 +122,11 @@ int main(int argc, char** argv) {
   options.max_stream_duration = absl::GetFlag(FLAGS_max_stream_duration);
   options.accept_timeout = absl::GetFlag(FLAGS_accept_timeout);
   options.drain_timeout = absl::GetFlag(FLAGS_drain);
+  if (absl::GetFlag(FLAGS_max_metadata_bytes) < 0) {
+    std::cerr << "gravity-bridge: --max_metadata_bytes must not be negative\n";
+    return 1;
+  }
+  options.max_metadata_bytes = static_cast<size_t>(absl::GetFlag(FLAGS_max_metadata_bytes));
   if (const std::string page = absl::GetFlag(FLAGS_index_html); !page.empty()) {
     std::ifstream in(page);
     if (!in) {

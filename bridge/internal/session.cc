@@ -55,6 +55,21 @@ std::string EventId(const google::protobuf::Message& message,
   }
 }
 
+// Metadata size as HTTP/2 (and gRPC's limit) counts it.
+size_t MetadataSize(const std::vector<std::pair<std::string, std::string>>& metadata) {
+  size_t size = 0;
+  for (const auto& [key, value] : metadata) size += key.size() + value.size() + 32;
+  return size;
+}
+
+// gRPC's own status for a call whose initial metadata the backend refused as
+// too large. The backend fails its whole connection with it, so every call on
+// that connection ends with this status, not only the oversized one.
+bool IsBackendMetadataLimit(const grpc::Status& status) {
+  return status.error_code() == grpc::StatusCode::RESOURCE_EXHAUSTED &&
+         absl::StartsWith(status.error_message(), "received initial metadata size exceeds limit");
+}
+
 }  // namespace
 
 Session::Session(net::ip::tcp::socket socket, std::shared_ptr<BridgeState> state)
@@ -299,6 +314,19 @@ void Session::StartStream(const Request& request, const RouteMatch& match,
     valid &= forward(absl::AsciiStrToLower(name), request[name]);
   }
   if (!valid) return invalid("a forwarded header holds characters gRPC metadata cannot carry");
+  if (const size_t size = MetadataSize(metadata); size > state_->options.max_metadata_bytes) {
+    // Before anything goes upstream: one oversized call would fail the
+    // backend connection that every other stream shares.
+    keep_alive_ = false;
+    Respond(http::status::request_header_fields_too_large, "application/json",
+            StatusJson(grpc::StatusCode::INVALID_ARGUMENT,
+                       absl::StrCat("the forwarded headers (Authorization, Cookie, "
+                                    "Last-Event-ID, ...) take ",
+                                    size, " bytes; the bridge forwards at most ",
+                                    state_->options.max_metadata_bytes)) +
+                "\n");
+    return;
+  }
 
   const std::string accept(request[http::field::accept]);
   format_ = absl::StrContains(accept, "application/x-ndjson") ? Format::kNdjson : Format::kSse;
@@ -491,6 +519,21 @@ void Session::OnUpstreamReadOnStrand(bool ok, grpc::ByteBuffer bytes) {
 void Session::OnUpstreamDoneOnStrand(grpc::Status status) {
   if (!streaming_ || body_done_ || closed_) return;
   const grpc::Status final_status = final_status_ ? *final_status_ : status;
+  if (IsBackendMetadataLimit(final_status)) {
+    if (!headers_sent_) {
+      // Never accepted: most likely this request's own metadata (a backend
+      // limit below --max_metadata_bytes). 431, so EventSource stops.
+      EndStream();
+      keep_alive_ = false;
+      Respond(http::status::request_header_fields_too_large, "application/json",
+              StatusJsonOf(final_status) + "\n");
+      return;
+    }
+    // Accepted, so its own metadata was fine: another call failed the shared
+    // connection. That is an outage of this stream, not its end: resume.
+    CutStream();
+    return;
+  }
   const bool unavailable = final_status.error_code() == grpc::StatusCode::UNAVAILABLE;
   // Before the first message only EventSource gets "200 + retry:" (it would
   // give up on a 503); other clients get the 503.

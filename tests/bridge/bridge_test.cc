@@ -16,6 +16,7 @@
 #include "google/protobuf/any.pb.h"
 #include "google/rpc/status.pb.h"
 #include "grpcpp/create_channel.h"
+#include "grpcpp/server_builder.h"
 #include "gtest/gtest.h"
 #include "server/service.h"
 #include "streaming/v1/streaming.pb.h"
@@ -432,6 +433,100 @@ TEST(BridgeOptionsTest, AReservedForwardHeaderIsRefusedAtStart) {
                             grpc::CreateChannel("127.0.0.1:1", grpc::InsecureChannelCredentials()),
                             *descriptors)
                   .ok());
+}
+
+// Finding: one request whose forwarded metadata was over the backend's limit
+// failed the shared HTTP/2 connection, and so every other stream, with `end`
+// code 8. Such a request is now a 431 that never goes upstream.
+TEST_F(BridgeTest, OversizedForwardedHeadersAre431AndOtherStreamsGoOn) {
+  StartBridge();
+  constexpr int kStreams = 3;
+  std::vector<std::unique_ptr<HttpConnection>> streams;
+  for (int i = 0; i < kStreams; ++i) {
+    streams.push_back(std::make_unique<HttpConnection>(bridge_->port()));
+    streams.back()->SendRequest("GET", "/streaming.v1.Streaming/Ping?count=6&interval_ms=100");
+    std::string seen;
+    ASSERT_TRUE(streams.back()->ReadUntil("id: 1\n", &seen)) << seen;
+  }
+  const std::string big(9000, 'a');
+  const std::vector<std::pair<std::string, std::vector<std::pair<std::string, std::string>>>>
+      oversized = {
+          {kPing, {{"Cookie", "session=" + big}}},
+          {kPing, {{"Last-Event-ID", std::string(9000, '7')}}},
+          {std::string(kPing) + "?access_token=" + big, {}},
+          {kPing, {{"Authorization", "Bearer " + big}}},
+      };
+  for (const auto& [target, headers] : oversized) {
+    HttpResponse response = Get(target, headers);
+    EXPECT_EQ(response.status, 431) << target;
+    EXPECT_EQ(response.header("content-type"), "application/json");
+    EXPECT_TRUE(absl::StartsWith(response.body, "{\"code\":3,")) << response.body;
+    EXPECT_TRUE(absl::StrContains(response.body, "forwards at most 6144")) << response.body;
+  }
+  // Just under the bound is forwarded.
+  EXPECT_EQ(Get(kFastPing, {{"Cookie", "session=" + std::string(4000, 'a')}}).status, 200);
+  for (auto& stream : streams) {
+    std::string seen;
+    ASSERT_TRUE(stream->ReadUntil("0\r\n\r\n", &seen)) << seen;
+    EXPECT_TRUE(absl::StrContains(seen, "id: 6\n")) << seen;
+    EXPECT_TRUE(absl::StrContains(seen, "event: end\ndata: {\"code\":0,")) << seen;
+  }
+}
+
+// Against a backend whose metadata limit is below the bridge's bound, an
+// oversized call still fails the backend's connection (gRPC's doing). The
+// oversized request gets 431; the streams that shared the connection are cut
+// with `retry:` and no `end`, so browsers resume instead of stopping.
+TEST(BridgeBackendLimitTest, ACallOverTheBackendsLimitEndsNoOtherStream) {
+  auto service = examples::MakeStreamingService("token");
+  ASSERT_TRUE(service.ok());
+  grpc::ServerBuilder builder;
+  int port = 0;
+  builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
+  builder.AddChannelArgument(GRPC_ARG_MAX_METADATA_SIZE, 1024);
+  builder.RegisterService(service->get());
+  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
+  ASSERT_NE(server, nullptr);
+  auto descriptors = DescriptorsOfLinkedServices({"streaming.v1.Streaming"});
+  ASSERT_TRUE(descriptors.ok());
+  BridgeOptions options;
+  options.listen = "127.0.0.1:0";
+  auto bridge = Bridge::Start(
+      options,
+      grpc::CreateChannel(absl::StrCat("127.0.0.1:", port), grpc::InsecureChannelCredentials()),
+      *descriptors);
+  ASSERT_TRUE(bridge.ok()) << bridge.status();
+
+  constexpr int kStreams = 3;
+  std::vector<std::unique_ptr<HttpConnection>> streams;
+  std::vector<std::string> seen(kStreams);
+  for (int i = 0; i < kStreams; ++i) {
+    streams.push_back(std::make_unique<HttpConnection>((*bridge)->port()));
+    streams.back()->SendRequest("GET", "/streaming.v1.Streaming/Ping?count=50&interval_ms=50",
+                                {{"Accept", "text/event-stream"}});
+    ASSERT_TRUE(streams.back()->ReadUntil("id: 1\n", &seen[i])) << seen[i];
+  }
+  HttpResponse oversized = HttpRequest(
+      (*bridge)->port(), "GET", kPing,
+      {{"Accept", "text/event-stream"}, {"Cookie", "session=" + std::string(2000, 'a')}});
+  EXPECT_EQ(oversized.status, 431);
+  EXPECT_TRUE(absl::StartsWith(oversized.body, "{\"code\":8,")) << oversized.body;
+  for (int i = 0; i < kStreams; ++i) {
+    ASSERT_TRUE(streams[i]->ReadUntil("0\r\n\r\n", &seen[i])) << seen[i];
+    EXPECT_TRUE(absl::StrContains(seen[i], "retry: 2000\n\n")) << seen[i];
+    EXPECT_FALSE(absl::StrContains(seen[i], "event: end")) << seen[i];
+  }
+  // The browser's reconnect resumes after its last id and ends normally.
+  auto events = ParseSse(HttpRequest((*bridge)->port(), "GET",
+                                     "/streaming.v1.Streaming/Ping?count=5&interval_ms=10",
+                                     {{"Last-Event-ID", "3"}})
+                             .body);
+  ASSERT_EQ(events.size(), 3u);
+  EXPECT_EQ(events[0].id, "4");
+  EXPECT_EQ(events.back().event, "end");
+  EXPECT_TRUE(absl::StartsWith(events.back().data, "{\"code\":0,")) << events.back().data;
+  (*bridge)->Shutdown();
+  server->Shutdown(absl::ToChronoTime(absl::Now() + absl::Seconds(2)));
 }
 
 // google.rpc.Status details reach the browser, in the end event and in an
