@@ -33,7 +33,8 @@ int HttpStatusFor(grpc::StatusCode code) {
 namespace {
 
 // The length of the well-formed UTF-8 sequence starting at text[i] (a byte
-// >= 0x80), or 0 when there is none.
+// >= 0x80), or 0 when there is none. Well-formed is Unicode's table 3-7: no
+// overlong forms, no surrogates (U+D800..U+DFFF), nothing past U+10FFFF.
 int Utf8SequenceLength(absl::string_view text, size_t i) {
   const unsigned char c = static_cast<unsigned char>(text[i]);
   const int length = c >= 0xF0 && c < 0xF5   ? 4
@@ -41,7 +42,15 @@ int Utf8SequenceLength(absl::string_view text, size_t i) {
                      : c >= 0xC2 && c < 0xE0 ? 2
                                              : 0;
   if (length == 0 || i + length > text.size()) return 0;
-  for (int k = 1; k < length; ++k) {
+  // The second byte's range depends on the first; the others are 80..BF.
+  unsigned char low = 0x80, high = 0xBF;
+  if (c == 0xE0) low = 0xA0;   // overlong below U+0800
+  if (c == 0xED) high = 0x9F;  // surrogates
+  if (c == 0xF0) low = 0x90;   // overlong below U+10000
+  if (c == 0xF4) high = 0x8F;  // past U+10FFFF
+  const unsigned char second = static_cast<unsigned char>(text[i + 1]);
+  if (second < low || second > high) return 0;
+  for (int k = 2; k < length; ++k) {
     if ((static_cast<unsigned char>(text[i + k]) & 0xC0) != 0x80) return 0;
   }
   return length;

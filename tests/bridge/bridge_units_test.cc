@@ -1,5 +1,9 @@
 // The bridge's pure parts: request mapping, the SSE/NDJSON encoders, status
 // mapping (bridge/internal/).
+#include <string>
+#include <utility>
+#include <vector>
+
 #include "absl/strings/match.h"
 #include "bridge/internal/request_mapping.h"
 #include "bridge/internal/sse.h"
@@ -19,6 +23,15 @@ absl::Status Apply(const std::string& query, google::protobuf::Message* message)
   auto params = ParseQuery(query);
   if (!params.ok()) return params.status();
   return ApplyQuery(*params, message);
+}
+
+// Fails (with the query in the message) unless `query` is INVALID_ARGUMENT
+// naming `field`.
+void ExpectRejected(const std::string& query, google::protobuf::Message* message,
+                    const std::string& field) {
+  absl::Status status = Apply(query, message);
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument) << query;
+  EXPECT_TRUE(absl::StrContains(status.message(), "\"" + field + "\"")) << query << ": " << status;
 }
 
 TEST(RequestMappingTest, ScalarsByProtoOrJsonName) {
@@ -87,6 +100,47 @@ TEST(RequestMappingTest, StringsMustBeUtf8) {
   EXPECT_EQ(request.to(), "\xE2\x82\xAC");
 }
 
+TEST(RequestMappingTest, SurrogatesOverlongFormsAndCodePointsPastU10FFFFAreNotUtf8) {
+  streaming::v1::PingRequest request;
+  for (const char* bad : {
+           "%ED%A0%80",        // U+D800, a UTF-16 surrogate
+           "%ED%BF%BF",        // U+DFFF
+           "a%ED%B0%80b",      // U+DC00 between ASCII
+           "%C0%80",           // overlong U+0000
+           "%C1%BF",           // overlong U+007F
+           "%E0%80%80",        // overlong U+0000 in three bytes
+           "%E0%9F%BF",        // overlong U+07FF
+           "%F0%80%80%80",     // overlong U+0000 in four bytes
+           "%F0%8F%BF%BF",     // overlong U+FFFF
+           "%F4%90%80%80",     // U+110000
+           "%F7%BF%BF%BF",     // U+1FFFFF
+           "%F8%88%80%80%80",  // five-byte form
+           "%E2%82",           // truncated
+           "%80",              // lone continuation byte
+       }) {
+    ExpectRejected(std::string("to=") + bad, &request, "to");
+  }
+  for (const auto& [good, decoded] : std::vector<std::pair<std::string, std::string>>{
+           {"%C2%80", "\xC2\x80"},                // U+0080
+           {"%E0%A0%80", "\xE0\xA0\x80"},         // U+0800
+           {"%ED%9F%BF", "\xED\x9F\xBF"},         // U+D7FF, just below the surrogates
+           {"%EE%80%80", "\xEE\x80\x80"},         // U+E000, just above them
+           {"%EF%BF%BF", "\xEF\xBF\xBF"},         // U+FFFF
+           {"%F0%90%80%80", "\xF0\x90\x80\x80"},  // U+10000
+           {"%F4%8F%BF%BF", "\xF4\x8F\xBF\xBF"},  // U+10FFFF, the last code point
+       }) {
+    ASSERT_TRUE(Apply("to=" + good, &request).ok()) << good;
+    EXPECT_EQ(request.to(), decoded);
+  }
+}
+
+TEST(StatusMappingTest, IsValidUtf8IsStrict) {
+  EXPECT_TRUE(IsValidUtf8("a\xC3\xB6\xE2\x82\xAC\xF0\x9F\x98\x80"));
+  EXPECT_FALSE(IsValidUtf8("\xED\xA0\x80"));      // surrogate
+  EXPECT_FALSE(IsValidUtf8("\xE0\x80\xAF"));      // overlong '/'
+  EXPECT_FALSE(IsValidUtf8("\xF4\x90\x80\x80"));  // U+110000
+}
+
 TEST(RequestMappingTest, TheBridgesOwnParametersAreSkipped) {
   streaming::v1::PingRequest request;
   ASSERT_TRUE(Apply("access_token=secret&lastEventId=4&to=x", &request).ok());
@@ -147,6 +201,9 @@ TEST(StatusMappingTest, GrpcCodesMapToHttpStatuses) {
 TEST(StatusMappingTest, StatusJsonEscapesAndReplacesBadUtf8) {
   EXPECT_EQ(StatusJson(grpc::StatusCode::INTERNAL, "a\x01\xff"),
             "{\"code\":13,\"message\":\"a\\u0001\\ufffd\",\"details\":[]}");
+  // A surrogate's bytes never reach the JSON: it would not be UTF-8.
+  EXPECT_EQ(StatusJson(grpc::StatusCode::INTERNAL, "\xED\xA0\x80"),
+            "{\"code\":13,\"message\":\"\\ufffd\\ufffd\\ufffd\",\"details\":[]}");
 }
 
 }  // namespace
