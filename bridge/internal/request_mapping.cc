@@ -1,6 +1,8 @@
 #include "bridge/internal/request_mapping.h"
 
+#include <cmath>
 #include <cstdint>
+#include <limits>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/escaping.h"
@@ -33,6 +35,78 @@ absl::Status BadValue(absl::string_view path, absl::string_view value, absl::str
       absl::StrCat("field \"", path, "\": \"", value, "\" is not a valid ", kind));
 }
 
+// The number grammar is JSON's (RFC 8259), as proto3 JSON and grpc-gateway
+// read numbers, and nothing looser: no whitespace, no '+', no leading zeros,
+// no hex. absl's SimpleAto* alone would accept " 1", "+1" and "inf".
+bool IsDigit(char c) { return c >= '0' && c <= '9'; }
+
+// Consumes `-?(0|[1-9][0-9]*)` from the front of `text`.
+bool ConsumeJsonInteger(absl::string_view* text) {
+  if (!text->empty() && text->front() == '-') text->remove_prefix(1);
+  if (text->empty() || !IsDigit(text->front())) return false;
+  if (text->front() == '0') {
+    text->remove_prefix(1);
+  } else {
+    while (!text->empty() && IsDigit(text->front())) text->remove_prefix(1);
+  }
+  return true;
+}
+
+// `-?(0|[1-9][0-9]*)`; unsigned types take no sign at all.
+bool IsJsonInteger(absl::string_view text, bool allow_minus) {
+  if (!allow_minus && !text.empty() && text.front() == '-') return false;
+  return ConsumeJsonInteger(&text) && text.empty();
+}
+
+// `-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?`
+bool IsJsonNumber(absl::string_view text) {
+  if (!ConsumeJsonInteger(&text)) return false;
+  auto digits = [&text] {
+    if (text.empty() || !IsDigit(text.front())) return false;
+    while (!text.empty() && IsDigit(text.front())) text.remove_prefix(1);
+    return true;
+  };
+  if (!text.empty() && text.front() == '.') {
+    text.remove_prefix(1);
+    if (!digits()) return false;
+  }
+  if (!text.empty() && (text.front() == 'e' || text.front() == 'E')) {
+    text.remove_prefix(1);
+    if (!text.empty() && (text.front() == '+' || text.front() == '-')) text.remove_prefix(1);
+    if (!digits()) return false;
+  }
+  return text.empty();
+}
+
+// An integer of type T; out-of-range values are rejected (by SimpleAtoi).
+template <typename T>
+bool ParseInteger(absl::string_view text, T* out) {
+  return IsJsonInteger(text, std::numeric_limits<T>::is_signed) && absl::SimpleAtoi(text, out);
+}
+
+// A JSON number, or proto3 JSON's "NaN", "Infinity", "-Infinity"; a number
+// too large for a double is rejected, not made infinite.
+bool ParseDouble(absl::string_view text, double* out) {
+  if (text == "NaN") {
+    *out = std::numeric_limits<double>::quiet_NaN();
+    return true;
+  }
+  if (text == "Infinity" || text == "-Infinity") {
+    *out = text.front() == '-' ? -std::numeric_limits<double>::infinity()
+                               : std::numeric_limits<double>::infinity();
+    return true;
+  }
+  return IsJsonNumber(text) && absl::SimpleAtod(text, out) && std::isfinite(*out);
+}
+
+bool ParseFloat(absl::string_view text, float* out) {
+  double v;
+  if (!ParseDouble(text, &v)) return false;
+  if (std::isfinite(v) && std::fabs(v) > std::numeric_limits<float>::max()) return false;
+  *out = static_cast<float>(v);
+  return true;
+}
+
 bool ParseBool(absl::string_view text, bool* out) {
   if (text == "true" || text == "1") {
     *out = true;
@@ -52,40 +126,40 @@ absl::Status SetScalar(absl::string_view path, absl::string_view value,
   switch (field->cpp_type()) {
     case FieldDescriptor::CPPTYPE_INT32: {
       int32_t v;
-      if (!absl::SimpleAtoi(value, &v)) return BadValue(path, value, "int32");
+      if (!ParseInteger(value, &v)) return BadValue(path, value, "int32");
       repeated ? reflection->AddInt32(message, field, v) : reflection->SetInt32(message, field, v);
       return absl::OkStatus();
     }
     case FieldDescriptor::CPPTYPE_INT64: {
       int64_t v;
-      if (!absl::SimpleAtoi(value, &v)) return BadValue(path, value, "int64");
+      if (!ParseInteger(value, &v)) return BadValue(path, value, "int64");
       repeated ? reflection->AddInt64(message, field, v) : reflection->SetInt64(message, field, v);
       return absl::OkStatus();
     }
     case FieldDescriptor::CPPTYPE_UINT32: {
       uint32_t v;
-      if (!absl::SimpleAtoi(value, &v)) return BadValue(path, value, "uint32");
+      if (!ParseInteger(value, &v)) return BadValue(path, value, "uint32");
       repeated ? reflection->AddUInt32(message, field, v)
                : reflection->SetUInt32(message, field, v);
       return absl::OkStatus();
     }
     case FieldDescriptor::CPPTYPE_UINT64: {
       uint64_t v;
-      if (!absl::SimpleAtoi(value, &v)) return BadValue(path, value, "uint64");
+      if (!ParseInteger(value, &v)) return BadValue(path, value, "uint64");
       repeated ? reflection->AddUInt64(message, field, v)
                : reflection->SetUInt64(message, field, v);
       return absl::OkStatus();
     }
     case FieldDescriptor::CPPTYPE_DOUBLE: {
       double v;
-      if (!absl::SimpleAtod(value, &v)) return BadValue(path, value, "double");
+      if (!ParseDouble(value, &v)) return BadValue(path, value, "double");
       repeated ? reflection->AddDouble(message, field, v)
                : reflection->SetDouble(message, field, v);
       return absl::OkStatus();
     }
     case FieldDescriptor::CPPTYPE_FLOAT: {
       float v;
-      if (!absl::SimpleAtof(value, &v)) return BadValue(path, value, "float");
+      if (!ParseFloat(value, &v)) return BadValue(path, value, "float");
       repeated ? reflection->AddFloat(message, field, v) : reflection->SetFloat(message, field, v);
       return absl::OkStatus();
     }
@@ -99,7 +173,7 @@ absl::Status SetScalar(absl::string_view path, absl::string_view value,
       const auto* type = field->enum_type();
       const auto* named = type->FindValueByName(std::string(value));
       int number;
-      if (named == nullptr && absl::SimpleAtoi(value, &number)) {
+      if (named == nullptr && ParseInteger(value, &number)) {
         named = type->FindValueByNumber(number);
       }
       if (named == nullptr) return BadValue(path, value, absl::StrCat(type->full_name(), " value"));

@@ -1,7 +1,10 @@
 // Fills a request message from an HTTP request, grpc-gateway style: query
 // parameters (`?to=bob`, `a.b=1` for nested fields, repetition for repeated
 // fields, enums by name or number, JSON or proto field names) and path
-// template variables. Pure functions; thread-safe.
+// template variables. Values are strict: numbers follow the JSON number
+// grammar (no spaces, no '+', no leading zeros; integers take no fraction or
+// exponent; out of range is an error), strings must be well-formed UTF-8.
+// Pure functions; thread-safe.
 #ifndef GRAVITY_BRIDGE_INTERNAL_REQUEST_MAPPING_H_
 #define GRAVITY_BRIDGE_INTERNAL_REQUEST_MAPPING_H_
 

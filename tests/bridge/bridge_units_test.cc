@@ -1,5 +1,7 @@
 // The bridge's pure parts: request mapping, the SSE/NDJSON encoders, status
 // mapping (bridge/internal/).
+#include <cmath>
+#include <cstdint>
 #include <string>
 #include <utility>
 #include <vector>
@@ -10,6 +12,7 @@
 #include "bridge/internal/status_mapping.h"
 #include "google/protobuf/descriptor.pb.h"
 #include "google/protobuf/util/json_util.h"
+#include "google/protobuf/wrappers.pb.h"
 #include "gtest/gtest.h"
 #include "streaming/v1/streaming.pb.h"
 
@@ -132,6 +135,86 @@ TEST(RequestMappingTest, SurrogatesOverlongFormsAndCodePointsPastU10FFFFAreNotUt
     ASSERT_TRUE(Apply("to=" + good, &request).ok()) << good;
     EXPECT_EQ(request.to(), decoded);
   }
+}
+
+TEST(RequestMappingTest, IntegersFollowTheJsonNumberGrammarStrictly) {
+  streaming::v1::PingRequest request;
+  // %EF%BC%91 is U+FF11, a fullwidth digit one.
+  for (const char* bad : {"%201",       "1%20",        "%091",
+                          "1%0A",       "%2B1",        "+1",
+                          "1.0",        "1e3",         "1E3",
+                          "0x10",       "01",          "-01",
+                          "",           "-",           "--1",
+                          "1_000",      "1,000",       "%EF%BC%91",
+                          "2147483648", "-2147483649", "99999999999999999999999"}) {
+    ExpectRejected(std::string("count=") + bad, &request, "count");
+  }
+  for (const auto& [good, value] :
+       std::vector<std::pair<std::string, int32_t>>{{"0", 0},
+                                                    {"-0", 0},
+                                                    {"7", 7},
+                                                    {"-7", -7},
+                                                    {"2147483647", 2147483647},
+                                                    {"-2147483648", -2147483647 - 1}}) {
+    ASSERT_TRUE(Apply("count=" + good, &request).ok()) << good;
+    EXPECT_EQ(request.count(), value);
+  }
+
+  google::protobuf::UInt32Value u32;
+  for (const char* bad : {"-1", "-0", "%2B1", "4294967296", "%204"}) {
+    ExpectRejected(std::string("value=") + bad, &u32, "value");
+  }
+  ASSERT_TRUE(Apply("value=4294967295", &u32).ok());
+  EXPECT_EQ(u32.value(), 4294967295u);
+
+  google::protobuf::Int64Value i64;
+  for (const char* bad : {"9223372036854775808", "-9223372036854775809", "1e18", "%201"}) {
+    ExpectRejected(std::string("value=") + bad, &i64, "value");
+  }
+  ASSERT_TRUE(Apply("value=-9223372036854775808", &i64).ok());
+  EXPECT_EQ(i64.value(), INT64_MIN);
+
+  google::protobuf::UInt64Value u64;
+  for (const char* bad : {"18446744073709551616", "-1", "1.5"}) {
+    ExpectRejected(std::string("value=") + bad, &u64, "value");
+  }
+  ASSERT_TRUE(Apply("value=18446744073709551615", &u64).ok());
+  EXPECT_EQ(u64.value(), UINT64_MAX);
+
+  // Enums by number use the same grammar.
+  FieldDescriptorProto field;
+  for (const char* bad : {"%205", "5%20", "%2B5", "05", "5.0"}) {
+    ExpectRejected(std::string("type=") + bad, &field, "type");
+  }
+}
+
+TEST(RequestMappingTest, FloatsFollowTheJsonNumberGrammarStrictly) {
+  google::protobuf::DoubleValue d;
+  for (const char* bad : {"%201.5", "1.5%20", "%2B1.5", "1.", ".5", "01.5", "1e", "1e%2B", "0x1p3",
+                          "inf", "-inf", "nan", "NAN", "infinity", "1e999", "-1e999", "1,5", ""}) {
+    ExpectRejected(std::string("value=") + bad, &d, "value");
+  }
+  for (const auto& [good, value] :
+       std::vector<std::pair<std::string, double>>{{"0", 0},
+                                                   {"-0.25", -0.25},
+                                                   {"1.5", 1.5},
+                                                   {"1e3", 1000},
+                                                   {"1E-3", 0.001},
+                                                   {"2.5e%2B2", 250},
+                                                   {"Infinity", HUGE_VAL},
+                                                   {"-Infinity", -HUGE_VAL}}) {
+    ASSERT_TRUE(Apply("value=" + good, &d).ok()) << good;
+    EXPECT_EQ(d.value(), value) << good;
+  }
+  ASSERT_TRUE(Apply("value=NaN", &d).ok());
+  EXPECT_TRUE(std::isnan(d.value()));
+
+  google::protobuf::FloatValue f;
+  for (const char* bad : {"1e39", "-1e39", "%201"}) {
+    ExpectRejected(std::string("value=") + bad, &f, "value");
+  }
+  ASSERT_TRUE(Apply("value=3e38", &f).ok());
+  EXPECT_EQ(f.value(), 3e38f);
 }
 
 TEST(StatusMappingTest, IsValidUtf8IsStrict) {
