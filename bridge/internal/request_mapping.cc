@@ -3,6 +3,8 @@
 #include <cmath>
 #include <cstdint>
 #include <limits>
+#include <map>
+#include <set>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/escaping.h"
@@ -19,6 +21,7 @@ namespace {
 using google::protobuf::Descriptor;
 using google::protobuf::FieldDescriptor;
 using google::protobuf::Message;
+using google::protobuf::OneofDescriptor;
 using google::protobuf::Reflection;
 
 const FieldDescriptor* FindField(const Descriptor* type, absl::string_view name) {
@@ -203,10 +206,17 @@ absl::Status SetScalar(absl::string_view path, absl::string_view value,
       "field \"", path, "\" is a message; set its fields with \"", path, ".<field>\""));
 }
 
-}  // namespace
+// A field in the message object that holds it.
+struct FieldInMessage {
+  Message* message;
+  const FieldDescriptor* field;
+};
 
-absl::Status SetField(absl::string_view path, absl::string_view value, Message* message) {
+// The fields that `path` goes through, the one it names last; the messages on
+// the way are created ("a.b" makes `a`).
+absl::StatusOr<std::vector<FieldInMessage>> Resolve(absl::string_view path, Message* message) {
   std::vector<absl::string_view> parts = absl::StrSplit(path, '.');
+  std::vector<FieldInMessage> steps;
   Message* target = message;
   for (size_t i = 0; i < parts.size(); ++i) {
     const FieldDescriptor* field = FindField(target->GetDescriptor(), parts[i]);
@@ -215,7 +225,8 @@ absl::Status SetField(absl::string_view path, absl::string_view value, Message* 
                                                      "\": ", target->GetDescriptor()->full_name(),
                                                      " has no field \"", parts[i], "\""));
     }
-    if (i + 1 == parts.size()) return SetScalar(path, value, field, target);
+    steps.push_back({target, field});
+    if (i + 1 == parts.size()) return steps;
     if (field->cpp_type() != FieldDescriptor::CPPTYPE_MESSAGE || field->is_repeated()) {
       return absl::InvalidArgumentError(
           absl::StrCat("field \"", path, "\": \"", parts[i], "\" is not a singular message"));
@@ -225,12 +236,47 @@ absl::Status SetField(absl::string_view path, absl::string_view value, Message* 
   return absl::InvalidArgumentError("empty field name");
 }
 
+}  // namespace
+
+absl::Status SetField(absl::string_view path, absl::string_view value, Message* message) {
+  absl::StatusOr<std::vector<FieldInMessage>> steps = Resolve(path, message);
+  if (!steps.ok()) return steps.status();
+  return SetScalar(path, value, steps->back().field, steps->back().message);
+}
+
 absl::Status ApplyQuery(const std::vector<std::pair<std::string, std::string>>& params,
                         Message* message) {
+  // A second value for a singular field, a second member of a oneof or a
+  // second bridge parameter is an error rather than silently winning. Fields
+  // count per message object, so "a.b" and "a.c" are two fields.
+  std::set<std::pair<const Message*, const FieldDescriptor*>> singular;
+  std::map<std::pair<const Message*, const OneofDescriptor*>, const FieldDescriptor*> oneofs;
+  std::set<std::string> own;
   for (const auto& [key, value] : params) {
-    if (key == kAccessTokenParam || key == kLastEventIdParam) continue;
-    absl::Status set = SetField(key, value, message);
-    if (!set.ok()) return set;
+    if (key == kAccessTokenParam || key == kLastEventIdParam) {
+      if (!own.insert(key).second) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("parameter \"", key, "\" given more than once"));
+      }
+      continue;
+    }
+    absl::StatusOr<std::vector<FieldInMessage>> steps = Resolve(key, message);
+    if (!steps.ok()) return steps.status();
+    const auto [target, field] = steps->back();
+    if (!field->is_repeated() && !singular.emplace(target, field).second) {
+      return absl::InvalidArgumentError(absl::StrCat("field \"", key, "\" given more than once"));
+    }
+    for (const auto& step : *steps) {
+      const OneofDescriptor* oneof = step.field->real_containing_oneof();
+      if (oneof == nullptr) continue;
+      auto [it, added] = oneofs.emplace(std::make_pair(step.message, oneof), step.field);
+      if (!added && it->second != step.field) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("field \"", key, "\": oneof \"", oneof->name(),
+                         "\" has a field given already (\"", it->second->name(), "\")"));
+      }
+    }
+    if (absl::Status set = SetScalar(key, value, field, target); !set.ok()) return set;
   }
   return absl::OkStatus();
 }

@@ -29,7 +29,9 @@ inline constexpr absl::string_view kLastEventIdParam = "lastEventId";
 absl::Status SetField(absl::string_view path, absl::string_view value,
                       google::protobuf::Message* message);
 
-// Applies decoded query parameters in order, skipping the bridge's own.
+// Applies decoded query parameters in order, skipping the bridge's own. A
+// singular field (under either of its names), two fields of one oneof, or a
+// bridge parameter given more than once is INVALID_ARGUMENT naming it.
 absl::Status ApplyQuery(const std::vector<std::pair<std::string, std::string>>& params,
                         google::protobuf::Message* message);
 

@@ -2,6 +2,7 @@
 // mapping (bridge/internal/).
 #include <cmath>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <utility>
 #include <vector>
@@ -10,7 +11,10 @@
 #include "bridge/internal/request_mapping.h"
 #include "bridge/internal/sse.h"
 #include "bridge/internal/status_mapping.h"
+#include "google/protobuf/descriptor.h"
 #include "google/protobuf/descriptor.pb.h"
+#include "google/protobuf/dynamic_message.h"
+#include "google/protobuf/struct.pb.h"
 #include "google/protobuf/util/json_util.h"
 #include "google/protobuf/wrappers.pb.h"
 #include "gtest/gtest.h"
@@ -215,6 +219,76 @@ TEST(RequestMappingTest, FloatsFollowTheJsonNumberGrammarStrictly) {
   }
   ASSERT_TRUE(Apply("value=3e38", &f).ok());
   EXPECT_EQ(f.value(), 3e38f);
+}
+
+TEST(RequestMappingTest, ASingularFieldGivenTwiceIsAnError) {
+  streaming::v1::PingRequest request;
+  absl::Status status = Apply("to=a&to=b", &request);
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_TRUE(absl::StrContains(status.message(), "\"to\"")) << status;
+  EXPECT_TRUE(absl::StrContains(status.message(), "given more than once")) << status;
+  ExpectRejected("to=a&to=a", &request, "to");
+  ExpectRejected("count=1&to=x&count=2", &request, "count");
+  ExpectRejected("interval_ms=1&intervalMs=2", &request, "intervalMs");  // one field, two names
+  FileDescriptorProto file;
+  ExpectRejected("options.java_package=a&options.javaPackage=b", &file, "options.javaPackage");
+  // The bridge's own parameters too: which token would count?
+  ExpectRejected("access_token=a&access_token=b", &request, "access_token");
+  ExpectRejected("lastEventId=1&lastEventId=2", &request, "lastEventId");
+  // Two members of one oneof: the second would silently clear the first.
+  google::protobuf::Value value;
+  ExpectRejected("number_value=1&string_value=x", &value, "string_value");
+  // Repeated fields still take repetition; different fields of one nested
+  // message are fine.
+  ASSERT_TRUE(
+      Apply("dependency=a&dependency=b&options.java_package=p&options.go_package=g", &file).ok());
+  EXPECT_EQ(file.dependency_size(), 2);
+}
+
+TEST(RequestMappingTest, AOneofTakesOneFieldEvenThroughNestedPaths) {
+  // message M { oneof choice { Inner a = 1; int32 b = 2; } }
+  // message Inner { int32 x = 1; int32 y = 2; }
+  FileDescriptorProto file;
+  file.set_name("oneof_test.proto");
+  file.set_syntax("proto3");
+  auto* inner = file.add_message_type();
+  inner->set_name("Inner");
+  for (int i = 0; i < 2; ++i) {
+    auto* field = inner->add_field();
+    field->set_name(i == 0 ? "x" : "y");
+    field->set_number(i + 1);
+    field->set_type(FieldDescriptorProto::TYPE_INT32);
+    field->set_label(FieldDescriptorProto::LABEL_OPTIONAL);
+  }
+  auto* outer = file.add_message_type();
+  outer->set_name("M");
+  outer->add_oneof_decl()->set_name("choice");
+  auto* a = outer->add_field();
+  a->set_name("a");
+  a->set_number(1);
+  a->set_type(FieldDescriptorProto::TYPE_MESSAGE);
+  a->set_type_name(".Inner");
+  a->set_label(FieldDescriptorProto::LABEL_OPTIONAL);
+  a->set_oneof_index(0);
+  auto* b = outer->add_field();
+  b->set_name("b");
+  b->set_number(2);
+  b->set_type(FieldDescriptorProto::TYPE_INT32);
+  b->set_label(FieldDescriptorProto::LABEL_OPTIONAL);
+  b->set_oneof_index(0);
+  google::protobuf::DescriptorPool pool;
+  const google::protobuf::FileDescriptor* built = pool.BuildFile(file);
+  ASSERT_NE(built, nullptr);
+  google::protobuf::DynamicMessageFactory factory(&pool);
+  const google::protobuf::Message* prototype =
+      factory.GetPrototype(built->FindMessageTypeByName("M"));
+
+  std::unique_ptr<google::protobuf::Message> m(prototype->New());
+  EXPECT_TRUE(Apply("a.x=1&a.y=2", m.get()).ok());
+  m.reset(prototype->New());
+  ExpectRejected("a.x=1&b=2", m.get(), "b");
+  m.reset(prototype->New());
+  ExpectRejected("b=2&a.x=1", m.get(), "a.x");
 }
 
 TEST(StatusMappingTest, IsValidUtf8IsStrict) {
