@@ -1,5 +1,5 @@
 // A plain Node.js SSE bridge for streaming.v1.Streaming/Ping on @grpc/grpc-js:
-// the baseline that bench/compare_node.sh measures gravity-bridge against
+// the baseline that bench/run measures gravity-bridge against
 // (DESIGN.md: the C++ bridge's events/s must be >= 3x this). It is what a team
 // would write in an afternoon, nothing tuned:
 //
