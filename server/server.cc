@@ -7,10 +7,10 @@
 
 #include <atomic>
 #include <cerrno>
-#include <fstream>
-#include <sstream>
+#include <cstring>
 #include <utility>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
 #include "grpcpp/ext/proto_server_reflection_plugin.h"
@@ -23,25 +23,55 @@ namespace gravity::server {
 
 namespace {
 
-absl::StatusOr<std::string> ReadFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return absl::NotFoundError(absl::StrCat("cannot read ", path));
-  std::ostringstream contents;
-  contents << in.rdbuf();
-  return contents.str();
+// The whole file; a directory, a missing or unreadable file is an error
+// naming `what` and the path.
+absl::StatusOr<std::string> ReadFile(absl::string_view what, const std::string& path) {
+  auto failed = [&](int error) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("cannot read ", what, " ", path, ": ", std::strerror(error)));
+  };
+  const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return failed(errno);
+  std::string contents;
+  char chunk[1 << 16];
+  while (true) {
+    const ssize_t n = read(fd, chunk, sizeof chunk);
+    if (n == 0) break;
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      const int error = errno;
+      close(fd);
+      return failed(error);
+    }
+    contents.append(chunk, static_cast<size_t>(n));
+  }
+  close(fd);
+  return contents;
 }
 
+// The files are read and given a cheap PEM check here, so a wrong file is a
+// start-up error naming it (gRPC would only say it cannot listen).
 absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> Credentials(const ServerOptions& options) {
   if (options.tls_cert_file.empty() && options.tls_key_file.empty()) {
     return grpc::InsecureServerCredentials();
   }
   if (options.tls_cert_file.empty() || options.tls_key_file.empty()) {
-    return absl::InvalidArgumentError("TLS needs both a certificate and a key file");
+    return absl::InvalidArgumentError(absl::StrCat(
+        "TLS needs both a certificate and a key file; ",
+        options.tls_cert_file.empty() ? "tls_cert_file" : "tls_key_file", " is not set"));
   }
-  absl::StatusOr<std::string> cert = ReadFile(options.tls_cert_file);
+  absl::StatusOr<std::string> cert = ReadFile("TLS certificate", options.tls_cert_file);
   if (!cert.ok()) return cert.status();
-  absl::StatusOr<std::string> key = ReadFile(options.tls_key_file);
+  if (!absl::StrContains(*cert, "-----BEGIN CERTIFICATE-----")) {
+    return absl::InvalidArgumentError(absl::StrCat("TLS certificate ", options.tls_cert_file,
+                                                   " is not PEM (no -----BEGIN CERTIFICATE-----)"));
+  }
+  absl::StatusOr<std::string> key = ReadFile("TLS key", options.tls_key_file);
   if (!key.ok()) return key.status();
+  if (!absl::StrContains(*key, "PRIVATE KEY-----")) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("TLS key ", options.tls_key_file, " is not a PEM private key"));
+  }
   grpc::SslServerCredentialsOptions ssl;
   ssl.pem_key_cert_pairs.push_back({*key, *cert});
   return grpc::SslServerCredentials(ssl);
@@ -76,7 +106,13 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& optio
   for (grpc::Service* service : services) builder.RegisterService(service);
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
   if (server == nullptr || port == 0) {
-    return absl::UnavailableError(absl::StrCat("cannot listen on ", options.listen));
+    // With TLS, gRPC also fails here on a PEM file it cannot use.
+    const std::string tls =
+        options.tls_cert_file.empty()
+            ? ""
+            : absl::StrCat(" (or TLS certificate ", options.tls_cert_file, " and key ",
+                           options.tls_key_file, " are not a usable pair)");
+    return absl::UnavailableError(absl::StrCat("cannot listen on ", options.listen, tls));
   }
   server->GetHealthCheckService()->SetServingStatus(true);
 

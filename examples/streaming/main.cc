@@ -42,6 +42,14 @@ int main(int argc, char** argv) {
   options.listen = absl::GetFlag(FLAGS_listen);
   options.tls_cert_file = absl::GetFlag(FLAGS_tls_cert);
   options.tls_key_file = absl::GetFlag(FLAGS_tls_key);
+  // Half a TLS pair would otherwise be an error without the flags' names.
+  if (options.tls_cert_file.empty() != options.tls_key_file.empty()) {
+    std::cerr << "streaming-server: "
+              << (options.tls_cert_file.empty() ? "--tls_key needs --tls_cert"
+                                                : "--tls_cert needs --tls_key")
+              << " (TLS takes both; neither serves plaintext)\n";
+    return 1;
+  }
   options.drain_timeout = absl::GetFlag(FLAGS_drain);
   auto server = gravity::server::Server::Start(options, {service->get()});
   if (!server.ok()) {
