@@ -2,9 +2,13 @@
 // Server-Sent Events. See README.md ("The SSE bridge") for every flag.
 //
 //   gravity-bridge --listen=127.0.0.1:8080 --backend=127.0.0.1:50051
-#include <fstream>
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
 #include <iostream>
-#include <sstream>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -12,6 +16,7 @@
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
 #include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "boost/asio/io_context.hpp"
 #include "boost/asio/signal_set.hpp"
@@ -53,7 +58,86 @@ ABSL_FLAG(std::string, index_html, "", "HTML file served at / (e.g. the demo pag
 
 namespace {
 
-std::shared_ptr<grpc::Channel> BackendChannel() {
+// Everything the flags name on disk, read and checked before anything
+// starts: a file that is missing, unreadable or not what the flag needs stops
+// the bridge with a message naming the flag and the file (fail closed: a bad
+// --backend_ca must never fall back to the system roots).
+struct FileConfig {
+  std::string backend_roots;                                       // PEM; empty: the system roots
+  std::optional<google::protobuf::FileDescriptorSet> descriptors;  // unset: reflection
+  std::string index_html;
+};
+
+// The whole file; a directory, a missing or unreadable file is an error.
+absl::StatusOr<std::string> ReadFlagFile(absl::string_view flag, const std::string& path) {
+  auto failed = [&](int error) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--", flag, "=", path, ": cannot read: ", std::strerror(error)));
+  };
+  const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return failed(errno);
+  std::string contents;
+  char chunk[1 << 16];
+  while (true) {
+    const ssize_t n = read(fd, chunk, sizeof chunk);
+    if (n == 0) break;
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      const int error = errno;
+      close(fd);
+      return failed(error);
+    }
+    contents.append(chunk, static_cast<size_t>(n));
+  }
+  close(fd);
+  return contents;
+}
+
+absl::StatusOr<FileConfig> LoadFileConfig() {
+  FileConfig config;
+  const bool tls = absl::GetFlag(FLAGS_backend_tls);
+  const std::string ca = absl::GetFlag(FLAGS_backend_ca);
+  if (!tls && (!ca.empty() || !absl::GetFlag(FLAGS_backend_tls_name).empty())) {
+    return absl::InvalidArgumentError(
+        "--backend_ca and --backend_tls_name need --backend_tls (without it the backend "
+        "connection is plaintext)");
+  }
+  if (!ca.empty()) {
+    absl::StatusOr<std::string> roots = ReadFlagFile("backend_ca", ca);
+    if (!roots.ok()) return roots.status();
+    if (!absl::StrContains(*roots, "-----BEGIN CERTIFICATE-----")) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "--backend_ca=", ca, ": not a PEM certificate (no -----BEGIN CERTIFICATE-----)"));
+    }
+    config.backend_roots = *std::move(roots);
+  }
+  if (const std::string path = absl::GetFlag(FLAGS_descriptor_set); !path.empty()) {
+    absl::StatusOr<std::string> bytes = ReadFlagFile("descriptor_set", path);
+    if (!bytes.ok()) return bytes.status();
+    google::protobuf::FileDescriptorSet set;
+    if (!set.ParseFromString(*bytes)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--descriptor_set=", path, ": not a FileDescriptorSet"));
+    }
+    if (gravity::bridge::ServicesIn(set).empty()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "--descriptor_set=", path,
+          ": no services in it (write it with protoc --descriptor_set_out --include_imports)"));
+    }
+    config.descriptors = std::move(set);
+  }
+  if (const std::string path = absl::GetFlag(FLAGS_index_html); !path.empty()) {
+    absl::StatusOr<std::string> html = ReadFlagFile("index_html", path);
+    if (!html.ok()) return html.status();
+    if (html->empty()) {
+      return absl::InvalidArgumentError(absl::StrCat("--index_html=", path, ": empty file"));
+    }
+    config.index_html = *std::move(html);
+  }
+  return config;
+}
+
+std::shared_ptr<grpc::Channel> BackendChannel(const FileConfig& config) {
   const std::string target = absl::GetFlag(FLAGS_backend);
   grpc::ChannelArguments arguments;
   if (absl::StartsWith(target, "dns:")) arguments.SetLoadBalancingPolicyName("round_robin");
@@ -64,12 +148,7 @@ std::shared_ptr<grpc::Channel> BackendChannel() {
   std::shared_ptr<grpc::ChannelCredentials> credentials = grpc::InsecureChannelCredentials();
   if (absl::GetFlag(FLAGS_backend_tls)) {
     grpc::SslCredentialsOptions ssl;
-    if (const std::string ca = absl::GetFlag(FLAGS_backend_ca); !ca.empty()) {
-      std::ifstream in(ca);
-      std::stringstream roots;
-      roots << in.rdbuf();
-      ssl.pem_root_certs = roots.str();
-    }
+    ssl.pem_root_certs = config.backend_roots;
     if (const std::string name = absl::GetFlag(FLAGS_backend_tls_name); !name.empty()) {
       arguments.SetSslTargetNameOverride(name);
     }
@@ -79,10 +158,8 @@ std::shared_ptr<grpc::Channel> BackendChannel() {
 }
 
 absl::StatusOr<google::protobuf::FileDescriptorSet> Discover(
-    const std::shared_ptr<grpc::Channel>& channel) {
-  if (const std::string path = absl::GetFlag(FLAGS_descriptor_set); !path.empty()) {
-    return gravity::bridge::LoadDescriptorSet(path);
-  }
+    const FileConfig& config, const std::shared_ptr<grpc::Channel>& channel) {
+  if (config.descriptors.has_value()) return *config.descriptors;
   // The backend may still be starting: retry with a capped backoff.
   const absl::Time deadline = absl::Now() + absl::GetFlag(FLAGS_discovery_timeout);
   absl::Duration backoff = absl::Milliseconds(100);
@@ -103,8 +180,13 @@ int main(int argc, char** argv) {
   absl::SetProgramUsageMessage("Serves a gRPC backend's server streams as Server-Sent Events.");
   absl::ParseCommandLine(argc, argv);
 
-  std::shared_ptr<grpc::Channel> channel = BackendChannel();
-  auto descriptors = Discover(channel);
+  absl::StatusOr<FileConfig> files = LoadFileConfig();
+  if (!files.ok()) {
+    std::cerr << "gravity-bridge: " << files.status().message() << "\n";
+    return 1;
+  }
+  std::shared_ptr<grpc::Channel> channel = BackendChannel(*files);
+  auto descriptors = Discover(*files, channel);
   if (!descriptors.ok()) {
     std::cerr << "gravity-bridge: cannot learn the backend's services: " << descriptors.status()
               << "\n";
@@ -127,16 +209,7 @@ int main(int argc, char** argv) {
     return 1;
   }
   options.max_metadata_bytes = static_cast<size_t>(absl::GetFlag(FLAGS_max_metadata_bytes));
-  if (const std::string page = absl::GetFlag(FLAGS_index_html); !page.empty()) {
-    std::ifstream in(page);
-    if (!in) {
-      std::cerr << "gravity-bridge: cannot read " << page << "\n";
-      return 1;
-    }
-    std::stringstream html;
-    html << in.rdbuf();
-    options.index_html = html.str();
-  }
+  options.index_html = std::move(files->index_html);
   auto bridge = gravity::bridge::Bridge::Start(options, channel, *descriptors);
   if (!bridge.ok()) {
     std::cerr << "gravity-bridge: " << bridge.status() << "\n";
