@@ -1,0 +1,77 @@
+#include "bridge/internal/event_encoder.h"
+
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "bridge/internal/sse.h"
+
+namespace gravity::bridge::internal {
+
+namespace {
+
+// The event id of `message`, appended to `id`; empty when the field has no
+// scalar value to give.
+void AppendEventId(const google::protobuf::Message& message,
+                   const google::protobuf::FieldDescriptor* field, std::string* id) {
+  if (field == nullptr || field->is_repeated()) return;
+  const auto* reflection = message.GetReflection();
+  using FD = google::protobuf::FieldDescriptor;
+  switch (field->cpp_type()) {
+    case FD::CPPTYPE_INT32:
+      absl::StrAppend(id, reflection->GetInt32(message, field));
+      return;
+    case FD::CPPTYPE_INT64:
+      absl::StrAppend(id, reflection->GetInt64(message, field));
+      return;
+    case FD::CPPTYPE_UINT32:
+      absl::StrAppend(id, reflection->GetUInt32(message, field));
+      return;
+    case FD::CPPTYPE_UINT64:
+      absl::StrAppend(id, reflection->GetUInt64(message, field));
+      return;
+    case FD::CPPTYPE_STRING:
+      id->append(reflection->GetString(message, field));
+      return;
+    default:
+      return;
+  }
+}
+
+}  // namespace
+
+EventEncoder::EventEncoder(const StreamMethod& method, const JsonEncoder& json,
+                           const google::protobuf::Message& prototype, StreamFormat format)
+    : method_(method), json_(json), format_(format) {
+  if (method.event_id != nullptr && format == StreamFormat::kSse) scratch_.reset(prototype.New());
+}
+
+absl::Status EventEncoder::Append(const grpc::ByteBuffer& message, std::string* out) {
+  bytes_.clear();
+  std::vector<grpc::Slice> slices;
+  if (!message.Dump(&slices).ok()) return absl::InternalError("unreadable message");
+  for (const grpc::Slice& slice : slices) {
+    bytes_.append(reinterpret_cast<const char*>(slice.begin()), slice.size());
+  }
+  const google::protobuf::Descriptor& type = *method_.method->output_type();
+  if (!json_.ToJson(type, bytes_, &json_text_).ok()) {
+    return absl::InternalError(
+        absl::StrCat("the backend sent a message that is not a ", type.full_name()));
+  }
+  if (format_ == StreamFormat::kNdjson) {
+    AppendNdjsonResult(json_text_, out);
+    return absl::OkStatus();
+  }
+  std::string id;
+  if (scratch_ != nullptr) {
+    scratch_->Clear();
+    if (!scratch_->ParseFromString(bytes_)) {
+      return absl::InternalError(
+          absl::StrCat("the backend sent a message that is not a ", type.full_name()));
+    }
+    AppendEventId(*scratch_, method_.event_id, &id);
+  }
+  AppendSseMessage(id, json_text_, out);
+  return absl::OkStatus();
+}
+
+}  // namespace gravity::bridge::internal

@@ -1,0 +1,61 @@
+// Router: what one HTTP request means, decided without sockets: a plain
+// response (errors, preflight, /healthz, /metrics, the index page) or the
+// plan of a stream (method, request message, metadata to forward, format).
+//
+// Pure apart from reading BridgeState (options, routes, metrics, draining);
+// thread-safe. The session serves the result; the unit tests call it directly.
+#ifndef GRAVITY_BRIDGE_INTERNAL_ROUTER_H_
+#define GRAVITY_BRIDGE_INTERNAL_ROUTER_H_
+
+#include <string>
+#include <utility>
+#include <variant>
+#include <vector>
+
+#include "boost/beast/http.hpp"
+#include "bridge/internal/bridge_state.h"
+#include "bridge/internal/event_encoder.h"
+#include "grpcpp/support/status.h"
+
+namespace gravity::bridge::internal {
+
+using HttpRequest = boost::beast::http::request<boost::beast::http::string_body>;
+using Headers = std::vector<std::pair<std::string, std::string>>;
+
+struct PlainResponse {
+  PlainResponse(boost::beast::http::status status_code, std::string type = "",
+                std::string text = "", Headers fields = {}, bool close_after = false)
+      : status(status_code),
+        content_type(std::move(type)),
+        body(std::move(text)),
+        headers(std::move(fields)),
+        close(close_after) {}
+
+  boost::beast::http::status status;
+  std::string content_type;
+  std::string body;
+  Headers headers;
+  bool close;  // close the connection afterwards
+};
+
+struct StreamPlan {
+  const StreamMethod* method = nullptr;
+  std::string request_bytes;  // the serialized request message
+  Headers metadata;           // lower-case keys
+  StreamFormat format = StreamFormat::kSse;
+  bool wants_event_stream = false;  // Accept: text/event-stream (EventSource)
+};
+
+using Routed = std::variant<PlainResponse, StreamPlan>;
+
+Routed Route(const HttpRequest& request, const BridgeState& state);
+
+// A plain response for a gRPC status: the mapped HTTP status, Status JSON.
+PlainResponse ErrorResponse(const grpc::Status& status, const BridgeState& state);
+
+// CORS headers for a request from `origin` ("" when none).
+Headers CorsHeaders(const std::string& origin, const BridgeOptions& options);
+
+}  // namespace gravity::bridge::internal
+
+#endif  // GRAVITY_BRIDGE_INTERNAL_ROUTER_H_

@@ -1,0 +1,132 @@
+#include "bridge/internal/stream_relay.h"
+
+#include "absl/strings/match.h"
+
+namespace gravity::bridge::internal {
+
+namespace {
+
+// gRPC's own status for a call whose initial metadata the backend refused as
+// too large. The backend fails its whole connection with it, so every call on
+// that connection ends with this status, not only the oversized one.
+bool IsBackendMetadataLimit(const grpc::Status& status) {
+  return status.error_code() == grpc::StatusCode::RESOURCE_EXHAUSTED &&
+         absl::StartsWith(status.error_message(), "received initial metadata size exceeds limit");
+}
+
+}  // namespace
+
+StreamEnd DecideStreamEnd(const grpc::Status& status, bool accepted, bool wants_event_stream) {
+  if (IsBackendMetadataLimit(status)) {
+    // Never accepted: most likely this request's own metadata. Accepted: its
+    // metadata was fine, another call failed the shared connection, which is
+    // an outage of this stream, not its end.
+    return accepted ? StreamEnd::kRetry : StreamEnd::kHeaderTooLarge;
+  }
+  if (status.error_code() == grpc::StatusCode::UNAVAILABLE) {
+    // Before the first byte only EventSource gets "200 + retry:" (it would
+    // give up on a 503); other clients get the 503.
+    return accepted || wants_event_stream ? StreamEnd::kRetry : StreamEnd::kHttpError;
+  }
+  if (!accepted && !status.ok()) return StreamEnd::kHttpError;
+  return StreamEnd::kEndEvent;
+}
+
+StreamRelay::StreamRelay(std::unique_ptr<EventEncoder> encoder, ReadAheadLimits limits,
+                         std::function<void()> wake)
+    : encoder_(std::move(encoder)), limits_(limits), wake_(std::move(wake)) {}
+
+StreamRelay::~StreamRelay() { Release(); }
+
+void StreamRelay::Start(grpc::GenericStub& stub, const std::string& method,
+                        const grpc::ByteBuffer& request,
+                        const std::vector<std::pair<std::string, std::string>>& metadata,
+                        std::shared_ptr<std::atomic<int64_t>> live_calls) {
+  call_ = UpstreamCall::Start(stub, method, request, metadata, this, std::move(live_calls));
+}
+
+StreamRelay::Taken StreamRelay::Take(std::string* out) {
+  Taken taken;
+  bool resume = false;
+  {
+    absl::MutexLock lock(&mu_);
+    wake_pending_ = false;
+    taken.accepted = accepted_;
+    taken.events = ready_events_;
+    if (out->empty()) {
+      out->swap(ready_);  // keeps both buffers' capacity for the next rounds
+    } else {
+      out->append(ready_);
+    }
+    ready_.clear();
+    ready_events_ = 0;
+    if (paused_ && call_ != nullptr) {
+      paused_ = false;
+      resume = true;
+    }
+    if (ready_.capacity() > 4 * limits_.max_bytes) std::string().swap(ready_);
+    taken.done = done_;
+  }
+  // Reads start outside the lock: a reaction may run inline and take it.
+  if (resume) call_->ResumeReading();
+  return taken;
+}
+
+void StreamRelay::Release() {
+  if (call_ == nullptr) return;
+  UpstreamCall* call = call_;
+  call_ = nullptr;
+  call->Release();
+}
+
+void StreamRelay::OnUpstreamAccepted() {
+  bool wake;
+  {
+    absl::MutexLock lock(&mu_);
+    accepted_ = true;
+    wake = NeedsWake();
+  }
+  if (wake) wake_();
+}
+
+bool StreamRelay::OnUpstreamMessage(grpc::ByteBuffer message) {
+  bool wake;
+  bool more;
+  {
+    absl::MutexLock lock(&mu_);
+    if (done_) return false;
+    if (absl::Status encoded = encoder_->Append(message, &ready_); !encoded.ok()) {
+      // Not what the descriptors promise: end the stream with INTERNAL (the
+      // session releases the call, which cancels it).
+      done_ = grpc::Status(grpc::StatusCode::INTERNAL, std::string(encoded.message()));
+      more = false;
+    } else {
+      ++ready_events_;
+      // Messages are accepted implicitly: a backend may skip initial metadata.
+      accepted_ = true;
+      more = ready_events_ < limits_.max_events && ready_.size() < limits_.max_bytes;
+      paused_ = !more;
+    }
+    wake = NeedsWake();
+  }
+  if (wake) wake_();
+  return more;
+}
+
+void StreamRelay::OnUpstreamDone(const grpc::Status& status) {
+  bool wake;
+  {
+    absl::MutexLock lock(&mu_);
+    if (!done_) done_ = status;
+    wake = NeedsWake();
+  }
+  if (wake) wake_();
+}
+
+bool StreamRelay::NeedsWake() {
+  if (wake_pending_) return false;
+  wake_pending_ = true;
+  return true;
+}
+
+}  // namespace gravity::bridge::internal

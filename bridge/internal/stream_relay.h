@@ -1,0 +1,106 @@
+// StreamRelay: one stream's path from its upstream call to the browser's
+// bytes: the call, a bounded read-ahead buffer of encoded events, and the
+// end-of-stream decision table.
+//
+// Thread map:
+//   gRPC threads run the UpstreamListener methods: a message is encoded into
+//     the read-ahead buffer there, reading goes on at once while the buffer is
+//     under its bounds, and the session is woken (one post to its strand) only
+//     when no wake-up is already pending;
+//   the session's strand runs everything else: Start, Take, Release.
+// So a busy stream costs one thread hop per batch, not per event, and a
+// browser that stops reading stops the upstream reads once the buffer is
+// full: HTTP/2 flow control then holds the backend back.
+//
+// Owner: the session (unique_ptr). Release() before destruction; after it no
+// callback touches the relay.
+#ifndef GRAVITY_BRIDGE_INTERNAL_STREAM_RELAY_H_
+#define GRAVITY_BRIDGE_INTERNAL_STREAM_RELAY_H_
+
+#include <cstddef>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
+#include "bridge/internal/event_encoder.h"
+#include "bridge/internal/upstream_call.h"
+#include "grpcpp/generic/generic_stub.h"
+#include "grpcpp/support/status.h"
+
+namespace gravity::bridge::internal {
+
+// How a stream ends, by its final status (the wire contract's table).
+enum class StreamEnd {
+  kEndEvent,       // SSE `event: end` with the Status JSON (NDJSON: an error line, if any)
+  kHttpError,      // not yet accepted: the mapped HTTP status with the Status JSON
+  kRetry,          // an outage, not the end: `retry:` and no `end`, so the client resumes
+  kHeaderTooLarge  // the backend refused the call's metadata: 431
+};
+
+// `accepted`: the response headers are out. `wants_event_stream`: the client
+// sent Accept: text/event-stream (EventSource, which gives up on a 503).
+StreamEnd DecideStreamEnd(const grpc::Status& status, bool accepted, bool wants_event_stream);
+
+struct ReadAheadLimits {
+  int max_events = 32;
+  size_t max_bytes = 64 * 1024;
+};
+
+class StreamRelay final : public UpstreamListener {
+ public:
+  // What Take found.
+  struct Taken {
+    bool accepted = false;             // the backend has accepted the call
+    int events = 0;                    // events appended to the output
+    std::optional<grpc::Status> done;  // the call is over (after the events)
+  };
+
+  // `wake` is called on a gRPC thread when Take has something new; it must
+  // only post to the strand. `encoder` encodes this stream's messages.
+  StreamRelay(std::unique_ptr<EventEncoder> encoder, ReadAheadLimits limits,
+              std::function<void()> wake);
+  ~StreamRelay() override;
+
+  void Start(grpc::GenericStub& stub, const std::string& method, const grpc::ByteBuffer& request,
+             const std::vector<std::pair<std::string, std::string>>& metadata,
+             std::shared_ptr<std::atomic<int64_t>> live_calls);
+
+  // Strand: appends the events read ahead to `out` and starts reading again
+  // if the bound had paused it.
+  Taken Take(std::string* out);
+
+  // Strand: cancels the call unless it is over; nothing reaches the relay
+  // afterwards. Idempotent.
+  void Release();
+
+  // UpstreamListener (gRPC threads).
+  void OnUpstreamAccepted() override;
+  bool OnUpstreamMessage(grpc::ByteBuffer message) override;
+  void OnUpstreamDone(const grpc::Status& status) override;
+
+ private:
+  // With mu_ held: a wake-up unless one is pending.
+  bool NeedsWake() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
+  const std::unique_ptr<EventEncoder> encoder_;  // reactions only
+  const ReadAheadLimits limits_;
+  const std::function<void()> wake_;
+  UpstreamCall* call_ = nullptr;  // strand; null once released
+
+  absl::Mutex mu_;
+  std::string ready_ ABSL_GUARDED_BY(mu_);  // encoded events not yet taken
+  int ready_events_ ABSL_GUARDED_BY(mu_) = 0;
+  bool paused_ ABSL_GUARDED_BY(mu_) = false;
+  bool wake_pending_ ABSL_GUARDED_BY(mu_) = false;
+  bool accepted_ ABSL_GUARDED_BY(mu_) = false;
+  std::optional<grpc::Status> done_ ABSL_GUARDED_BY(mu_);
+};
+
+}  // namespace gravity::bridge::internal
+
+#endif  // GRAVITY_BRIDGE_INTERNAL_STREAM_RELAY_H_
