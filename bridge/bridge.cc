@@ -75,6 +75,19 @@ absl::StatusOr<google::protobuf::FileDescriptorSet> DescriptorsOfLinkedServices(
   return set;
 }
 
+grpc::ChannelArguments BackendChannelArguments() {
+  grpc::ChannelArguments arguments;
+  arguments.SetInt(GRPC_ARG_ENABLE_RETRIES, 0);
+  arguments.SetInt(GRPC_ARG_ENABLE_CENSUS, 0);
+  arguments.SetInt(GRPC_ARG_HTTP2_BDP_PROBE, 0);
+  arguments.SetInt(GRPC_ARG_HTTP2_STREAM_LOOKAHEAD_BYTES, 64 * 1024);
+  // gRPC's default reconnect backoff grows to two minutes; browsers retry
+  // every --retry, so a restarted backend must be found again quickly.
+  arguments.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
+  arguments.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 1000);
+  return arguments;
+}
+
 class Bridge::Impl {
  public:
   explicit Impl(std::shared_ptr<BridgeState> state)

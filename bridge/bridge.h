@@ -22,6 +22,7 @@
 #include "absl/time/time.h"
 #include "google/protobuf/descriptor.pb.h"
 #include "grpcpp/channel.h"
+#include "grpcpp/support/channel_arguments.h"
 
 namespace gravity::bridge {
 
@@ -67,6 +68,13 @@ struct BridgeOptions {
   // the call's own headers (path, authority, te, user-agent, ...); against a
   // backend with a lower limit, set this 2 KiB below it.
   size_t max_metadata_bytes = 6 * 1024;
+  // Read-ahead per stream: at most this many messages, or about this many
+  // bytes of encoded events, are read from the backend ahead of the browser.
+  // With one socket write in flight, that bounds the bridge's memory for a
+  // browser that stops reading; the backend is then held back by HTTP/2 flow
+  // control (see BackendChannelArguments for the window).
+  int read_ahead_events = 32;
+  size_t read_ahead_bytes = 64 * 1024;
   // Streams still open when Shutdown starts get a `retry:` hint and are cut;
   // Shutdown waits at most this long for them to go.
   absl::Duration drain_timeout = absl::Seconds(5);
@@ -84,6 +92,17 @@ absl::StatusOr<google::protobuf::FileDescriptorSet> LoadDescriptorSet(const std:
 // imports: for a bridge embedded in the process that serves them.
 absl::StatusOr<google::protobuf::FileDescriptorSet> DescriptorsOfLinkedServices(
     const std::vector<std::string>& services);
+
+// Arguments for the channel a bridge reads its backend through, as the
+// bridge was measured with (gravity-bridge uses them; pass them to
+// grpc::CreateCustomChannel for an embedded bridge):
+// - no retries and no census: the bridge resumes through Last-Event-ID, not
+//   gRPC retries, and both cost memory and CPU on every call;
+// - a fixed 64 KiB HTTP/2 window per stream, without BDP probing (which grows
+//   windows to megabytes): what a browser that stops reading can make the
+//   bridge hold is bounded by this plus BridgeOptions' read-ahead;
+// - reconnects within a second, as browsers retry every `retry`.
+grpc::ChannelArguments BackendChannelArguments();
 
 class Bridge {
  public:

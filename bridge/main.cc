@@ -139,12 +139,8 @@ absl::StatusOr<FileConfig> LoadFileConfig() {
 
 std::shared_ptr<grpc::Channel> BackendChannel(const FileConfig& config) {
   const std::string target = absl::GetFlag(FLAGS_backend);
-  grpc::ChannelArguments arguments;
+  grpc::ChannelArguments arguments = gravity::bridge::BackendChannelArguments();
   if (absl::StartsWith(target, "dns:")) arguments.SetLoadBalancingPolicyName("round_robin");
-  // gRPC's default reconnect backoff grows to two minutes; browsers retry
-  // every --retry, so a restarted backend must be found again quickly.
-  arguments.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
-  arguments.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 1000);
   std::shared_ptr<grpc::ChannelCredentials> credentials = grpc::InsecureChannelCredentials();
   if (absl::GetFlag(FLAGS_backend_tls)) {
     grpc::SslCredentialsOptions ssl;

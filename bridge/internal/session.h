@@ -1,129 +1,120 @@
-// Session: one browser connection: reads HTTP/1.1 requests (keep-alive),
-// answers the small ones, and serves a stream by driving one UpstreamCall.
+// Session: one browser connection's loop: reads HTTP/1.1 requests
+// (keep-alive, pipelining), asks the Router what each means, writes plain
+// responses, and serves a stream through its StreamRelay.
+//
+// Thread map: everything runs on the connection's strand, but the relay's
+// wake-up, which is called on a gRPC thread and only posts Pump() here.
+// One write queue (out_ collects, in_flight_ is being written: at most one
+// write at a time, everything queued meanwhile goes out as one write) and one
+// deadline mechanism (one timer for the read, write, keep-alive, accept and
+// duration deadlines).
 //
 // Owner: itself through shared_ptr: each pending Asio operation and each
-// posted upstream result holds it. It owns its socket and its upstream call
-// (released and cancelled when the browser leaves). Strand: everything but the
-// UpstreamListener methods runs on the connection's strand; those only post.
+// posted wake-up holds it. It owns its socket and its stream's relay, which it
+// releases (cancelling the upstream call) when the stream ends or the browser
+// leaves.
 #ifndef GRAVITY_BRIDGE_INTERNAL_SESSION_H_
 #define GRAVITY_BRIDGE_INTERNAL_SESSION_H_
 
+#include <array>
+#include <chrono>
 #include <memory>
 #include <optional>
 #include <string>
-#include <utility>
-#include <vector>
 
 #include "boost/asio/ip/tcp.hpp"
 #include "boost/asio/steady_timer.hpp"
 #include "boost/beast/core/flat_buffer.hpp"
 #include "boost/beast/http.hpp"
 #include "bridge/internal/bridge_state.h"
-#include "bridge/internal/upstream_call.h"
-#include "google/protobuf/message.h"
+#include "bridge/internal/router.h"
+#include "bridge/internal/stream_relay.h"
 
 namespace gravity::bridge::internal {
 
-class Session : public UpstreamListener, public std::enable_shared_from_this<Session> {
+class Session : public std::enable_shared_from_this<Session> {
  public:
-  using Request = boost::beast::http::request<boost::beast::http::string_body>;
-
   Session(boost::asio::ip::tcp::socket socket, std::shared_ptr<BridgeState> state);
-  ~Session() override;
+  ~Session();
 
   void Start();
   // Asks the session to end: an open stream gets a `retry:` hint and the
   // connection closes. Safe from any thread.
   void Drain();
 
-  // UpstreamListener: gRPC threads; they post to the strand.
-  void OnUpstreamAccepted(uint64_t call_id, bool ok) override;
-  void OnUpstreamRead(uint64_t call_id, bool ok, grpc::ByteBuffer message) override;
-  void OnUpstreamDone(uint64_t call_id, grpc::Status status) override;
-
  private:
-  enum class Format { kSse, kNdjson };
+  enum Deadline { kRead, kWrite, kKeepAlive, kAccept, kDuration, kDeadlines };
+  using Clock = std::chrono::steady_clock;
 
   // Requests.
   void DoReadRequest();
   void OnReadRequest(boost::beast::error_code ec);
-  void HandleRequest(Request request);
-  void StartStream(const Request& request, const RouteMatch& match,
-                   const std::vector<std::pair<std::string, std::string>>& query);
+  void HandleRequest(HttpRequest request);
+  void StartStream(StreamPlan plan);
 
   // Plain responses.
-  void Respond(boost::beast::http::status status, std::string content_type, std::string body,
-               std::vector<std::pair<std::string, std::string>> headers = {});
-  void RespondError(const grpc::Status& status);
-  // google.rpc.Status JSON of `status`, with its details.
-  std::string StatusJsonOf(const grpc::Status& status) const;
-  void OnResponded(boost::beast::error_code ec);
+  void Respond(PlainResponse response);
   // After a response or a stream: the next request, or close.
   void ContinueConnection();
-  bool responding() const;
 
   // Streams.
-  void OnUpstreamReadOnStrand(bool ok, grpc::ByteBuffer message);
-  void OnUpstreamDoneOnStrand(grpc::Status status);
-  void SendStreamHeaders();
-  void Queue(std::string bytes);
-  void DoWrite();
-  void OnWrite(boost::beast::error_code ec);
-  void EndStream();
-  // Ends the stream early with a `retry:` hint and no `end` event.
+  void Pump();
+  void FinishStream(const grpc::Status& status);
+  // Ends the stream early with a `retry:` hint and no `end`; then closes.
   void CutStream();
-  void ArmKeepAlive();
-  void ArmIdleTimeout(absl::Duration timeout);
-  void ArmWriteTimeout();
-  void ReleaseUpstream(bool cancel);
-  void Close();
+  void AppendStreamHead();
+  // Appends `body` as one chunk (raw for an HTTP/1.0 client).
+  void AppendChunk(absl::string_view body);
+  void AppendLastChunk();
+  void EndStream();
 
-  std::vector<std::pair<std::string, std::string>> CorsHeaders() const;
+  // The write queue.
+  void Write();
+  void OnWritten(boost::beast::error_code ec);
+
+  // The deadlines.
+  void SetDeadline(Deadline which, absl::Duration after);
+  void ClearDeadline(Deadline which) { deadlines_[which] = Clock::time_point::max(); }
+  void ArmTimer();
+  void OnDeadlines();
+
+  void Close();
 
   boost::asio::ip::tcp::socket socket_;
   const std::shared_ptr<BridgeState> state_;
   boost::beast::flat_buffer buffer_;
   std::optional<boost::beast::http::request_parser<boost::beast::http::string_body>> parser_;
-  boost::asio::steady_timer idle_timer_;
-  boost::asio::steady_timer write_timer_;
-  boost::asio::steady_timer keepalive_timer_;
-  boost::asio::steady_timer duration_timer_;
-  boost::asio::steady_timer accept_timer_;
-  uint64_t write_id_ = 0;  // so a late write-timer wake-up cannot cut a later write
+  std::optional<HttpRequest> pipelined_;
   std::string client_address_;
-  std::optional<ClientStreamCounter::Slot> client_slot_;
   bool reading_ = false;
   bool closed_ = false;
   bool keep_alive_ = true;
-  std::string origin_;  // of the request being served
-  std::optional<Request> pipelined_;
+  bool head_only_ = false;  // a HEAD request: headers, no body
+  bool http10_ = false;     // an HTTP/1.0 client: no chunked encoding; close at the end
+  std::string origin_;      // of the request being served
 
-  // The plain response being written.
-  std::optional<boost::beast::http::response<boost::beast::http::string_body>> response_;
-
-  // The stream being served. stream_id_ names it (and its upstream call):
-  // results and timers of an earlier stream of this connection are ignored.
-  uint64_t stream_id_ = 0;
-  bool streaming_ = false;
-  bool wants_event_stream_ = false;  // Accept: text/event-stream (EventSource)
-  Format format_ = Format::kSse;
-  const StreamMethod* method_ = nullptr;
-  UpstreamCall* upstream_ = nullptr;  // valid until ReleaseUpstream
-  // Reused for every message of the stream, to read its event id.
-  std::unique_ptr<google::protobuf::Message> scratch_;
-  std::string message_bytes_;
-  std::optional<boost::beast::http::response<boost::beast::http::empty_body>> stream_header_;
-  std::optional<boost::beast::http::response_serializer<boost::beast::http::empty_body>>
-      header_serializer_;
-  bool headers_sent_ = false;
+  // The write queue.
+  std::string out_;
+  std::string in_flight_;
   bool writing_ = false;
-  bool read_after_write_ = false;  // the next upstream read waits for the socket
+  bool close_after_write_ = false;  // a plain response that ends the connection
+  bool responding_ = false;         // a plain response is queued or being written
+
+  // The deadline mechanism.
+  boost::asio::steady_timer timer_;
+  Clock::time_point timer_at_ = Clock::time_point::max();
+  std::array<Clock::time_point, kDeadlines> deadlines_;
+
+  // The stream being served.
+  std::unique_ptr<StreamRelay> relay_;
+  std::optional<ClientStreamCounter::Slot> client_slot_;
+  std::string events_;  // scratch: events taken from the relay
+  bool streaming_ = false;
+  bool wants_event_stream_ = false;
+  StreamFormat format_ = StreamFormat::kSse;
+  bool headers_sent_ = false;
+  bool body_done_ = false;  // the terminal bytes are queued
   bool wrote_since_tick_ = false;
-  bool body_done_ = false;  // the terminal event is queued
-  bool last_chunk_sent_ = false;
-  std::string outbox_;    // bytes waiting for the current write
-  std::string in_write_;  // bytes of the write in flight
-  std::optional<grpc::Status> final_status_;
 };
 
 }  // namespace gravity::bridge::internal

@@ -7,19 +7,26 @@ namespace gravity::bridge::internal {
 
 std::string SseMessage(absl::string_view id, absl::string_view json) {
   std::string event;
-  event.reserve(json.size() + id.size() + 16);
-  if (!id.empty()) {
-    // An id with a line break or NUL would break the framing; EventSource
-    // ignores ids containing NUL anyway.
-    if (id.find_first_of(absl::string_view("\r\n\0", 3)) == absl::string_view::npos) {
-      absl::StrAppend(&event, "id: ", id, "\n");
+  AppendSseMessage(id, json, &event);
+  return event;
+}
+
+void AppendSseMessage(absl::string_view id, absl::string_view json, std::string* out) {
+  // An id with a line break or NUL would break the framing; EventSource
+  // ignores ids containing NUL anyway.
+  if (!id.empty() && id.find_first_of(absl::string_view("\r\n\0", 3)) == absl::string_view::npos) {
+    absl::StrAppend(out, "id: ", id, "\n");
+  }
+  if (json.find_first_of("\r\n") == absl::string_view::npos) {
+    // proto3 JSON is one line: the usual case, without splitting.
+    if (!json.empty()) absl::StrAppend(out, "data: ", json, "\n");
+  } else {
+    for (absl::string_view line :
+         absl::StrSplit(json, absl::ByAnyChar("\r\n"), absl::SkipEmpty())) {
+      absl::StrAppend(out, "data: ", line, "\n");
     }
   }
-  for (absl::string_view line : absl::StrSplit(json, absl::ByAnyChar("\r\n"), absl::SkipEmpty())) {
-    absl::StrAppend(&event, "data: ", line, "\n");
-  }
-  event += "\n";
-  return event;
+  out->push_back('\n');
 }
 
 std::string SseEnd(absl::string_view status_json) {
@@ -33,7 +40,13 @@ std::string SseRetry(absl::Duration delay) {
 }
 
 std::string NdjsonResult(absl::string_view json) {
-  return absl::StrCat("{\"result\":", json, "}\n");
+  std::string line;
+  AppendNdjsonResult(json, &line);
+  return line;
+}
+
+void AppendNdjsonResult(absl::string_view json, std::string* out) {
+  absl::StrAppend(out, "{\"result\":", json, "}\n");
 }
 
 std::string NdjsonError(absl::string_view status_json) {

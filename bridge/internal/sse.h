@@ -14,6 +14,7 @@ namespace gravity::bridge::internal {
 // `json`, then a blank line. proto3 JSON never holds a raw newline, but a line
 // break in `json` would otherwise end the event early, so it is split.
 std::string SseMessage(absl::string_view id, absl::string_view json);
+void AppendSseMessage(absl::string_view id, absl::string_view json, std::string* out);
 
 // "event: end\ndata: <status_json>\n\n" (google.rpc.Status JSON, see
 // StatusJson): always the last event.
@@ -27,6 +28,7 @@ std::string SseRetry(absl::Duration delay);
 
 // {"result":<json>}\n and {"error":<status>}\n, as grpc-gateway streams.
 std::string NdjsonResult(absl::string_view json);
+void AppendNdjsonResult(absl::string_view json, std::string* out);
 std::string NdjsonError(absl::string_view status_json);
 
 }  // namespace gravity::bridge::internal

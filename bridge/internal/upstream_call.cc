@@ -2,18 +2,20 @@
 
 namespace gravity::bridge::internal {
 
-UpstreamCall::UpstreamCall(std::weak_ptr<UpstreamListener> listener, uint64_t call_id,
+UpstreamCall::UpstreamCall(UpstreamListener* listener,
                            std::shared_ptr<std::atomic<int64_t>> live_calls)
-    : listener_(std::move(listener)), call_id_(call_id), live_calls_(std::move(live_calls)) {
+    : listener_(listener), live_calls_(std::move(live_calls)) {
   ++*live_calls_;
 }
+
+UpstreamCall::~UpstreamCall() = default;
 
 UpstreamCall* UpstreamCall::Start(grpc::GenericStub& stub, const std::string& method,
                                   const grpc::ByteBuffer& request,
                                   const std::vector<std::pair<std::string, std::string>>& metadata,
-                                  std::weak_ptr<UpstreamListener> listener, uint64_t call_id,
+                                  UpstreamListener* listener,
                                   std::shared_ptr<std::atomic<int64_t>> live_calls) {
-  auto* call = new UpstreamCall(std::move(listener), call_id, std::move(live_calls));
+  auto* call = new UpstreamCall(listener, std::move(live_calls));
   for (const auto& [key, value] : metadata) call->context_.AddMetadata(key, value);
   call->request_ = request;
   stub.PrepareBidiStreamingCall(&call->context_, method, grpc::StubOptions(), call);
@@ -25,24 +27,61 @@ UpstreamCall* UpstreamCall::Start(grpc::GenericStub& stub, const std::string& me
   return call;
 }
 
-void UpstreamCall::RequestRead() { StartRead(&read_buffer_); }
+void UpstreamCall::ResumeReading() { StartRead(&read_buffer_); }
 
-void UpstreamCall::Cancel() { context_.TryCancel(); }
-
-void UpstreamCall::Release() { RemoveHold(); }
+void UpstreamCall::Release() {
+  bool cancel;
+  bool remove_hold;
+  {
+    absl::MutexLock lock(&mu_);
+    listener_ = nullptr;
+    cancel = !done_;
+    remove_hold = holding_;
+    holding_ = false;
+  }
+  // The context lives until the last Unref, so a cancel racing OnDone is safe.
+  if (cancel) context_.TryCancel();
+  if (remove_hold) RemoveHold();
+  Unref();
+}
 
 void UpstreamCall::OnReadInitialMetadataDone(bool ok) {
-  if (auto listener = listener_.lock()) listener->OnUpstreamAccepted(call_id_, ok);
+  if (!ok) return;  // refused: the status comes with OnDone
+  absl::MutexLock lock(&mu_);
+  if (listener_ != nullptr) listener_->OnUpstreamAccepted();
 }
 
 void UpstreamCall::OnReadDone(bool ok) {
-  if (auto listener = listener_.lock()) {
-    listener->OnUpstreamRead(call_id_, ok, ok ? std::move(read_buffer_) : grpc::ByteBuffer());
+  if (!ok) {
+    // The stream's end: the status may now come.
+    bool remove_hold;
+    {
+      absl::MutexLock lock(&mu_);
+      remove_hold = holding_;
+      holding_ = false;
+    }
+    if (remove_hold) RemoveHold();
+    return;
   }
+  bool more = false;
+  {
+    absl::MutexLock lock(&mu_);
+    if (listener_ != nullptr) more = listener_->OnUpstreamMessage(std::move(read_buffer_));
+  }
+  if (more) StartRead(&read_buffer_);
 }
 
 void UpstreamCall::OnDone(const grpc::Status& status) {
-  if (auto listener = listener_.lock()) listener->OnUpstreamDone(call_id_, status);
+  {
+    absl::MutexLock lock(&mu_);
+    done_ = true;
+    if (listener_ != nullptr) listener_->OnUpstreamDone(status);
+  }
+  Unref();
+}
+
+void UpstreamCall::Unref() {
+  if (refs_.fetch_sub(1, std::memory_order_acq_rel) != 1) return;
   std::shared_ptr<std::atomic<int64_t>> live_calls = live_calls_;
   delete this;  // drops this call's channel reference while the bridge still holds one
   --*live_calls;

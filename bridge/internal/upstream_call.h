@@ -1,14 +1,21 @@
 // UpstreamCall: one server-streaming call to the backend, made with gRPC's
 // generic callback API (raw bytes), so the bridge serves any service.
 //
-// Owner: gRPC; the call deletes itself in OnDone. The session that starts it
-// keeps a hold on it (ClientBidiReactor::AddHold), so OnDone cannot run and
-// the pointer stays valid until the session calls Release(); after Release the
-// session must not touch it again. Reactions never block: they hand results
-// to UpstreamListener, whose implementation posts them to its own strand.
+// Promise, in the manner of Envoy's Stream::resetStream: once Release()
+// returns, no callback reaches the listener, and none is running. So a
+// listener never needs to check which call a result belongs to.
 //
-// Thread-safety: RequestRead, Cancel and Release are called from one strand
-// (the session's); reactions run on gRPC threads.
+// Reading ahead: each message goes to UpstreamListener::OnUpstreamMessage on
+// the gRPC thread that read it; when the listener answers true the next read
+// starts right there (no thread hop), when it answers false reading pauses
+// until the listener calls ResumeReading(). HTTP/2 flow control then holds the
+// backend back.
+//
+// Owner: the listener's owner, through Release(); the object deletes itself
+// once it is both released and done in gRPC (OnDone), whichever comes last.
+// Thread-safety: Start, ResumeReading and Release are called from one strand
+// (the session's); reactions run on gRPC threads and never block beyond a
+// short lock shared with Release.
 #ifndef GRAVITY_BRIDGE_INTERNAL_UPSTREAM_CALL_H_
 #define GRAVITY_BRIDGE_INTERNAL_UPSTREAM_CALL_H_
 
@@ -19,6 +26,8 @@
 #include <utility>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
 #include "grpcpp/client_context.h"
 #include "grpcpp/generic/generic_stub.h"
 #include "grpcpp/support/byte_buffer.h"
@@ -27,34 +36,36 @@
 
 namespace gravity::bridge::internal {
 
-// Receives an UpstreamCall's results on gRPC threads; must not block.
-// `call_id` is the id given to UpstreamCall::Start: results of an earlier
-// call of the same listener may still arrive after a newer call started.
+// Receives an UpstreamCall's results on gRPC threads; must not block. Calls
+// for one UpstreamCall never overlap.
 class UpstreamListener {
  public:
   virtual ~UpstreamListener() = default;
-  // The backend sent its initial metadata (ok) or ended the call without it.
-  virtual void OnUpstreamAccepted(uint64_t call_id, bool ok) = 0;
-  // A read completed with a message (ok) or found the stream's end (!ok).
-  virtual void OnUpstreamRead(uint64_t call_id, bool ok, grpc::ByteBuffer message) = 0;
-  // The call is over; the last thing an UpstreamCall reports.
-  virtual void OnUpstreamDone(uint64_t call_id, grpc::Status status) = 0;
+  // The backend sent its initial metadata (accepted the call).
+  virtual void OnUpstreamAccepted() = 0;
+  // One message. Returns whether to read the next one now; false pauses
+  // reading until UpstreamCall::ResumeReading().
+  virtual bool OnUpstreamMessage(grpc::ByteBuffer message) = 0;
+  // The call is over, after every message; the last callback.
+  virtual void OnUpstreamDone(const grpc::Status& status) = 0;
 };
 
 class UpstreamCall final : public grpc::ClientBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer> {
  public:
   // Starts the call and its first read. `metadata` keys must be lower case.
+  // `live_calls` counts calls not yet deleted (the bridge waits for them
+  // before it lets the channel go).
   static UpstreamCall* Start(grpc::GenericStub& stub, const std::string& method,
                              const grpc::ByteBuffer& request,
                              const std::vector<std::pair<std::string, std::string>>& metadata,
-                             std::weak_ptr<UpstreamListener> listener, uint64_t call_id,
+                             UpstreamListener* listener,
                              std::shared_ptr<std::atomic<int64_t>> live_calls);
 
-  // Starts the next read; call once per OnUpstreamRead(true, ...).
-  void RequestRead();
-  // Cancels the call at once (the backend sees it as a client cancel).
-  void Cancel();
-  // Drops the session's hold: OnDone may now run and delete this.
+  // Starts the next read after OnUpstreamMessage returned false.
+  void ResumeReading();
+  // Detaches the listener (no callback after this returns) and cancels the
+  // call unless it is over (the backend sees a client cancel). `this` may be
+  // deleted by the time it returns.
   void Release();
 
   void OnReadInitialMetadataDone(bool ok) override;
@@ -62,16 +73,21 @@ class UpstreamCall final : public grpc::ClientBidiReactor<grpc::ByteBuffer, grpc
   void OnDone(const grpc::Status& status) override;
 
  private:
-  UpstreamCall(std::weak_ptr<UpstreamListener> listener, uint64_t call_id,
-               std::shared_ptr<std::atomic<int64_t>> live_calls);
+  UpstreamCall(UpstreamListener* listener, std::shared_ptr<std::atomic<int64_t>> live_calls);
+  ~UpstreamCall() override;
+  // Drops one of the two references (the owner's, gRPC's).
+  void Unref();
 
   grpc::ClientContext context_;
   grpc::ByteBuffer request_;
   grpc::ByteBuffer read_buffer_;
-  const std::weak_ptr<UpstreamListener> listener_;
-  const uint64_t call_id_;
-  // Counts live calls so the bridge can wait for them (and so keep the
-  // channel) before it stops; decremented only after this call is deleted.
+  absl::Mutex mu_;
+  UpstreamListener* listener_ ABSL_GUARDED_BY(mu_);
+  // The hold keeps OnDone (and the status) behind the last message: it goes
+  // when a read finds the end, or at Release.
+  bool holding_ ABSL_GUARDED_BY(mu_) = true;
+  bool done_ ABSL_GUARDED_BY(mu_) = false;
+  std::atomic<int> refs_{2};
   const std::shared_ptr<std::atomic<int64_t>> live_calls_;
 };
 
