@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Memory per idle SSE stream in gravity-bridge (DESIGN: <= 20 KiB at 10,000).
+# Memory per idle SSE stream in gravity-bridge (target: <= 12 KiB at 10,000; bench/run T3
+# measures the same against the Node bridge).
 #
 #   bazel build -c opt --symlink_prefix=/ //examples/streaming:streaming-server //bridge:gravity-bridge
 #   bench/idle_streams.sh --bin="$(bazel info -c opt bazel-bin)" --streams=10000
