@@ -146,7 +146,7 @@ int main(int argc, char** argv) {
   stop.Notify();
   if (writer.joinable()) writer.join();
   if (!stats_file.empty()) WriteStats(stats_file);
-  std::cout << "bench-server stats: started " << started.load() << " cancelled "
-            << cancelled.load() << " closed " << closed.load() << std::endl;
+  std::cout << "bench-server stats: started " << started.load() << " cancelled " << cancelled.load()
+            << " closed " << closed.load() << std::endl;
   return 0;
 }

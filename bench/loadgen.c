@@ -62,9 +62,9 @@ struct conn {
   int fd;
   int index;
   enum state state;
-  const char *out; /* request bytes still to send */
+  const char* out; /* request bytes still to send */
   size_t out_len;
-  char *buf; /* headers, then undelimited SSE bytes */
+  char* buf; /* headers, then undelimited SSE bytes */
   size_t len, cap, scanned;
   int status;
   int chunked;
@@ -85,10 +85,10 @@ static struct sockaddr_in target;
 static int streams = 1;
 static long long count = 5;
 static int interval_ms = 1000;
-static const char *route = "/api/streaming/ping";
+static const char* route = "/api/streaming/ping";
 static double timeout_s = 120;
 static int batch = 500;
-static const char *hold_file;
+static const char* hold_file;
 static long long cycles = 1000;
 static int concurrency = 16;
 static int cpu_pids[8];
@@ -99,12 +99,12 @@ static int rotate_sources;
 static int ep;
 static char request[1024];
 static size_t request_len;
-static struct conn *conns;
+static struct conn* conns;
 static int nconns;
 static long long total_events;
 static int failures;
 static int failures_printed;
-static int64_t *lat; /* ns */
+static int64_t* lat; /* ns */
 static size_t lat_len, lat_cap;
 static unsigned source_next;
 static long long cycles_started, cycles_done, cycles_ok;
@@ -118,15 +118,16 @@ static int64_t now_ns(void) {
 static double cpu_of_pid(int pid) { /* utime + stime in seconds, -1 if gone */
   char path[64], line[2048];
   snprintf(path, sizeof path, "/proc/%d/stat", pid);
-  FILE *f = fopen(path, "r");
+  FILE* f = fopen(path, "r");
   if (!f) return -1;
   size_t n = fread(line, 1, sizeof line - 1, f);
   fclose(f);
   line[n] = 0;
-  char *p = strrchr(line, ')');
+  char* p = strrchr(line, ')');
   if (!p) return -1;
   unsigned long long utime = 0, stime = 0;
-  /* after ") ": state(3) ppid pgrp session tty tpgid flags minflt cminflt majflt cmajflt utime(14) stime(15) */
+  /* after ") ": state(3) ppid pgrp session tty tpgid flags minflt cminflt majflt cmajflt utime(14)
+   * stime(15) */
   if (sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &utime, &stime) != 2)
     return -1;
   return (double)(utime + stime) / (double)sysconf(_SC_CLK_TCK);
@@ -139,12 +140,12 @@ static double cpu_self(void) {
          u.ru_stime.tv_usec / 1e6;
 }
 
-static void fail(struct conn *c, const char *fmt, const char *detail) {
+static void fail(struct conn* c, const char* fmt, const char* detail) {
   if (c->error[0]) return;
   snprintf(c->error, sizeof c->error, fmt, detail ? detail : "");
 }
 
-static void report_failure(struct conn *c) {
+static void report_failure(struct conn* c) {
   ++failures;
   if (failures_printed < 10) {
     ++failures_printed;
@@ -152,11 +153,11 @@ static void report_failure(struct conn *c) {
   }
 }
 
-static void ensure_cap(struct conn *c, size_t want) {
+static void ensure_cap(struct conn* c, size_t want) {
   if (c->cap >= want) return;
   size_t cap = c->cap ? c->cap : 4096;
   while (cap < want) cap *= 2;
-  char *b = realloc(c->buf, cap);
+  char* b = realloc(c->buf, cap);
   if (!b) {
     perror("loadgen: realloc");
     exit(2);
@@ -178,9 +179,9 @@ static void add_latency(int64_t ns) {
 }
 
 /* The decimal digits after `key` (e.g. "\"seq\":\"") in [p, end); -1 if none. */
-static long long number_after(const char *p, const char *end, const char *key) {
+static long long number_after(const char* p, const char* end, const char* key) {
   size_t k = strlen(key);
-  const char *at = memmem(p, (size_t)(end - p), key, k);
+  const char* at = memmem(p, (size_t)(end - p), key, k);
   if (!at) return -1;
   at += k;
   int neg = 0;
@@ -194,19 +195,19 @@ static long long number_after(const char *p, const char *end, const char *key) {
   return neg ? -v : v;
 }
 
-static void close_conn(struct conn *c);
+static void close_conn(struct conn* c);
 
 /* One "\n\n"-terminated block [p, p + n). */
-static void on_block(struct conn *c, const char *p, size_t n, int64_t now) {
-  const char *end = p + n;
+static void on_block(struct conn* c, const char* p, size_t n, int64_t now) {
+  const char* end = p + n;
   int is_end = 0, has_data = 0;
-  const char *data = NULL;
-  for (const char *line = p; line < end;) {
-    const char *nl = memchr(line, '\n', (size_t)(end - line));
-    const char *le = nl ? nl : end;
+  const char* data = NULL;
+  for (const char* line = p; line < end;) {
+    const char* nl = memchr(line, '\n', (size_t)(end - line));
+    const char* le = nl ? nl : end;
     size_t ll = (size_t)(le - line);
     if (ll >= 6 && memcmp(line, "event:", 6) == 0) {
-      const char *v = line + 6;
+      const char* v = line + 6;
       while (v < le && *v == ' ') ++v;
       if (le - v == 3 && memcmp(v, "end", 3) == 0) is_end = 1;
     } else if (ll >= 5 && memcmp(line, "data:", 5) == 0) {
@@ -245,7 +246,7 @@ static void on_block(struct conn *c, const char *p, size_t n, int64_t now) {
 }
 
 /* Decoded body bytes. */
-static void on_body(struct conn *c, const char *p, size_t n, int64_t now) {
+static void on_body(struct conn* c, const char* p, size_t n, int64_t now) {
   if (c->state == S_DONE) return;
   ensure_cap(c, c->len + n + 1);
   memcpy(c->buf + c->len, p, n);
@@ -253,7 +254,7 @@ static void on_body(struct conn *c, const char *p, size_t n, int64_t now) {
   size_t start = 0;
   size_t i = c->scanned > 0 ? c->scanned - 1 : 0;
   for (;;) {
-    char *hit = c->len > i ? memmem(c->buf + i, c->len - i, "\n\n", 2) : NULL;
+    char* hit = c->len > i ? memmem(c->buf + i, c->len - i, "\n\n", 2) : NULL;
     if (!hit) break;
     size_t bend = (size_t)(hit - c->buf);
     on_block(c, c->buf + start, bend - start, now);
@@ -269,7 +270,7 @@ static void on_body(struct conn *c, const char *p, size_t n, int64_t now) {
 }
 
 /* Raw body bytes: de-chunk if needed. */
-static void on_raw(struct conn *c, const char *p, size_t n, int64_t now) {
+static void on_raw(struct conn* c, const char* p, size_t n, int64_t now) {
   if (!c->chunked) {
     on_body(c, p, n, now);
     return;
@@ -292,7 +293,7 @@ static void on_raw(struct conn *c, const char *p, size_t n, int64_t now) {
           if (line_len == 0) c->ch = CH_END;
           break;
         }
-        char *e;
+        char* e;
         long long size = strtoll(c->size_line, &e, 16);
         if (e == c->size_line || size < 0) {
           fail(c, "bad chunk size line '%s'", c->size_line);
@@ -327,20 +328,20 @@ static void on_raw(struct conn *c, const char *p, size_t n, int64_t now) {
   }
 }
 
-static void on_headers_done(struct conn *c, size_t head_len, int64_t now) {
+static void on_headers_done(struct conn* c, size_t head_len, int64_t now) {
   /* "HTTP/1.1 200 OK\r\n..." */
   c->buf[head_len - 1] = 0;
   if (sscanf(c->buf, "HTTP/1.%*d %d", &c->status) != 1) c->status = -1;
-  for (char *h = strstr(c->buf, "\r\n"); h; h = strstr(h + 2, "\r\n")) {
+  for (char* h = strstr(c->buf, "\r\n"); h; h = strstr(h + 2, "\r\n")) {
     char *line = h + 2, *line_end = strstr(line, "\r\n");
     if (!line_end) line_end = line + strlen(line);
     if (strncasecmp(line, "transfer-encoding:", 18) == 0) {
-      char *chunked = strcasestr(line, "chunked");
+      char* chunked = strcasestr(line, "chunked");
       if (chunked && chunked < line_end) c->chunked = 1;
     }
   }
   size_t rest = c->len - head_len;
-  char *tmp = NULL;
+  char* tmp = NULL;
   if (rest > 0) {
     tmp = malloc(rest);
     if (!tmp) exit(2);
@@ -361,7 +362,7 @@ static void on_headers_done(struct conn *c, size_t head_len, int64_t now) {
   free(tmp);
 }
 
-static int open_conn(struct conn *c, int index) {
+static int open_conn(struct conn* c, int index) {
   memset(c, 0, sizeof *c);
   c->index = index;
   c->next_seq = 1;
@@ -379,14 +380,14 @@ static int open_conn(struct conn *c, int index) {
     src.sin_family = AF_INET;
     src.sin_addr.s_addr = htonl(0x7f000002u + (source_next++ % 250u));
     setsockopt(c->fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof one);
-    if (bind(c->fd, (struct sockaddr *)&src, sizeof src) != 0) {
+    if (bind(c->fd, (struct sockaddr*)&src, sizeof src) != 0) {
       snprintf(c->error, sizeof c->error, "bind: %s", strerror(errno));
       close(c->fd);
       c->fd = -1;
       return -1;
     }
   }
-  if (connect(c->fd, (struct sockaddr *)&target, sizeof target) != 0 && errno != EINPROGRESS) {
+  if (connect(c->fd, (struct sockaddr*)&target, sizeof target) != 0 && errno != EINPROGRESS) {
     snprintf(c->error, sizeof c->error, "connect: %s", strerror(errno));
     close(c->fd);
     c->fd = -1;
@@ -405,7 +406,7 @@ static int open_conn(struct conn *c, int index) {
   return 0;
 }
 
-static void close_conn(struct conn *c) {
+static void close_conn(struct conn* c) {
   if (c->fd >= 0) {
     close(c->fd); /* also leaves the epoll set */
     c->fd = -1;
@@ -416,7 +417,7 @@ static void close_conn(struct conn *c) {
 }
 
 /* The verdict on a finished stream (streams / latency modes). */
-static void finish_stream(struct conn *c) {
+static void finish_stream(struct conn* c) {
   if (!c->error[0]) {
     if (!c->end_seen) {
       fail(c, "closed without an end event%s", NULL);
@@ -436,7 +437,7 @@ static void finish_stream(struct conn *c) {
 }
 
 /* Handles readiness; returns 1 when the connection reached S_DONE now. */
-static int on_event(struct conn *c, uint32_t events, int64_t now) {
+static int on_event(struct conn* c, uint32_t events, int64_t now) {
   static char rbuf[1 << 16];
   if (c->state == S_CONNECTING) {
     if (events & (EPOLLERR | EPOLLHUP)) {
@@ -486,7 +487,7 @@ static int on_event(struct conn *c, uint32_t events, int64_t now) {
       memcpy(c->buf + c->len, rbuf, (size_t)r);
       c->len += (size_t)r;
       c->buf[c->len] = 0;
-      char *e = memmem(c->buf, c->len, "\r\n\r\n", 4);
+      char* e = memmem(c->buf, c->len, "\r\n\r\n", 4);
       if (e) on_headers_done(c, (size_t)(e - c->buf) + 4, now);
       if (c->state == S_BODY && (mode == M_IDLE)) return 0;
     } else if (c->state == S_BODY) {
@@ -499,20 +500,20 @@ static int on_event(struct conn *c, uint32_t events, int64_t now) {
   return 0;
 }
 
-static int file_exists(const char *path) {
+static int file_exists(const char* path) {
   struct stat st;
   return stat(path, &st) == 0;
 }
 
-static void print_cpu(const double *before) {
+static void print_cpu(const double* before) {
   for (int i = 0; i < ncpu_pids; ++i) {
     double after = cpu_of_pid(cpu_pids[i]);
     printf(" cpu_%d=%.3f", cpu_pids[i], before[i] >= 0 && after >= 0 ? after - before[i] : -1.0);
   }
 }
 
-static int cmp_i64(const void *a, const void *b) {
-  int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+static int cmp_i64(const void* a, const void* b) {
+  int64_t x = *(const int64_t*)a, y = *(const int64_t*)b;
   return (x > y) - (x < y);
 }
 
@@ -547,7 +548,7 @@ static int run_streams(void) {
     int n = epoll_wait(ep, evs, 256, wait_ms > 1000 ? 1000 : wait_ms);
     now = now_ns();
     for (int k = 0; k < n; ++k) {
-      struct conn *c = evs[k].data.ptr;
+      struct conn* c = evs[k].data.ptr;
       if (c->state == S_DONE) continue;
       if (on_event(c, evs[k].events, now)) {
         finish_stream(c);
@@ -564,10 +565,11 @@ static int run_streams(void) {
     }
   }
   double secs = (double)(end - start) / 1e9, self = cpu_self() - self0;
-  printf("RESULT mode=%s streams=%d events=%lld seconds=%.3f events_per_s=%.0f failed=%d "
-         "cpu_self=%.3f self_pct=%.0f",
-         mode == M_LATENCY ? "latency" : "streams", streams, total_events, secs,
-         (double)total_events / secs, failures, self, 100 * self / secs);
+  printf(
+      "RESULT mode=%s streams=%d events=%lld seconds=%.3f events_per_s=%.0f failed=%d "
+      "cpu_self=%.3f self_pct=%.0f",
+      mode == M_LATENCY ? "latency" : "streams", streams, total_events, secs,
+      (double)total_events / secs, failures, self, 100 * self / secs);
   print_cpu(before);
   if (mode == M_LATENCY) {
     qsort(lat, lat_len, sizeof *lat, cmp_i64);
@@ -609,7 +611,7 @@ static int run_idle(void) {
     int n = epoll_wait(ep, evs, 256, 20);
     now = now_ns();
     for (int k = 0; k < n; ++k) {
-      struct conn *c = evs[k].data.ptr;
+      struct conn* c = evs[k].data.ptr;
       if (c->state == S_DONE) continue;
       enum state was = c->state;
       int done = on_event(c, evs[k].events, now);
@@ -619,8 +621,10 @@ static int run_idle(void) {
       }
       if (done) {
         if (!c->error[0]) fail(c, "the stream ended while idle%s", NULL);
-        if (was != S_BODY) --waiting;
-        else --ready;
+        if (was != S_BODY)
+          --waiting;
+        else
+          --ready;
         ++dead;
         report_failure(c);
         close_conn(c);
@@ -663,7 +667,7 @@ static int run_churn(void) {
     int n = epoll_wait(ep, evs, 256, 100);
     now = now_ns();
     for (int k = 0; k < n; ++k) {
-      struct conn *c = evs[k].data.ptr;
+      struct conn* c = evs[k].data.ptr;
       if (c->state == S_DONE || c->state == S_FREE) continue;
       if (on_event(c, evs[k].events, now)) {
         if (!c->error[0] && c->events < 1) fail(c, "ended before its first event%s", NULL);
@@ -694,7 +698,7 @@ static int run_churn(void) {
   return failures ? 1 : 0;
 }
 
-static int usage(const char *msg) {
+static int usage(const char* msg) {
   fprintf(stderr,
           "loadgen: %s\nusage: loadgen streams|latency|idle|churn --addr=HOST:PORT [--streams=S] "
           "[--count=N] [--interval_ms=M] [--route=/api/streaming/ping] [--timeout=SECS] "
@@ -703,36 +707,53 @@ static int usage(const char *msg) {
   return 2;
 }
 
-int main(int argc, char **argv) {
+int main(int argc, char** argv) {
   if (argc < 2) return usage("no mode");
-  if (strcmp(argv[1], "streams") == 0) mode = M_STREAMS;
-  else if (strcmp(argv[1], "latency") == 0) mode = M_LATENCY;
-  else if (strcmp(argv[1], "idle") == 0) mode = M_IDLE;
-  else if (strcmp(argv[1], "churn") == 0) mode = M_CHURN;
-  else return usage("unknown mode");
-  const char *addr = NULL;
+  if (strcmp(argv[1], "streams") == 0)
+    mode = M_STREAMS;
+  else if (strcmp(argv[1], "latency") == 0)
+    mode = M_LATENCY;
+  else if (strcmp(argv[1], "idle") == 0)
+    mode = M_IDLE;
+  else if (strcmp(argv[1], "churn") == 0)
+    mode = M_CHURN;
+  else
+    return usage("unknown mode");
+  const char* addr = NULL;
   for (int i = 2; i < argc; ++i) {
     const char *a = argv[i], *v = strchr(a, '=');
     if (!v) return usage(a);
     ++v;
-    if (strncmp(a, "--addr=", 7) == 0) addr = v;
-    else if (strncmp(a, "--streams=", 10) == 0) streams = atoi(v);
-    else if (strncmp(a, "--count=", 8) == 0) count = atoll(v);
-    else if (strncmp(a, "--interval_ms=", 14) == 0) interval_ms = atoi(v);
-    else if (strncmp(a, "--route=", 8) == 0) route = v;
-    else if (strncmp(a, "--timeout=", 10) == 0) timeout_s = atof(v);
-    else if (strncmp(a, "--batch=", 8) == 0) batch = atoi(v);
-    else if (strncmp(a, "--hold-file=", 12) == 0) hold_file = v;
-    else if (strncmp(a, "--cycles=", 9) == 0) cycles = atoll(v);
-    else if (strncmp(a, "--concurrency=", 14) == 0) concurrency = atoi(v);
-    else if (strncmp(a, "--cpu-pid=", 10) == 0 && ncpu_pids < 8) cpu_pids[ncpu_pids++] = atoi(v);
-    else return usage(a);
+    if (strncmp(a, "--addr=", 7) == 0)
+      addr = v;
+    else if (strncmp(a, "--streams=", 10) == 0)
+      streams = atoi(v);
+    else if (strncmp(a, "--count=", 8) == 0)
+      count = atoll(v);
+    else if (strncmp(a, "--interval_ms=", 14) == 0)
+      interval_ms = atoi(v);
+    else if (strncmp(a, "--route=", 8) == 0)
+      route = v;
+    else if (strncmp(a, "--timeout=", 10) == 0)
+      timeout_s = atof(v);
+    else if (strncmp(a, "--batch=", 8) == 0)
+      batch = atoi(v);
+    else if (strncmp(a, "--hold-file=", 12) == 0)
+      hold_file = v;
+    else if (strncmp(a, "--cycles=", 9) == 0)
+      cycles = atoll(v);
+    else if (strncmp(a, "--concurrency=", 14) == 0)
+      concurrency = atoi(v);
+    else if (strncmp(a, "--cpu-pid=", 10) == 0 && ncpu_pids < 8)
+      cpu_pids[ncpu_pids++] = atoi(v);
+    else
+      return usage(a);
   }
   if (!addr) return usage("--addr is required");
   if (streams < 1 || count < 1 || interval_ms < 0 || batch < 1 || concurrency < 1 || cycles < 1)
     return usage("bad number");
   char host[64];
-  const char *colon = strrchr(addr, ':');
+  const char* colon = strrchr(addr, ':');
   if (!colon || (size_t)(colon - addr) >= sizeof host) return usage("--addr=HOST:PORT");
   memcpy(host, addr, (size_t)(colon - addr));
   host[colon - addr] = 0;

@@ -5,7 +5,8 @@
 // - the stamp bench-server put in each message, checks that every stream
 // carried seq 1..count in order and ended OK, and prints one line in the
 // format of bench/loadgen.c's latency mode:
-//   RESULT mode=native streams=S events=E seconds=T failed=F p50_us=.. p99_us=.. p999_us=.. max_us=..
+//   RESULT mode=native streams=S events=E seconds=T failed=F p50_us=.. p99_us=..
+//          p999_us=.. max_us=..
 //
 //   bench-native-latency --server=127.0.0.1:PORT --streams=20 --count=5000 --interval_ms=1
 #include <time.h>
@@ -105,9 +106,8 @@ void Run(Streaming::Stub& stub, int streams, int count, int interval_ms, Round& 
   }
   absl::MutexLock lock(&round.mu);
   const absl::Duration bound = absl::GetFlag(FLAGS_timeout) + absl::Seconds(5);
-  auto all_done = [&round, streams]() ABSL_NO_THREAD_SAFETY_ANALYSIS {
-    return round.done == streams;
-  };
+  auto all_done = [&round, streams]()
+                      ABSL_NO_THREAD_SAFETY_ANALYSIS { return round.done == streams; };
   if (!round.mu.AwaitWithTimeout(absl::Condition(&all_done), bound)) {
     round.failed += streams - round.done;
     round.first_error = "timed out";

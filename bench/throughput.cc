@@ -506,8 +506,9 @@ int main(int argc, char** argv) {
     }
     for (const std::string native : {"native", "native_async"}) {
       if (rates.count("bridge") && rates.count(native) && rates[native] > 0) {
-        std::cout << absl::StrFormat("  ratio bridge/%s = %.2f (targets: >= 0.70 at 1 stream, >= 0.90 at 8; bench/run T2)\n", native,
-                                     rates["bridge"] / rates[native]);
+        std::cout << absl::StrFormat(
+            "  ratio bridge/%s = %.2f (targets: >= 0.70 at 1 stream, >= 0.90 at 8; bench/run T2)\n",
+            native, rates["bridge"] / rates[native]);
       }
     }
   }
