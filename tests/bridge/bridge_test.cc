@@ -529,6 +529,65 @@ TEST(BridgeBackendLimitTest, ACallOverTheBackendsLimitEndsNoOtherStream) {
   server->Shutdown(absl::ToChronoTime(absl::Now() + absl::Seconds(2)));
 }
 
+// A browser that stops reading: the bridge reads ahead only its bound, so the
+// backend's sends stall far below what it wanted to send (HTTP/2 flow control
+// holds it back), while another stream of the same bridge flows.
+TEST(BridgeReadAheadTest, AReaderThatStopsStopsTheUpstreamAndOthersFlow) {
+  std::atomic<int> sent{0};
+  server::Service service("streaming.v1.Streaming");
+  ASSERT_TRUE((service.AddStream<streaming::v1::PingRequest, streaming::v1::PingReply>(
+                   "Ping",
+                   [&](const streaming::v1::PingRequest& request,
+                       server::Stream<streaming::v1::PingReply> stream) {
+                     const int count = request.count();
+                     auto next = std::make_shared<int>(0);
+                     stream.Every(
+                         absl::Milliseconds(1),
+                         [&sent, count, next](server::Stream<streaming::v1::PingReply>& s) {
+                           streaming::v1::PingReply reply;
+                           reply.set_message(std::string(1000, 'x'));
+                           while (*next < count && !s.Backlogged()) {
+                             reply.set_seq(++*next);
+                             if (!s.Send(reply)) return;
+                             if (count > 1000) ++sent;
+                           }
+                           if (*next == count) s.Close();
+                         });
+                   }))
+                  .ok());
+  auto server = gravity::testing::StartServer({&service});
+  auto descriptors = DescriptorsOfLinkedServices({"streaming.v1.Streaming"});
+  ASSERT_TRUE(descriptors.ok());
+  BridgeOptions options;
+  options.listen = "127.0.0.1:0";
+  auto bridge =
+      Bridge::Start(options,
+                    grpc::CreateCustomChannel(server->address(), grpc::InsecureChannelCredentials(),
+                                              BackendChannelArguments()),
+                    *descriptors);
+  ASSERT_TRUE(bridge.ok()) << bridge.status();
+
+  constexpr int kWanted = 50000;  // 50 MB: far more than every buffer on the way
+  HttpConnection stalled((*bridge)->port());
+  stalled.SendRequest("GET", absl::StrCat(kPing, "?count=", kWanted));
+  // Wait until the backend's sends stop growing.
+  int last = -1;
+  for (int i = 0; i < 100 && sent.load() != last; ++i) {
+    last = sent.load();
+    absl::SleepFor(absl::Milliseconds(300));
+  }
+  EXPECT_EQ(sent.load(), last) << "the backend kept sending to a reader that stopped";
+  EXPECT_GT(last, 0);
+  EXPECT_LT(last, kWanted / 5);
+  // Another stream of the same bridge (and backend connection) flows.
+  auto events =
+      ParseSse(HttpRequest((*bridge)->port(), "GET", std::string(kPing) + "?count=20").body);
+  ASSERT_EQ(events.size(), 21u);
+  EXPECT_EQ(events.back().event, "end");
+  EXPECT_EQ(sent.load(), last);
+  stalled.Close();
+}
+
 // google.rpc.Status details reach the browser, in the end event and in an
 // error response.
 TEST(BridgeStatusDetailsTest, DetailsOfTheStatusAreInTheStatusJson) {
