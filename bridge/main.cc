@@ -53,6 +53,12 @@ ABSL_FLAG(absl::Duration, accept_timeout, absl::Seconds(30),
 ABSL_FLAG(int64_t, max_metadata_bytes, 6 * 1024,
           "request metadata forwarded per call (name + value + 32 per header); more gets 431. "
           "Keep it 2 KiB below the backend's GRPC_ARG_MAX_METADATA_SIZE (default 8 KiB)");
+ABSL_FLAG(int, read_ahead_events, 32,
+          "messages read from the backend ahead of a browser, per stream");
+ABSL_FLAG(int64_t, read_ahead_bytes, 64 * 1024,
+          "bytes of encoded events read ahead of a browser, per stream");
+ABSL_FLAG(absl::Duration, write_timeout, absl::Seconds(60),
+          "a socket write stalled this long drops the connection (a browser that stopped reading)");
 ABSL_FLAG(absl::Duration, drain, absl::Seconds(5), "shutdown drain bound");
 ABSL_FLAG(std::string, index_html, "", "HTML file served at / (e.g. the demo page)");
 
@@ -205,6 +211,13 @@ int main(int argc, char** argv) {
     return 1;
   }
   options.max_metadata_bytes = static_cast<size_t>(absl::GetFlag(FLAGS_max_metadata_bytes));
+  if (absl::GetFlag(FLAGS_read_ahead_events) < 1 || absl::GetFlag(FLAGS_read_ahead_bytes) < 1) {
+    std::cerr << "gravity-bridge: --read_ahead_events and --read_ahead_bytes must be positive\n";
+    return 1;
+  }
+  options.write_timeout = absl::GetFlag(FLAGS_write_timeout);
+  options.read_ahead_events = absl::GetFlag(FLAGS_read_ahead_events);
+  options.read_ahead_bytes = static_cast<size_t>(absl::GetFlag(FLAGS_read_ahead_bytes));
   options.index_html = std::move(files->index_html);
   auto bridge = gravity::bridge::Bridge::Start(options, channel, *descriptors);
   if (!bridge.ok()) {
