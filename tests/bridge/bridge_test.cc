@@ -570,21 +570,27 @@ TEST(BridgeReadAheadTest, AReaderThatStopsStopsTheUpstreamAndOthersFlow) {
   constexpr int kWanted = 50000;  // 50 MB: far more than every buffer on the way
   HttpConnection stalled((*bridge)->port());
   stalled.SendRequest("GET", absl::StrCat(kPing, "?count=", kWanted));
-  // Wait until the backend's sends stop growing.
+  // Wait until the backend's sends stop growing (bounded; a loaded machine
+  // may pause a little, so it takes two quiet samples).
   int last = -1;
-  for (int i = 0; i < 100 && sent.load() != last; ++i) {
-    last = sent.load();
-    absl::SleepFor(absl::Milliseconds(300));
+  int quiet = 0;
+  for (int i = 0; i < 60 && quiet < 2; ++i) {
+    absl::SleepFor(absl::Milliseconds(250));
+    const int now = sent.load();
+    quiet = now == last ? quiet + 1 : 0;
+    last = now;
   }
-  EXPECT_EQ(sent.load(), last) << "the backend kept sending to a reader that stopped";
+  EXPECT_EQ(quiet, 2) << "the backend kept sending to a reader that stopped: " << last;
   EXPECT_GT(last, 0);
+  // What every buffer on the way holds together (socket buffers, gRPC's
+  // window, the read-ahead, the server's queue) is far below what was asked.
   EXPECT_LT(last, kWanted / 5);
   // Another stream of the same bridge (and backend connection) flows.
   auto events =
       ParseSse(HttpRequest((*bridge)->port(), "GET", std::string(kPing) + "?count=20").body);
   ASSERT_EQ(events.size(), 21u);
   EXPECT_EQ(events.back().event, "end");
-  EXPECT_EQ(sent.load(), last);
+  EXPECT_LT(sent.load(), kWanted / 5);
   stalled.Close();
 }
 
