@@ -1,10 +1,13 @@
 #include "bridge/internal/router.h"
 
+#include <algorithm>
 #include <memory>
+#include <optional>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "boost/url/parse.hpp"
 #include "bridge/internal/request_mapping.h"
 #include "bridge/internal/status_mapping.h"
@@ -33,9 +36,145 @@ size_t MetadataSize(const Headers& metadata) {
   return size;
 }
 
-PlainResponse Invalid(absl::string_view message) {
-  return PlainResponse{http::status::bad_request, "application/json",
-                       StatusJson(grpc::StatusCode::INVALID_ARGUMENT, message) + "\n"};
+PlainResponse Invalid(absl::string_view message, bool close = false) {
+  return PlainResponse{http::status::bad_request,
+                       "application/json",
+                       StatusJson(grpc::StatusCode::INVALID_ARGUMENT, message) + "\n",
+                       {},
+                       close};
+}
+
+// RFC 9112 §6: the bridge's parser (Beast) is lenient about message framing,
+// and what it lets through could frame a body differently than a proxy in
+// front did (request smuggling). So: Transfer-Encoding only as exactly
+// "chunked" (else 501), never with Content-Length, never on HTTP/1.0, and one
+// Content-Length of one value. Each refusal closes the connection: where the
+// next request starts is unknown.
+std::optional<PlainResponse> RefusedFraming(const HttpRequest& request) {
+  std::vector<absl::string_view> codings;
+  for (auto [it, end] = request.equal_range(http::field::transfer_encoding); it != end; ++it) {
+    codings.push_back(View(it->value()));
+  }
+  const size_t lengths = request.count(http::field::content_length);
+  if (!codings.empty()) {
+    if (lengths > 0) return Invalid("Transfer-Encoding with Content-Length", /*close=*/true);
+    if (request.version() < 11) return Invalid("Transfer-Encoding in HTTP/1.0", /*close=*/true);
+    const std::string coding = absl::StrJoin(codings, ", ");
+    if (!absl::EqualsIgnoreCase(coding, "chunked")) {
+      return PlainResponse{http::status::not_implemented,
+                           "application/json",
+                           StatusJson(grpc::StatusCode::UNIMPLEMENTED,
+                                      absl::StrCat("Transfer-Encoding \"", coding,
+                                                   "\" is not implemented; only \"chunked\" is")) +
+                               "\n",
+                           {},
+                           /*close=*/true};
+    }
+  }
+  if (lengths > 1 || absl::StrContains(View(request[http::field::content_length]), ',')) {
+    return Invalid("more than one Content-Length", /*close=*/true);
+  }
+  return std::nullopt;
+}
+
+// ---- Accept (RFC 9110 §12.5.1) ----
+
+bool IsToken(absl::string_view text) {
+  if (text.empty()) return false;
+  for (char c : text) {
+    if (!absl::ascii_isalnum(c) && !absl::StrContains("!#$%&'*+-.^_`|~", c)) return false;
+  }
+  return true;
+}
+
+// Splits `text` at each `separator` outside a quoted string.
+std::vector<absl::string_view> SplitOutsideQuotes(absl::string_view text, char separator) {
+  std::vector<absl::string_view> parts;
+  bool quoted = false;
+  size_t start = 0;
+  for (size_t i = 0; i < text.size(); ++i) {
+    if (quoted && text[i] == '\\') {
+      ++i;
+    } else if (text[i] == '"') {
+      quoted = !quoted;
+    } else if (!quoted && text[i] == separator) {
+      parts.push_back(text.substr(start, i - start));
+      start = i + 1;
+    }
+  }
+  parts.push_back(text.substr(std::min(start, text.size())));
+  return parts;
+}
+
+// qvalue = ( "0" [ "." 0*3DIGIT ] ) / ( "1" [ "." 0*3("0") ] ) in thousandths,
+// or -1 when malformed.
+int QValue(absl::string_view text) {
+  if (text.empty() || text.size() > 5 || (text[0] != '0' && text[0] != '1')) return -1;
+  if (text.size() > 1 && text[1] != '.') return -1;
+  int weight = (text[0] - '0') * 1000;
+  int scale = 100;
+  for (size_t i = 2; i < text.size(); ++i, scale /= 10) {
+    if (!absl::ascii_isdigit(text[i])) return -1;
+    weight += (text[i] - '0') * scale;
+  }
+  return weight > 1000 ? -1 : weight;
+}
+
+struct MediaRange {
+  std::string type;  // lower case: "text/event-stream", "text/*", "*/*"
+  int weight;        // q in thousandths
+};
+
+// The media ranges of every Accept field, in order. A malformed range (not
+// type/subtype tokens, a parameter that is not name=value, a bad q) is
+// dropped: it makes nothing acceptable.
+std::vector<MediaRange> AcceptedRanges(const HttpRequest& request) {
+  std::vector<MediaRange> ranges;
+  for (auto [it, end] = request.equal_range(http::field::accept); it != end; ++it) {
+    for (absl::string_view element : SplitOutsideQuotes(View(it->value()), ',')) {
+      const std::vector<absl::string_view> parts = SplitOutsideQuotes(element, ';');
+      const absl::string_view range = absl::StripAsciiWhitespace(parts[0]);
+      if (range.empty() && parts.size() == 1) continue;  // an empty list element
+      const size_t slash = range.find('/');
+      if (slash == absl::string_view::npos || !IsToken(range.substr(0, slash)) ||
+          !IsToken(range.substr(slash + 1))) {
+        continue;
+      }
+      int weight = 1000;
+      for (size_t i = 1; i < parts.size() && weight >= 0; ++i) {
+        const absl::string_view parameter = absl::StripAsciiWhitespace(parts[i]);
+        if (parameter.empty()) continue;
+        const size_t equals = parameter.find('=');
+        if (equals == absl::string_view::npos || !IsToken(parameter.substr(0, equals)) ||
+            equals + 1 == parameter.size()) {
+          weight = -1;
+        } else if (absl::EqualsIgnoreCase(parameter.substr(0, equals), "q")) {
+          weight = QValue(parameter.substr(equals + 1));
+        }
+      }
+      if (weight >= 0) ranges.push_back({absl::AsciiStrToLower(range), weight});
+    }
+  }
+  return ranges;
+}
+
+// The weight `ranges` give the media type `type` (lower case): that of the
+// most specific range matching it (the type itself, then "text/*", then
+// "*/*"; the first listed among equals), or only of `type` itself when
+// `exact`. -1 when none matches.
+int WeightOf(const std::vector<MediaRange>& ranges, absl::string_view type, bool exact) {
+  const std::string any_subtype = absl::StrCat(type.substr(0, type.find('/')), "/*");
+  int weight = -1;
+  int specificity = 0;
+  for (const MediaRange& range : ranges) {
+    int s = range.type == type ? 3 : range.type == any_subtype ? 2 : range.type == "*/*" ? 1 : 0;
+    if (exact && s != 3) s = 0;
+    if (s > specificity) {
+      specificity = s;
+      weight = range.weight;
+    }
+  }
+  return weight;
 }
 
 std::string MetricsText(const Metrics& m) {
@@ -135,10 +274,14 @@ Routed PlanStream(const HttpRequest& request, const RouteMatch& match,
   StreamPlan plan;
   plan.method = match.method;
   plan.metadata = std::move(std::get<Headers>(metadata));
-  const absl::string_view accept = View(request[http::field::accept]);
-  plan.format = absl::StrContains(accept, "application/x-ndjson") ? StreamFormat::kNdjson
-                                                                  : StreamFormat::kSse;
-  plan.wants_event_stream = absl::StrContains(accept, "text/event-stream");
+  // NDJSON only when asked for by name, with q > 0 and at least the weight
+  // text/event-stream gets; otherwise SSE.
+  const std::vector<MediaRange> accepted = AcceptedRanges(request);
+  const int ndjson = WeightOf(accepted, "application/x-ndjson", /*exact=*/true);
+  plan.format = ndjson > 0 && ndjson >= WeightOf(accepted, "text/event-stream", /*exact=*/false)
+                    ? StreamFormat::kNdjson
+                    : StreamFormat::kSse;
+  plan.wants_event_stream = WeightOf(accepted, "text/event-stream", /*exact=*/true) > 0;
   message->SerializeToString(&plan.request_bytes);
   return plan;
 }
@@ -172,6 +315,12 @@ PlainResponse ErrorResponse(const grpc::Status& status, const BridgeState& state
 }
 
 Routed Route(const HttpRequest& request, const BridgeState& state) {
+  if (auto refused = RefusedFraming(request)) return std::move(*refused);
+  // RFC 9112 §3.2: HTTP/1.1 requires exactly one Host (HTTP/1.0 may omit it).
+  const size_t hosts = request.count(http::field::host);
+  if (hosts > 1 || (hosts == 0 && request.version() >= 11)) {
+    return Invalid(hosts > 1 ? "more than one Host" : "an HTTP/1.1 request without Host");
+  }
   auto target = boost::urls::parse_origin_form(request.target());
   if (!target) return Invalid("malformed request target");
   const std::string path(target->encoded_path());

@@ -3,7 +3,9 @@
 #include "bridge/internal/router.h"
 
 #include <memory>
+#include <optional>
 #include <string>
+#include <utility>
 #include <variant>
 
 #include "absl/strings/match.h"
@@ -32,6 +34,7 @@ class RouterTest : public ::testing::Test {
                              std::vector<std::pair<std::string, std::string>> headers = {},
                              std::string body = "") {
     HttpRequest request(verb, target, 11);
+    request.set(http::field::host, "bridge.test");
     for (auto& [name, value] : headers) request.set(name, value);
     request.body() = std::move(body);
     request.prepare_payload();
@@ -53,8 +56,32 @@ class RouterTest : public ::testing::Test {
     return std::holds_alternative<StreamPlan>(routed) ? std::get<StreamPlan>(routed) : StreamPlan();
   }
 
+  // What Beast's request parser, with the session's limits, makes of `raw`:
+  // the request, or nullopt when it refuses the bytes itself (the session
+  // then answers 400 "malformed HTTP request" and closes).
+  std::optional<HttpRequest> Parse(const std::string& raw) {
+    http::request_parser<http::string_body> parser;
+    parser.header_limit(static_cast<uint32_t>(state_.options.max_header_bytes));
+    parser.body_limit(state_.options.max_body_bytes);
+    parser.eager(true);
+    boost::system::error_code ec;
+    parser.put(boost::asio::buffer(raw), ec);
+    if (ec || !parser.is_done()) return std::nullopt;
+    return parser.release();
+  }
+
+  // The format and wants_event_stream of a stream requested with `accept`.
+  std::pair<StreamFormat, bool> Negotiated(const std::string& accept) {
+    StreamPlan plan =
+        Plan(Request(http::verb::get, "/streaming.v1.Streaming/Ping", {{"Accept", accept}}));
+    return {plan.format, plan.wants_event_stream};
+  }
+
   BridgeState state_;
 };
+
+constexpr auto kSse = StreamFormat::kSse;
+constexpr auto kNdjson = StreamFormat::kNdjson;
 
 TEST_F(RouterTest, AGetOnTheGrpcPathPlansThatMethodWithTheQueryAsRequest) {
   StreamPlan plan = Plan(Request(http::verb::get, "/streaming.v1.Streaming/Ping?to=bob&count=3"));
@@ -136,6 +163,137 @@ TEST_F(RouterTest, CorsPreflightOnlyForAllowlistedOrigins) {
                                       {{"Origin", "https://app.example.evil"}}));
   EXPECT_TRUE(other.headers.empty());
   EXPECT_TRUE(CorsHeaders("https://app.example.evil", state_.options).empty());
+}
+
+TEST_F(RouterTest, AcceptWeightsChooseTheFormatAndQZeroIsNotAcceptable) {
+  using Result = std::pair<StreamFormat, bool>;
+  EXPECT_EQ(Negotiated("application/x-ndjson"), Result(kNdjson, false));
+  EXPECT_EQ(Negotiated("text/event-stream"), Result(kSse, true));
+  EXPECT_EQ(Negotiated("*/*"), Result(kSse, false));
+  // q=0 means "not acceptable".
+  EXPECT_EQ(Negotiated("application/x-ndjson;q=0"), Result(kSse, false));
+  EXPECT_EQ(Negotiated("application/x-ndjson; q=0.000, */*"), Result(kSse, false));
+  EXPECT_EQ(Negotiated("text/event-stream;q=0"), Result(kSse, false));
+  EXPECT_EQ(Negotiated("text/event-stream; Q=0, */*;q=0.5"), Result(kSse, false));
+  // The more preferred wins; a tie goes to NDJSON, named explicitly.
+  EXPECT_EQ(Negotiated("text/event-stream;q=0.5, application/x-ndjson;q=0.4"), Result(kSse, true));
+  EXPECT_EQ(Negotiated("text/event-stream;q=0.5, application/x-ndjson;q=0.9"),
+            Result(kNdjson, true));
+  EXPECT_EQ(Negotiated("text/event-stream, application/x-ndjson"), Result(kNdjson, true));
+  EXPECT_EQ(Negotiated("application/x-ndjson;q=0.5, */*"), Result(kSse, false));
+  EXPECT_EQ(Negotiated("application/x-ndjson;q=0.5, text/*;q=0.4, */*"), Result(kNdjson, false));
+  EXPECT_EQ(Negotiated("Application/X-NDJSON;charset=utf-8;q=1.000"), Result(kNdjson, false));
+  // Whole media ranges, not substrings; a malformed range or q counts for nothing.
+  EXPECT_EQ(Negotiated("application/x-ndjson-seq, text/event-streams"), Result(kSse, false));
+  EXPECT_EQ(Negotiated("text/plain;x=\"application/x-ndjson,text/event-stream\""),
+            Result(kSse, false));
+  EXPECT_EQ(Negotiated("application/x-ndjson;q=2"), Result(kSse, false));
+  EXPECT_EQ(Negotiated("application/x-ndjson;q=0.0001"), Result(kSse, false));
+  EXPECT_EQ(Negotiated("application/x-ndjson;q"), Result(kSse, false));
+  EXPECT_EQ(Negotiated("application/x-ndjson;q=0.001"), Result(kNdjson, false));
+  // Several Accept fields are one list.
+  HttpRequest two = Request(http::verb::get, "/streaming.v1.Streaming/Ping");
+  two.insert(http::field::accept, "text/event-stream;q=0.1");
+  two.insert(http::field::accept, "application/x-ndjson;q=0.2");
+  StreamPlan plan = Plan(two);
+  EXPECT_EQ(plan.format, kNdjson);
+  EXPECT_TRUE(plan.wants_event_stream);
+}
+
+// The framing cases, from raw bytes through Beast's parser: those it refuses
+// itself never reach the router; the rest must be refused by the router, and
+// the connection closed (where the next request starts is unknown).
+TEST_F(RouterTest, TransferEncodingOtherThanChunkedIs501AndCloses) {
+  for (const std::string coding :
+       {"xchunked", "identity", "gzip", "chunked, identity", "gzip, chunked", "chunked;x=1", ""}) {
+    SCOPED_TRACE(coding);
+    std::optional<HttpRequest> request = Parse(
+        "POST /streaming.v1.Streaming/Ping HTTP/1.1\r\nHost: b\r\nTransfer-Encoding: " + coding +
+        "\r\n\r\n" + (absl::StrContains(coding, "chunked") ? "0\r\n\r\n" : ""));
+    ASSERT_TRUE(request.has_value());  // Beast lets each through
+    PlainResponse response = Plain(*request);
+    EXPECT_EQ(response.status, http::status::not_implemented);
+    EXPECT_EQ(response.content_type, "application/json");
+    EXPECT_TRUE(absl::StartsWith(
+        response.body,
+        "{\"code\":12,\"message\":\"Transfer-Encoding \\\"" + coding + "\\\" is not implemented"))
+        << response.body;
+    EXPECT_TRUE(response.close);
+  }
+  // Two fields are one list: "gzip, chunked".
+  std::optional<HttpRequest> two = Parse(
+      "POST /streaming.v1.Streaming/Ping HTTP/1.1\r\nHost: b\r\nTransfer-Encoding: gzip\r\n"
+      "Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n");
+  ASSERT_TRUE(two.has_value());
+  EXPECT_EQ(Plain(*two).status, http::status::not_implemented);
+  // Exactly "chunked", in any case, is fine.
+  std::optional<HttpRequest> chunked = Parse(
+      "POST /streaming.v1.Streaming/Ping HTTP/1.1\r\nHost: b\r\nTransfer-Encoding: Chunked\r\n"
+      "\r\nc\r\n{\"to\":\"ann\"}\r\n0\r\n\r\n");
+  ASSERT_TRUE(chunked.has_value());
+  streaming::v1::PingRequest message;
+  ASSERT_TRUE(message.ParseFromString(Plan(*chunked).request_bytes));
+  EXPECT_EQ(message.to(), "ann");
+  // Beast refuses these itself.
+  EXPECT_FALSE(
+      Parse("POST / HTTP/1.1\r\nHost: b\r\nTransfer-Encoding: chunked\r\n"
+            "Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n"));
+}
+
+TEST_F(RouterTest, TransferEncodingWithContentLengthOrTwoContentLengthsIs400AndCloses) {
+  const std::string head = "POST /streaming.v1.Streaming/Ping HTTP/1.1\r\nHost: b\r\n";
+  // Transfer-Encoding first and not chunked: Beast takes the Content-Length.
+  std::optional<HttpRequest> both =
+      Parse(head + "Transfer-Encoding: gzip\r\nContent-Length: 2\r\n\r\n{}");
+  ASSERT_TRUE(both.has_value());
+  PlainResponse response = Plain(*both);
+  EXPECT_EQ(response.status, http::status::bad_request);
+  EXPECT_TRUE(absl::StartsWith(response.body, "{\"code\":3,")) << response.body;
+  EXPECT_TRUE(response.close);
+  // Beast refuses the other orders.
+  EXPECT_FALSE(Parse(head + "Transfer-Encoding: chunked\r\nContent-Length: 2\r\n\r\n0\r\n\r\n"));
+  EXPECT_FALSE(Parse(head + "Content-Length: 2\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n"));
+  EXPECT_FALSE(Parse(head + "Content-Length: 2\r\nTransfer-Encoding: gzip\r\n\r\n{}"));
+  // Transfer-Encoding on HTTP/1.0 is faulty framing (RFC 9112 §6.1).
+  std::optional<HttpRequest> http10 = Parse(
+      "POST /streaming.v1.Streaming/Ping HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n"
+      "0\r\n\r\n");
+  ASSERT_TRUE(http10.has_value());
+  EXPECT_EQ(Plain(*http10).status, http::status::bad_request);
+  EXPECT_TRUE(Plain(*http10).close);
+  // Two Content-Lengths: Beast refuses different values, takes equal ones.
+  EXPECT_FALSE(Parse(head + "Content-Length: 2\r\nContent-Length: 3\r\n\r\n{}"));
+  for (const std::string lengths :
+       {"Content-Length: 2\r\nContent-Length: 2\r\n", "Content-Length: 2, 2\r\n"}) {
+    SCOPED_TRACE(lengths);
+    std::optional<HttpRequest> twice = Parse(head + lengths + "\r\n{}");
+    ASSERT_TRUE(twice.has_value());
+    PlainResponse refused = Plain(*twice);
+    EXPECT_EQ(refused.status, http::status::bad_request);
+    EXPECT_TRUE(absl::StrContains(refused.body, "more than one Content-Length")) << refused.body;
+    EXPECT_TRUE(refused.close);
+  }
+  std::optional<HttpRequest> once = Parse(head + "Content-Length: 2\r\n\r\n{}");
+  ASSERT_TRUE(once.has_value());
+  EXPECT_NE(Plan(*once).method, nullptr);
+}
+
+TEST_F(RouterTest, AnHttp11RequestWithoutHostIs400) {
+  HttpRequest request = Request(http::verb::get, "/streaming.v1.Streaming/Ping");
+  request.erase(http::field::host);
+  PlainResponse response = Plain(request);
+  EXPECT_EQ(response.status, http::status::bad_request);
+  EXPECT_EQ(response.content_type, "application/json");
+  EXPECT_TRUE(absl::StartsWith(response.body, "{\"code\":3,")) << response.body;
+  EXPECT_EQ(Plain(*Parse("GET /healthz HTTP/1.1\r\n\r\n")).status, http::status::bad_request);
+  // Two Host fields are 400 too, whatever the version.
+  request.insert(http::field::host, "a");
+  request.insert(http::field::host, "b");
+  EXPECT_EQ(Plain(request).status, http::status::bad_request);
+  // HTTP/1.0 may omit it.
+  request.erase(http::field::host);
+  request.version(10);
+  EXPECT_NE(Plan(request).method, nullptr);
 }
 
 }  // namespace
