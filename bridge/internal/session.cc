@@ -170,7 +170,7 @@ void Session::StartStream(StreamPlan plan) {
   relay_ = std::make_unique<StreamRelay>(
       std::move(encoder),
       ReadAheadLimits{state_->options.read_ahead_events, state_->options.read_ahead_bytes},
-      std::move(wake));
+      std::move(wake), &direct_, &state_->metrics.events_sent);
   grpc::Slice slice(std::move(plan.request_bytes));
   grpc::ByteBuffer payload(&slice, 1);
   relay_->Start(*state_->stub, plan.method->grpc_path, payload, plan.metadata,
@@ -223,6 +223,9 @@ void Session::ContinueConnection() {
 
 void Session::Pump() {
   if (closed_ || !streaming_ || body_done_ || relay_ == nullptr || writing_) return;
+  // What a direct send could not finish goes first (out_ is empty: nothing
+  // is queued while no write is in flight).
+  if (std::string leftover = direct_.TakeLeftover(); !leftover.empty()) out_.insert(0, leftover);
   StreamRelay::Taken taken = relay_->Take(&events_);
   if (taken.accepted && !headers_sent_) AppendStreamHead();
   if (!events_.empty()) {
@@ -234,6 +237,11 @@ void Session::Pump() {
   }
   if (taken.done) {
     FinishStream(*taken.done);
+    return;
+  }
+  if (out_.empty()) {
+    // Nothing to write: the next events may leave from the gRPC thread.
+    if (headers_sent_) direct_.Enable(socket_.native_handle(), /*chunked=*/!http10_);
     return;
   }
   Write();
@@ -327,6 +335,7 @@ void Session::AppendLastChunk() {
 void Session::EndStream() {
   if (!streaming_) return;
   streaming_ = false;
+  direct_.Disable();
   relay_.reset();
   ClearDeadline(kKeepAlive);
   ClearDeadline(kAccept);
@@ -341,6 +350,11 @@ void Session::EndStream() {
 
 void Session::Write() {
   if (writing_ || closed_ || out_.empty()) return;
+  // From here only this write queue sends; a direct send's rest goes first.
+  direct_.Disable();
+  if (std::string leftover = direct_.TakeLeftover(); !leftover.empty()) {
+    out_.insert(0, leftover);
+  }
   in_flight_.swap(out_);
   out_.clear();
   writing_ = true;
@@ -420,7 +434,8 @@ void Session::OnDeadlines() {
   if (due(kDuration)) CutStream();
   if (due(kKeepAlive) && streaming_ && !body_done_) {
     // Before the backend has answered nothing may go out, not even headers.
-    if (!wrote_since_tick_ && headers_sent_ && format_ == StreamFormat::kSse) {
+    const bool sent_directly = direct_.SentSinceLastAsked();
+    if (!wrote_since_tick_ && !sent_directly && headers_sent_ && format_ == StreamFormat::kSse) {
       AppendChunk(SseKeepAlive());
       Write();
     }
@@ -433,6 +448,7 @@ void Session::OnDeadlines() {
 void Session::Close() {
   if (closed_) return;
   closed_ = true;
+  direct_.Disable();  // no send may meet a closed (or reused) descriptor
   relay_.reset();
   EndStream();
   error_code ignored;

@@ -3,7 +3,9 @@
 // responses, and serves a stream through its StreamRelay.
 //
 // Thread map: everything runs on the connection's strand, but the relay's
-// wake-up, which is called on a gRPC thread and only posts Pump() here.
+// wake-up, which is called on a gRPC thread and only posts Pump() here, and
+// the DirectWriter's sends, which the relay makes on gRPC threads while the
+// session has it enabled (headers out, no Asio write in flight).
 // One write queue (out_ collects, in_flight_ is being written: at most one
 // write at a time, everything queued meanwhile goes out as one write) and one
 // deadline mechanism (one timer for the read, write, keep-alive, accept and
@@ -27,6 +29,7 @@
 #include "boost/beast/core/flat_buffer.hpp"
 #include "boost/beast/http.hpp"
 #include "bridge/internal/bridge_state.h"
+#include "bridge/internal/direct_writer.h"
 #include "bridge/internal/router.h"
 #include "bridge/internal/stream_relay.h"
 
@@ -94,6 +97,7 @@ class Session : public std::enable_shared_from_this<Session> {
   std::string origin_;      // of the request being served
 
   // The write queue.
+  DirectWriter direct_;
   std::string out_;
   std::string in_flight_;
   bool writing_ = false;

@@ -33,8 +33,13 @@ StreamEnd DecideStreamEnd(const grpc::Status& status, bool accepted, bool wants_
 }
 
 StreamRelay::StreamRelay(std::unique_ptr<EventEncoder> encoder, ReadAheadLimits limits,
-                         std::function<void()> wake)
-    : encoder_(std::move(encoder)), limits_(limits), wake_(std::move(wake)) {}
+                         std::function<void()> wake, DirectWriter* writer,
+                         std::atomic<int64_t>* events_sent)
+    : encoder_(std::move(encoder)),
+      limits_(limits),
+      wake_(std::move(wake)),
+      writer_(writer),
+      events_sent_(events_sent) {}
 
 StreamRelay::~StreamRelay() { Release(); }
 
@@ -104,6 +109,15 @@ bool StreamRelay::OnUpstreamMessage(grpc::ByteBuffer message) {
       ++ready_events_;
       // Messages are accepted implicitly: a backend may skip initial metadata.
       accepted_ = true;
+      // Everything read ahead goes, in order, in the one send.
+      const DirectWriter::Sent sent =
+          writer_ != nullptr ? writer_->TrySend(ready_) : DirectWriter::Sent::kNo;
+      if (sent != DirectWriter::Sent::kNo) {
+        if (events_sent_ != nullptr) *events_sent_ += ready_events_;
+        ready_.clear();
+        ready_events_ = 0;
+        if (sent == DirectWriter::Sent::kAll) return true;  // nothing for the session to do
+      }
       more = ready_events_ < limits_.max_events && ready_.size() < limits_.max_bytes;
       paused_ = !more;
     }

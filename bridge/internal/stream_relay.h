@@ -4,9 +4,11 @@
 //
 // Thread map:
 //   gRPC threads run the UpstreamListener methods: a message is encoded into
-//     the read-ahead buffer there, reading goes on at once while the buffer is
-//     under its bounds, and the session is woken (one post to its strand) only
-//     when no wake-up is already pending;
+//     the read-ahead buffer there; while the session's DirectWriter is enabled
+//     (nothing else being written) the buffer leaves at once in one
+//     non-blocking send, no thread hop; otherwise reading goes on while the
+//     buffer is under its bounds, and the session is woken (one post to its
+//     strand) only when no wake-up is already pending;
 //   the session's strand runs everything else: Start, Take, Release.
 // So a busy stream costs one thread hop per batch, not per event, and a
 // browser that stops reading stops the upstream reads once the buffer is
@@ -27,6 +29,7 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
+#include "bridge/internal/direct_writer.h"
 #include "bridge/internal/event_encoder.h"
 #include "bridge/internal/upstream_call.h"
 #include "grpcpp/generic/generic_stub.h"
@@ -62,8 +65,11 @@ class StreamRelay final : public UpstreamListener {
 
   // `wake` is called on a gRPC thread when Take has something new; it must
   // only post to the strand. `encoder` encodes this stream's messages.
+  // `writer` (may be null) sends events straight from the gRPC thread while
+  // the session has it enabled; `events_sent` counts the events it sent.
   StreamRelay(std::unique_ptr<EventEncoder> encoder, ReadAheadLimits limits,
-              std::function<void()> wake);
+              std::function<void()> wake, DirectWriter* writer = nullptr,
+              std::atomic<int64_t>* events_sent = nullptr);
   ~StreamRelay() override;
 
   void Start(grpc::GenericStub& stub, const std::string& method, const grpc::ByteBuffer& request,
@@ -90,6 +96,8 @@ class StreamRelay final : public UpstreamListener {
   const std::unique_ptr<EventEncoder> encoder_;  // reactions only
   const ReadAheadLimits limits_;
   const std::function<void()> wake_;
+  DirectWriter* const writer_;
+  std::atomic<int64_t>* const events_sent_;
   UpstreamCall* call_ = nullptr;  // strand; null once released
 
   absl::Mutex mu_;

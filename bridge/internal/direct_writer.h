@@ -1,0 +1,58 @@
+// DirectWriter: lets a stream's events leave on the gRPC thread that read
+// them, with one non-blocking send, instead of a hop to the connection's
+// strand. At one event per write (a stream that is not busy), the hop — a
+// post, a thread wake-up, an Asio write operation — cost about as much as
+// everything else the bridge does for the event.
+//
+// The session enables it while nothing else may be written (headers out, no
+// Asio write in flight, stream not over) and disables it before it writes
+// anything itself or closes the socket. When the socket takes only part of a
+// chunk, the rest is kept (TakeLeftover) and the writer disables itself: the
+// session then writes it first, through Asio, with its write timeout.
+//
+// Thread-safety: all methods are thread-safe (one mutex, never held across
+// anything but the send itself).
+#ifndef GRAVITY_BRIDGE_INTERNAL_DIRECT_WRITER_H_
+#define GRAVITY_BRIDGE_INTERNAL_DIRECT_WRITER_H_
+
+#include <string>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/strings/string_view.h"
+#include "absl/synchronization/mutex.h"
+
+namespace gravity::bridge::internal {
+
+class DirectWriter {
+ public:
+  // `fd`: the connection's socket. `chunked`: frame each send as one HTTP/1.1
+  // chunk (false for an HTTP/1.0 client: raw bytes).
+  void Enable(int fd, bool chunked);
+  // After it returns, no send is running or will run until Enable.
+  void Disable();
+
+  enum class Sent {
+    kNo,      // disabled: nothing sent
+    kAll,     // the whole chunk is in the socket
+    kPartly,  // the rest is kept as leftover and the writer disabled itself
+  };
+  // Sends `body` as one chunk if enabled.
+  Sent TrySend(absl::string_view body);
+
+  // The framed bytes a partial send left, to be written before anything else.
+  std::string TakeLeftover();
+
+  // Bytes sent since the last call (keep-alive comments are for idle streams).
+  bool SentSinceLastAsked();
+
+ private:
+  absl::Mutex mu_;
+  int fd_ ABSL_GUARDED_BY(mu_) = -1;  // -1: disabled
+  bool chunked_ ABSL_GUARDED_BY(mu_) = true;
+  bool sent_ ABSL_GUARDED_BY(mu_) = false;
+  std::string leftover_ ABSL_GUARDED_BY(mu_);
+};
+
+}  // namespace gravity::bridge::internal
+
+#endif  // GRAVITY_BRIDGE_INTERNAL_DIRECT_WRITER_H_
