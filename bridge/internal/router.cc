@@ -293,7 +293,8 @@ Headers CorsHeaders(const std::string& origin, const BridgeOptions& options) {
   if (origin.empty()) return headers;
   bool any = false;
   for (const std::string& allowed : options.cors_origins) {
-    if (allowed == origin) {
+    // "*" is a wildcard, never a credentialed origin (not even `Origin: *`).
+    if (allowed != "*" && allowed == origin) {
       headers.emplace_back("Access-Control-Allow-Origin", origin);
       headers.emplace_back("Access-Control-Allow-Credentials", "true");
       headers.emplace_back("Vary", "Origin");

@@ -165,6 +165,16 @@ TEST_F(RouterTest, CorsPreflightOnlyForAllowlistedOrigins) {
   EXPECT_TRUE(CorsHeaders("https://app.example.evil", state_.options).empty());
 }
 
+// Found by tests/fuzz/headers_fuzz: `Origin: *` matched the "*" entry as an
+// allowlisted origin and got "*" with credentials.
+TEST_F(RouterTest, CorsWildcardNeverComesWithCredentialsEvenForOriginStar) {
+  state_.options.cors_origins = {"https://app.example", "*"};
+  const Headers expected = {{"Access-Control-Allow-Origin", "*"}};
+  EXPECT_EQ(CorsHeaders("*", state_.options), expected);
+  EXPECT_EQ(CorsHeaders("https://other.example", state_.options), expected);
+  EXPECT_EQ(CorsHeaders("https://app.example", state_.options).size(), 3u);
+}
+
 TEST_F(RouterTest, AcceptWeightsChooseTheFormatAndQZeroIsNotAcceptable) {
   using Result = std::pair<StreamFormat, bool>;
   EXPECT_EQ(Negotiated("application/x-ndjson"), Result(kNdjson, false));
