@@ -16,11 +16,15 @@ REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 # Build: Bazel (Debian's bazel-bootstrap) and CMake over Debian's gRPC,
 # protobuf, Abseil, GoogleTest and Boost. Tests and demo: a real browser
 # (chromium), nginx (h2/TLS front), h2load (nghttp2-client), wrk, curl.
+# Fuzzing (tests/fuzz): clang with its libFuzzer and sanitizer runtimes, make.
 PACKAGES=(
   bazel-bootstrap
   pkg-config
   cmake
   g++
+  clang
+  libclang-rt-14-dev
+  make
   clang-format
   git
   libgrpc++-dev

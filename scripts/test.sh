@@ -7,15 +7,21 @@
 #   setup        scripts/setup.sh (Debian and npm packages)
 #   bazel        bazel test //...
 #   bazel-asan   bazel test --config=asan //...   (skipped with GRAVITY_SKIP_ASAN=1)
+#   fuzz-build   tests/fuzz/build.sh: the libFuzzer targets (clang++, ASan + UBSan)
+#   fuzz         tests/fuzz/run.sh: each target for GRAVITY_FUZZ_SECONDS (15) from
+#                its seeds; one check per target (skipped with GRAVITY_SKIP_FUZZ=1)
 #   cmake        configure build/ and build it (-j2)
 #   ctest        ctest --output-on-failure in build/
 # then `bazel shutdown`. Each stage prints its wall time. The last line is
-# "N passed, M failed": Bazel test targets (both passes) plus ctest tests, a
-# stage that fails outside of its tests (setup, a build) counting as one
-# failure. The exit status is 0 only when nothing failed.
+# "N passed, M failed": Bazel test targets (both passes), fuzz targets and
+# ctest tests, a stage that fails outside of its tests (setup, a build)
+# counting as one failure. The exit status is 0 only when nothing failed.
 #
 # Environment: GRAVITY_SKIP_ASAN=1 skips the ASan/UBSan pass (quick local
-# runs); GRAVITY_BUILD_DIR (default build) is the CMake build directory.
+# runs); GRAVITY_BUILD_DIR (default build) is the CMake build directory;
+# GRAVITY_SKIP_FUZZ=1 skips the fuzzers, GRAVITY_FUZZ_SECONDS (15) is each
+# one's run time and GRAVITY_FUZZ_DIR (default <build dir>/fuzz) their build
+# directory (kept: the next run only rebuilds what changed).
 set -uo pipefail
 
 REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -66,6 +72,22 @@ ctest_counts() {
   echo "$pass $fail"
 }
 
+# fuzz_counts <log> <exit code>: prints "<passed> <failed>" from run.sh's
+#   fuzz: 2 passed, 1 failed
+# A failure without that line is one failed.
+fuzz_counts() {
+  local log="$1" rc="$2" line
+  line="$(strip_ansi <"$log" | grep -E '^fuzz: [0-9]+ passed, [0-9]+ failed$' | tail -n 1)"
+  if [[ -z "$line" ]]; then
+    if [[ "$rc" -eq 0 ]]; then echo "0 0"; else echo "0 1"; fi
+    return
+  fi
+  [[ "$line" =~ ^fuzz:\ ([0-9]+)\ passed,\ ([0-9]+)\ failed$ ]]
+  local pass="${BASH_REMATCH[1]}" fail="${BASH_REMATCH[2]}"
+  if ((fail == 0)) && [[ "$rc" -ne 0 ]]; then fail=1; fi
+  echo "$pass $fail"
+}
+
 now_us() { echo "${EPOCHREALTIME/./}"; }
 
 format_seconds() {  # microseconds -> "12.3s"
@@ -112,6 +134,24 @@ record_counts() {  # <name> <counts function> <log>
   record "$name" "$pass" "$fail" "$([[ "$STAGE_RC" -eq 0 ]] && echo ok || echo "exit $STAGE_RC")"
 }
 
+# fuzz_stages <log dir> <build dir>: builds the fuzzers, then runs each one
+# briefly (a failed build is one failure; then each target is one check).
+fuzz_stages() {
+  local logs="$1" out="$2"
+  if [[ "${GRAVITY_SKIP_FUZZ:-0}" == 1 ]]; then
+    printf '\n==== fuzz: skipped (GRAVITY_SKIP_FUZZ=1)\n'
+    STAGE_TIME="-"
+    record fuzz 0 0 "skipped"
+    return
+  fi
+  run_stage fuzz-build "$logs/fuzz-build.log" bash tests/fuzz/build.sh "$out"
+  record_step fuzz-build
+  if [[ "$STAGE_RC" -eq 0 ]]; then
+    run_stage fuzz "$logs/fuzz.log" bash tests/fuzz/run.sh "$out" "${GRAVITY_FUZZ_SECONDS:-15}"
+    record_counts fuzz fuzz_counts "$logs/fuzz.log"
+  fi
+}
+
 main() {
   cd "$REPO_ROOT" || return 1
   local logs build_dir
@@ -135,6 +175,8 @@ main() {
     run_stage bazel-asan "$logs/bazel-asan.log" bazel test --config=asan "${bazel_flags[@]}" //...
     record_counts bazel-asan bazel_counts "$logs/bazel-asan.log"
   fi
+
+  fuzz_stages "$logs" "${GRAVITY_FUZZ_DIR:-$build_dir/fuzz}"
 
   run_stage cmake-config "$logs/cmake-config.log" cmake -S . -B "$build_dir"
   record_step cmake-config
