@@ -1,6 +1,10 @@
 #include "bridge/internal/session.h"
 
+#include <sys/socket.h>
+
 #include <algorithm>
+#include <cerrno>
+#include <iterator>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -73,8 +77,43 @@ void Session::DoReadRequest() {
   parser_.emplace();
   parser_->header_limit(static_cast<uint32_t>(state_->options.max_header_bytes));
   parser_->body_limit(state_->options.max_body_bytes);
+  // The head first, so fields that arrive later, in a chunked body's
+  // trailer, can be told apart (and refused) instead of acting as headers.
+  http::async_read_header(
+      socket_, buffer_, *parser_,
+      [self = shared_from_this()](error_code ec, size_t) { self->OnReadHeader(ec); });
+}
+
+void Session::OnReadHeader(error_code ec) {
+  if (ec || closed_ || parser_->is_done()) {
+    OnReadRequest(ec);
+    return;
+  }
+  header_fields_ = static_cast<size_t>(
+      std::distance(parser_->get().base().begin(), parser_->get().base().end()));
   http::async_read(socket_, buffer_, *parser_,
                    [self = shared_from_this()](error_code ec, size_t) { self->OnReadRequest(ec); });
+}
+
+void Session::WatchForDisconnect() {
+  // While a stream is served nothing is read, but the browser leaving must
+  // be seen at once: wait for readability, no buffer or parser held.
+  socket_.async_wait(
+      net::socket_base::wait_read, [self = shared_from_this(), stream = streams_](error_code ec) {
+        if (self->closed_ || !self->streaming_ || stream != self->streams_) return;
+        if (ec) {
+          self->Close();
+          return;
+        }
+        char byte;
+        const ssize_t n = ::recv(self->socket_.native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+        if (n > 0) return;  // a pipelined request: read once the stream ends
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) {
+          self->WatchForDisconnect();
+          return;
+        }
+        self->Close();  // the browser went away mid-stream: stop the backend
+      });
 }
 
 void Session::OnReadRequest(error_code ec) {
@@ -118,8 +157,21 @@ void Session::OnReadRequest(error_code ec) {
     Close();
     return;
   }
+  const bool trailer = parser_->chunked() && static_cast<size_t>(std::distance(
+                                                 parser_->get().base().begin(),
+                                                 parser_->get().base().end())) != header_fields_;
   HttpRequest request = parser_->release();
   parser_.reset();
+  if (trailer) {
+    // Fields from a trailer would act as headers (Authorization, Origin, ...).
+    Respond(PlainResponse{
+        http::status::bad_request,
+        "application/json",
+        StatusJson(grpc::StatusCode::INVALID_ARGUMENT, "a request trailer is not accepted") + "\n",
+        {},
+        /*close=*/true});
+    return;
+  }
   if (streaming_ || responding_) {
     pipelined_ = std::move(request);  // served when the current response ends
     return;
@@ -175,8 +227,9 @@ void Session::StartStream(StreamPlan plan) {
   grpc::ByteBuffer payload(&slice, 1);
   relay_->Start(*state_->stub, plan.method->grpc_path, payload, plan.metadata,
                 state_->upstream_calls_live);
-  // Reading the next request doubles as noticing the browser leave.
-  DoReadRequest();
+  ++streams_;
+  if (buffer_.size() == 0) buffer_.shrink_to_fit();  // an idle stream holds no read buffer
+  WatchForDisconnect();
   SetDeadline(kKeepAlive, state_->options.keepalive);
   // A backend that neither accepts nor refuses in time is as good as absent.
   SetDeadline(kAccept, state_->options.accept_timeout);

@@ -51,7 +51,9 @@ class Session : public std::enable_shared_from_this<Session> {
 
   // Requests.
   void DoReadRequest();
+  void OnReadHeader(boost::beast::error_code ec);
   void OnReadRequest(boost::beast::error_code ec);
+  void WatchForDisconnect();
   void HandleRequest(HttpRequest request);
   void StartStream(StreamPlan plan);
 
@@ -88,6 +90,8 @@ class Session : public std::enable_shared_from_this<Session> {
   boost::beast::flat_buffer buffer_;
   std::optional<boost::beast::http::request_parser<boost::beast::http::string_body>> parser_;
   std::optional<HttpRequest> pipelined_;
+  size_t header_fields_ = 0;  // fields of the request's head, before any trailer
+  uint64_t streams_ = 0;      // streams served, so a stale disconnect watch can tell
   std::string client_address_;
   bool reading_ = false;
   bool closed_ = false;

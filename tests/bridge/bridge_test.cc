@@ -594,6 +594,51 @@ TEST(BridgeReadAheadTest, AReaderThatStopsStopsTheUpstreamAndOthersFlow) {
   stalled.Close();
 }
 
+// Security review findings on HTTP framing.
+TEST_F(BridgeTest, AHeadResponseCarriesNoBodySoTheNextResponseParses) {
+  StartBridge();
+  HttpConnection connection(bridge_->port());
+  connection.SendRaw(
+      "HEAD /healthz HTTP/1.1\r\nHost: x\r\n\r\nGET /healthz HTTP/1.1\r\nHost: x\r\n"
+      "Connection: close\r\n\r\n");
+  const std::string seen = connection.ReadToClose();
+  // The HEAD answer ends at its blank line; the GET answer follows at once.
+  const size_t head_end = seen.find("\r\n\r\n");
+  ASSERT_NE(head_end, std::string::npos) << seen;
+  EXPECT_TRUE(absl::StartsWith(seen, "HTTP/1.1 200 OK\r\n")) << seen;
+  EXPECT_TRUE(absl::StrContains(seen.substr(0, head_end), "Content-Length: 21")) << seen;
+  EXPECT_TRUE(absl::StartsWith(seen.substr(head_end + 4), "HTTP/1.1 200 OK\r\n")) << seen;
+  EXPECT_TRUE(absl::EndsWith(seen, "\r\n\r\n{\"status\":\"SERVING\"}\n")) << seen;
+}
+
+TEST_F(BridgeTest, FieldsInAChunkedRequestsTrailerAreRefused) {
+  StartBridge();
+  HttpConnection connection(bridge_->port());
+  connection.SendRaw(
+      "POST /streaming.v1.Streaming/StreamUsers HTTP/1.1\r\nHost: x\r\n"
+      "Transfer-Encoding: chunked\r\nContent-Type: application/json\r\n\r\n"
+      "2\r\n{}\r\n0\r\nAuthorization: Bearer " +
+      std::string(testing::kAdminToken) + "\r\n\r\n");
+  const std::string seen = connection.ReadToClose();
+  EXPECT_TRUE(absl::StartsWith(seen, "HTTP/1.1 400 Bad Request\r\n")) << seen;
+  EXPECT_TRUE(absl::StrContains(seen, "a request trailer is not accepted")) << seen;
+}
+
+TEST_F(BridgeTest, AnHttp10ClientGetsAnUnchunkedStreamThenTheClose) {
+  StartBridge();
+  HttpConnection connection(bridge_->port());
+  connection.SendRaw(
+      "GET /streaming.v1.Streaming/Ping?to=bob&count=2&interval_ms=10 HTTP/1.0\r\n\r\n");
+  const std::string seen = connection.ReadToClose();
+  const size_t head_end = seen.find("\r\n\r\n");
+  ASSERT_NE(head_end, std::string::npos) << seen;
+  EXPECT_FALSE(absl::StrContains(seen.substr(0, head_end), "Transfer-Encoding")) << seen;
+  auto events = ParseSse(seen.substr(head_end + 4));
+  ASSERT_EQ(events.size(), 3u) << seen;
+  EXPECT_EQ(events[1].id, "2");
+  EXPECT_EQ(events[2].event, "end");
+}
+
 // google.rpc.Status details reach the browser, in the end event and in an
 // error response.
 TEST(BridgeStatusDetailsTest, DetailsOfTheStatusAreInTheStatusJson) {

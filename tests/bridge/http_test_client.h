@@ -14,6 +14,7 @@
 #include "boost/asio/connect.hpp"
 #include "boost/asio/io_context.hpp"
 #include "boost/asio/ip/tcp.hpp"
+#include "boost/asio/write.hpp"
 #include "boost/beast/core/flat_buffer.hpp"
 #include "boost/beast/http.hpp"
 
@@ -73,6 +74,24 @@ class HttpConnection {
     }
     result.body = response.body();
     return result;
+  }
+
+  // Sends `bytes` as they are (malformed requests, HTTP/1.0, pipelining).
+  void SendRaw(const std::string& bytes) {
+    boost::system::error_code ec;
+    boost::asio::write(socket_, boost::asio::buffer(bytes), ec);
+  }
+
+  // Everything until the bridge closes the connection (or the read timeout).
+  std::string ReadToClose() {
+    std::string seen;
+    char chunk[4096];
+    while (true) {
+      boost::system::error_code ec;
+      size_t n = socket_.read_some(boost::asio::buffer(chunk), ec);
+      if (ec) return seen;
+      seen.append(chunk, n);
+    }
   }
 
   // Reads the head and then raw bytes until `needle` shows up in them.
