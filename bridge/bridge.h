@@ -1,7 +1,6 @@
 // Bridge: serves every server-streaming method of a gRPC backend to browsers
 // as Server-Sent Events (and NDJSON), with no per-service code. The wire
-// contract is DESIGN.md's "Bridge: the SSE wire contract"; README.md lists
-// each rule and flag.
+// contract is docs/wire-contract.md; README.md lists the flags.
 //
 //   gravity::bridge::BridgeOptions options;
 //   options.listen = "127.0.0.1:8080";

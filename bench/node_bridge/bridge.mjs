@@ -1,6 +1,6 @@
 // A plain Node.js SSE bridge for streaming.v1.Streaming/Ping on @grpc/grpc-js:
 // the baseline that bench/run measures gravity-bridge against
-// (DESIGN.md: the C++ bridge's events/s must be >= 3x this). It is what a team
+// (bench/README.md has the targets). It is what a team
 // would write in an afternoon, nothing tuned:
 //
 //   GET /api/streaming/ping?to=..&count=..&interval_ms=..&fail_code=..

@@ -1,5 +1,6 @@
 // Encoders for the bridge's two stream formats, exactly per the wire contract
-// in DESIGN.md: Server-Sent Events and NDJSON. Pure functions; thread-safe.
+// (docs/wire-contract.md): Server-Sent Events and NDJSON. Pure functions;
+// thread-safe.
 #ifndef GRAVITY_BRIDGE_INTERNAL_SSE_H_
 #define GRAVITY_BRIDGE_INTERNAL_SSE_H_
 

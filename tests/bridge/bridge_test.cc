@@ -1,4 +1,4 @@
-// The SSE wire contract of DESIGN.md, rule by rule, through bridge/bridge.h
+// The SSE wire contract (docs/wire-contract.md), rule by rule, through bridge/bridge.h
 // against the example service.
 #include "bridge/bridge.h"
 
