@@ -7,7 +7,9 @@
 // One process holds everything: a gravity::server::Service whose Ping sends
 // `count` PingReply messages as fast as the stream takes them, a
 // gravity::server::Server on 127.0.0.1:0, a gravity::bridge::Bridge whose
-// backend channel goes to that server over TCP, and the readers:
+// backend channel goes to that server over TCP (made with
+// gravity::bridge::BackendChannelArguments(), as gravity-bridge makes it), and
+// the readers:
 //
 //   native        gravity::client::Open + the reader loop (Stream<T>::Next),
 //                 one reader thread per stream
@@ -442,8 +444,11 @@ int main(int argc, char** argv) {
   bridge_options.listen = "127.0.0.1:0";
   bridge_options.threads = absl::GetFlag(FLAGS_bridge_threads);
   bridge_options.drain_timeout = absl::Seconds(1);
+  // The backend channel as gravity-bridge makes it (BackendChannelArguments).
   auto bridge = gravity::bridge::Bridge::Start(
-      bridge_options, grpc::CreateChannel((*server)->address(), grpc::InsecureChannelCredentials()),
+      bridge_options,
+      grpc::CreateCustomChannel((*server)->address(), grpc::InsecureChannelCredentials(),
+                                gravity::bridge::BackendChannelArguments()),
       *descriptors);
   if (!bridge.ok()) {
     std::cerr << "throughput: " << bridge.status() << "\n";
