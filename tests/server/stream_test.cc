@@ -3,10 +3,12 @@
 
 #include <atomic>
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
 #include "gtest/gtest.h"
@@ -50,6 +52,32 @@ std::unique_ptr<Service> PingService(Handler handler, StreamOptions options = {}
   return service;
 }
 
+// Hands a handler's stream over to the test thread. Threads that use the
+// stream are made and joined on the test thread: a std::thread assigned on a
+// gRPC thread races with the test thread's join.
+class Handoff {
+ public:
+  void Put(Stream<PingReply> stream) {
+    absl::MutexLock lock(&mu_);
+    stream_ = std::move(stream);
+  }
+
+  // The handler's stream; nullopt if no handler ran within `timeout`.
+  std::optional<Stream<PingReply>> Take(absl::Duration timeout) {
+    absl::MutexLock lock(&mu_);
+    mu_.AwaitWithTimeout(
+        absl::Condition(
+            +[](std::optional<Stream<PingReply>>* stream) { return stream->has_value(); },
+            &stream_),
+        timeout);
+    return stream_;
+  }
+
+ private:
+  absl::Mutex mu_;
+  std::optional<Stream<PingReply>> stream_ ABSL_GUARDED_BY(mu_);
+};
+
 TEST(StreamTest, MessagesArriveInTheOrderSent) {
   auto service = PingService([](const PingRequest&, Stream<PingReply> stream) {
     for (int i = 1; i <= 200; ++i) stream.Send(Reply(i));
@@ -66,31 +94,33 @@ TEST(StreamTest, MessagesArriveInTheOrderSent) {
 TEST(StreamTest, SendFromEightThreadsDeliversEveryMessage) {
   constexpr int kThreads = 8;
   constexpr int kPerThread = 500;
-  std::vector<std::thread> producers;
-  absl::Mutex mu;
-  auto service = PingService(
-      [&](const PingRequest&, Stream<PingReply> stream) {
-        auto remaining = std::make_shared<std::atomic<int>>(kThreads);
-        absl::MutexLock lock(&mu);
-        for (int t = 0; t < kThreads; ++t) {
-          producers.emplace_back([stream, remaining, t] {
-            for (int i = 0; i < kPerThread; ++i) {
-              EXPECT_TRUE(stream.Send(Reply(t * kPerThread + i, std::to_string(t))));
-            }
-            if (remaining->fetch_sub(1) == 1) stream.Close();
-          });
-        }
-      },
-      StreamOptions{.max_queued_messages = kThreads * kPerThread,
-                    .max_queued_bytes = size_t{64} << 20});
+  Handoff handoff;
+  auto service =
+      PingService([&](const PingRequest&, Stream<PingReply> stream) { handoff.Put(stream); },
+                  StreamOptions{.max_queued_messages = kThreads * kPerThread,
+                                .max_queued_bytes = size_t{64} << 20});
   auto server = StartServer({service.get()});
   auto stub = StubFor(*server);
-  std::vector<PingReply> replies;
-  grpc::Status status = ReadAll(*stub, &replies);
-  {
-    absl::MutexLock lock(&mu);
-    for (auto& producer : producers) producer.join();
+  grpc::ClientContext context;
+  SetTestDeadline(context);
+  auto reader = stub->Ping(&context, PingRequest());
+  std::optional<Stream<PingReply>> handed = handoff.Take(absl::Seconds(10));
+  ASSERT_TRUE(handed.has_value());
+  std::atomic<int> remaining{kThreads};
+  std::vector<std::thread> producers;
+  for (int t = 0; t < kThreads; ++t) {
+    producers.emplace_back([stream = *handed, &remaining, t] {
+      for (int i = 0; i < kPerThread; ++i) {
+        EXPECT_TRUE(stream.Send(Reply(t * kPerThread + i, std::to_string(t))));
+      }
+      if (remaining.fetch_sub(1) == 1) stream.Close();
+    });
   }
+  std::vector<PingReply> replies;
+  PingReply next;
+  while (reader->Read(&next)) replies.push_back(next);
+  grpc::Status status = reader->Finish();
+  for (auto& producer : producers) producer.join();
   ASSERT_TRUE(status.ok()) << status.error_message();
   ASSERT_EQ(replies.size(), static_cast<size_t>(kThreads * kPerThread));
   // Every message once, and each thread's messages in that thread's order.
@@ -167,24 +197,36 @@ TEST(StreamTest, HandlerRejectionSendsOnlyTheStatus) {
   EXPECT_TRUE(replies.empty());
 }
 
-TEST(StreamTest, InitialMetadataArrivesBeforeTheFirstMessage) {
-  absl::Notification release;
-  auto service = PingService([&](const PingRequest&, Stream<PingReply> stream) {
-    stream.OnCancel([] {});
-    std::thread([stream, &release] {
-      release.WaitForNotificationWithTimeout(absl::Seconds(10));
-      stream.Close();
-    }).detach();
-  });
+TEST(StreamTest, InitialMetadataIsSentWhenTheCallIsAccepted) {
+  // The handler accepts the call and sends nothing; the test holds the stream
+  // open. Only the acceptance itself can have sent the initial metadata: the
+  // client must see it within 2 s, long before anything else could end the
+  // call and bring the metadata along with the status.
+  Handoff handoff;
+  auto service =
+      PingService([&](const PingRequest&, Stream<PingReply> stream) { handoff.Put(stream); });
   auto server = StartServer({service.get()});
   auto stub = StubFor(*server);
   grpc::ClientContext context;
   SetTestDeadline(context);
   auto reader = stub->Ping(&context, PingRequest());
-  // Returns only once the server's initial metadata has arrived; no message
-  // has been sent yet.
-  reader->WaitForInitialMetadata();
-  release.Notify();
+  // WaitForInitialMetadata has no timeout of its own: it waits on a thread.
+  absl::Notification got_metadata;
+  std::thread waiter([&] {
+    reader->WaitForInitialMetadata();
+    got_metadata.Notify();
+  });
+  const bool metadata_in_time = got_metadata.WaitForNotificationWithTimeout(absl::Seconds(2));
+  bool still_open = false;
+  if (std::optional<Stream<PingReply>> held = handoff.Take(absl::Seconds(10))) {
+    still_open = held->IsOpen();
+    held->Close();  // now the call may end (and the waiter return)
+  } else {
+    context.TryCancel();
+  }
+  waiter.join();
+  EXPECT_TRUE(metadata_in_time) << "no initial metadata within 2 s of the call";
+  EXPECT_TRUE(still_open) << "the stream had ended before the check";
   PingReply reply;
   EXPECT_FALSE(reader->Read(&reply));
   EXPECT_TRUE(reader->Finish().ok());
@@ -267,33 +309,36 @@ TEST(StreamTest, ASlowConsumerEndsTheStreamWithResourceExhaustedAndBoundedQueue)
   std::atomic<int> accepted{0};
   std::atomic<bool> saw_backlog{false};
   absl::Notification producer_stopped;
-  std::thread producer;
+  Handoff handoff;
   auto service = PingService(
-      [&](const PingRequest&, Stream<PingReply> stream) {
-        producer = std::thread([&, stream] {
-          const std::string payload(64 * 1024, 'x');
-          // Bounded: the queue must refuse long before this many sends.
-          for (int i = 0; i < 100000; ++i) {
-            if (!stream.Send(Reply(i, payload))) break;
-            accepted++;
-            if (stream.Backlogged()) saw_backlog = true;
-            size_t queued = stream.Queued();
-            size_t seen = max_queued.load();
-            while (queued > seen && !max_queued.compare_exchange_weak(seen, queued)) {
-            }
-          }
-          producer_stopped.Notify();
-        });
-      },
+      [&](const PingRequest&, Stream<PingReply> stream) { handoff.Put(stream); },
       StreamOptions{.max_queued_messages = kBound, .max_queued_bytes = size_t{64} << 20});
   auto server = StartServer({service.get()});
   auto stub = StubFor(*server);
   grpc::ClientContext context;
   SetTestDeadline(context);
   auto reader = stub->Ping(&context, PingRequest());
+  std::optional<Stream<PingReply>> handed = handoff.Take(absl::Seconds(10));
+  ASSERT_TRUE(handed.has_value());
+  std::thread producer([&, stream = *handed] {
+    const std::string payload(64 * 1024, 'x');
+    // Bounded: the queue must refuse long before this many sends.
+    for (int i = 0; i < 100000; ++i) {
+      if (!stream.Send(Reply(i, payload))) break;
+      accepted++;
+      if (stream.Backlogged()) saw_backlog = true;
+      size_t queued = stream.Queued();
+      size_t seen = max_queued.load();
+      while (queued > seen && !max_queued.compare_exchange_weak(seen, queued)) {
+      }
+    }
+    producer_stopped.Notify();
+  });
   // Read nothing until the producer has been refused.
-  ASSERT_TRUE(producer_stopped.WaitForNotificationWithTimeout(absl::Seconds(20)));
+  const bool stopped = producer_stopped.WaitForNotificationWithTimeout(absl::Seconds(20));
+  if (!stopped) context.TryCancel();  // then its next Send fails and it ends
   producer.join();
+  ASSERT_TRUE(stopped) << "the queue never refused a message";
   EXPECT_LE(max_queued.load(), kBound);
   EXPECT_TRUE(saw_backlog.load());
   EXPECT_LT(accepted.load(), 100000);
