@@ -2,6 +2,7 @@
 // against the seed's example service.
 #include "client/stream.h"
 
+#include <algorithm>
 #include <string>
 #include <thread>
 #include <vector>
@@ -12,6 +13,7 @@
 #include "gtest/gtest.h"
 #include "streaming/v1/streaming.grpc.pb.h"
 #include "tests/examples/example_server.h"
+#include "tests/testing/wait_for.h"
 
 namespace gravity::client {
 namespace {
@@ -21,6 +23,7 @@ using streaming::v1::Streaming;
 using streaming::v1::StreamUsersRequest;
 using streaming::v1::User;
 using testing::kAdminToken;
+using testing::WaitFor;
 
 // Every call of these tests has a deadline, so a bug fails instead of hanging.
 CallOptions TestOptions() { return CallOptions().WithTimeout(absl::Seconds(20)); }
@@ -170,14 +173,15 @@ TEST_F(StreamTest, BufferedMessagesStayWithinTheBound) {
   auto pings = Open(stub_, &Streaming::Stub::async::Ping, FastPing(30, 0, 1),
                     TestOptions().WithMaxBufferedMessages(3));
   ASSERT_TRUE(pings.ok()) << pings.status();
-  // Nothing is read for a while: the server has sent everything by then, but
-  // the reader holds no more than 3 (the rest waits in gRPC's windows).
-  const absl::Time until = absl::Now() + absl::Milliseconds(500);
+  // Nothing is read for a while: the reader fills up to 3 and holds no more
+  // (the rest waits in gRPC's windows), also once the server has sent it all.
   size_t most = 0;
-  while (absl::Now() < until) {
+  auto full = [&] {
     most = std::max(most, pings->buffered());
-    absl::SleepFor(absl::Milliseconds(10));
-  }
+    return most >= 3;
+  };
+  EXPECT_TRUE(WaitFor(full, absl::Seconds(10)));
+  WaitFor([&] { return full() && most > 3; }, absl::Milliseconds(300));  // stays at 3
   EXPECT_EQ(most, 3u);
   std::vector<PingReply> replies;
   for (const PingReply& reply : *pings) {

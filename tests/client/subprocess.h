@@ -19,6 +19,7 @@
 
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "tests/testing/wait_for.h"
 
 extern char** environ;
 
@@ -93,15 +94,11 @@ class Subprocess {
     while ((!out_eof_ || !err_eof_) && Pump(deadline)) {
     }
     Result result;
-    while (absl::Now() < deadline) {
-      int status = 0;
-      pid_t done = waitpid(pid_, &status, WNOHANG);
-      if (done == pid_) {
-        pid_ = -1;
-        if (WIFEXITED(status)) result.exit_code = WEXITSTATUS(status);
-        break;
-      }
-      absl::SleepFor(absl::Milliseconds(5));
+    int status = 0;
+    if (pid_ > 0 &&
+        WaitFor([&] { return waitpid(pid_, &status, WNOHANG) == pid_; }, deadline - absl::Now())) {
+      pid_ = -1;
+      if (WIFEXITED(status)) result.exit_code = WEXITSTATUS(status);
     }
     result.out = std::move(out_buffer_);
     result.err = std::move(err_buffer_);
