@@ -9,9 +9,22 @@
 //          p999_us=.. max_us=..
 //
 //   bench-native-latency --server=127.0.0.1:PORT --streams=20 --count=5000 --interval_ms=1
+//
+// --channel=bridge makes the channel as gravity-bridge makes its backend
+// channel (grpc::CreateCustomChannel with
+// gravity::bridge::BackendChannelArguments()); the default is
+// grpc::CreateChannel. --cpu adds the process's CPU (getrusage: utime +
+// stime of every thread, gRPC's included) from the first message of the
+// measured round to the end of its last stream, per message:
+//   ... cpu_s=C cpu_us_per_event=X
+// bench/run's T1 floor ("gRPC read") is --channel=bridge --cpu at T1's load:
+// what reading the backend streams costs a native gRPC client that does
+// nothing else (no JSON, no socket to a browser).
+#include <sys/resource.h>
 #include <time.h>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
@@ -26,6 +39,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "bridge/bridge.h"
 #include "client/client.h"
 #include "grpcpp/grpcpp.h"
 #include "streaming/v1/streaming.grpc.pb.h"
@@ -36,6 +50,12 @@ ABSL_FLAG(int, count, 5000, "messages per stream");
 ABSL_FLAG(int, interval_ms, 1, "Ping interval_ms");
 ABSL_FLAG(int, warmup, 200, "messages of a 1-stream warm-up call, not measured (0: none)");
 ABSL_FLAG(absl::Duration, timeout, absl::Seconds(120), "deadline of every call");
+ABSL_FLAG(std::string, channel, "default",
+          "default: grpc::CreateChannel; bridge: gravity::bridge::BackendChannelArguments(), as "
+          "gravity-bridge makes its backend channel");
+ABSL_FLAG(bool, cpu, false,
+          "also print the process CPU per message (cpu_s, cpu_us_per_event), from the first "
+          "message of the measured round to the end of its last stream");
 
 namespace {
 
@@ -49,18 +69,31 @@ int64_t MonotonicNanos() {
   return static_cast<int64_t>(now.tv_sec) * 1000000000 + now.tv_nsec;
 }
 
+double CpuSeconds() {
+  rusage usage;
+  getrusage(RUSAGE_SELF, &usage);
+  return static_cast<double>(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) +
+         static_cast<double>(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6;
+}
+
 struct Round {
   absl::Mutex mu;
   int done ABSL_GUARDED_BY(mu) = 0;
   int failed ABSL_GUARDED_BY(mu) = 0;
-  std::vector<int64_t> latencies ABSL_GUARDED_BY(mu);  // ns
+  std::vector<int64_t> latencies ABSL_GUARDED_BY(mu);  // ns, merged at the end
   std::string first_error ABSL_GUARDED_BY(mu);
+  // The process CPU at the round's first message (read once every stream
+  // is done, after `mu` ordered it).
+  std::atomic<bool> first_seen{false};
+  double cpu_at_first = 0;
 };
 
-// Per stream: only that stream's callbacks touch it (they run one at a time).
+// Per stream: only that stream's callbacks touch it (they run one at a time);
+// read by Run once every stream is done.
 struct PerStream {
   int64_t next_seq = 1;
   std::string error;
+  std::vector<int64_t> latencies;  // ns
 };
 
 void Run(Streaming::Stub& stub, int streams, int count, int interval_ms, Round& round) {
@@ -73,11 +106,16 @@ void Run(Streaming::Stub& stub, int streams, int count, int interval_ms, Round& 
   request.set_interval_ms(interval_ms);
   for (int i = 0; i < streams; ++i) {
     PerStream* mine = &per[i];
+    mine->latencies.reserve(static_cast<size_t>(count));
     calls.push_back(gravity::client::OpenAsync(
         stub, &Streaming::Stub::async::Ping, request,
         gravity::client::CallOptions().WithTimeout(absl::GetFlag(FLAGS_timeout)),
         [&round, mine](const PingReply& reply) {
           const int64_t now = MonotonicNanos();
+          if (!round.first_seen.load(std::memory_order_relaxed) &&
+              !round.first_seen.exchange(true)) {
+            round.cpu_at_first = CpuSeconds();
+          }
           int64_t stamp = 0;
           if (!absl::SimpleAtoi(reply.message(), &stamp)) {
             if (mine->error.empty()) mine->error = "message is not a stamp";
@@ -87,8 +125,7 @@ void Run(Streaming::Stub& stub, int streams, int count, int interval_ms, Round& 
             mine->error = absl::StrCat("seq ", reply.seq(), ", expected ", mine->next_seq);
           }
           mine->next_seq = reply.seq() + 1;
-          absl::MutexLock lock(&round.mu);
-          round.latencies.push_back(now - stamp);
+          mine->latencies.push_back(now - stamp);
         },
         [&round, mine, count](absl::Status status) {
           std::string error = mine->error;
@@ -114,6 +151,9 @@ void Run(Streaming::Stub& stub, int streams, int count, int interval_ms, Round& 
     for (auto& call : calls) call.Cancel();
     round.mu.Await(absl::Condition(&all_done));
   }
+  for (const PerStream& stream : per) {
+    round.latencies.insert(round.latencies.end(), stream.latencies.begin(), stream.latencies.end());
+  }
 }
 
 double Percentile(const std::vector<int64_t>& sorted, double q) {
@@ -128,8 +168,17 @@ double Percentile(const std::vector<int64_t>& sorted, double q) {
 int main(int argc, char** argv) {
   absl::SetProgramUsageMessage("Native gRPC latency of bench-server's stamped Ping.");
   absl::ParseCommandLine(argc, argv);
+  const std::string channel = absl::GetFlag(FLAGS_channel);
+  if (channel != "default" && channel != "bridge") {
+    std::cerr << "bench-native-latency: --channel must be default or bridge\n";
+    return 2;
+  }
   auto stub = Streaming::NewStub(
-      grpc::CreateChannel(absl::GetFlag(FLAGS_server), grpc::InsecureChannelCredentials()));
+      channel == "bridge"
+          ? grpc::CreateCustomChannel(absl::GetFlag(FLAGS_server),
+                                      grpc::InsecureChannelCredentials(),
+                                      gravity::bridge::BackendChannelArguments())
+          : grpc::CreateChannel(absl::GetFlag(FLAGS_server), grpc::InsecureChannelCredentials()));
   if (absl::GetFlag(FLAGS_warmup) > 0) {
     Round warm;
     Run(*stub, 1, absl::GetFlag(FLAGS_warmup), 1, warm);
@@ -145,14 +194,22 @@ int main(int argc, char** argv) {
   Run(*stub, streams, absl::GetFlag(FLAGS_count), absl::GetFlag(FLAGS_interval_ms), round);
   const double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  const double cpu_at_end = CpuSeconds();
   absl::MutexLock lock(&round.mu);
   std::sort(round.latencies.begin(), round.latencies.end());
   if (round.failed > 0) std::cerr << "bench-native-latency: " << round.first_error << "\n";
   std::printf(
       "RESULT mode=native streams=%d events=%zu seconds=%.3f failed=%d p50_us=%.0f p99_us=%.0f "
-      "p999_us=%.0f max_us=%.0f\n",
+      "p999_us=%.0f max_us=%.0f",
       streams, round.latencies.size(), seconds, round.failed, Percentile(round.latencies, 0.50),
       Percentile(round.latencies, 0.99), Percentile(round.latencies, 0.999),
       round.latencies.empty() ? 0.0 : static_cast<double>(round.latencies.back()) / 1000.0);
+  if (absl::GetFlag(FLAGS_cpu)) {
+    const double cpu = round.first_seen.load() ? cpu_at_end - round.cpu_at_first : 0;
+    std::printf(
+        " cpu_s=%.3f cpu_us_per_event=%.2f", cpu,
+        round.latencies.empty() ? 0.0 : cpu * 1e6 / static_cast<double>(round.latencies.size()));
+  }
+  std::printf(" channel=%s\n", channel.c_str());
   return round.failed > 0 ? 1 : 0;
 }
