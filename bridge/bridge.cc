@@ -275,6 +275,12 @@ absl::StatusOr<std::unique_ptr<Bridge>> Bridge::Start(
   state->factory = std::make_unique<google::protobuf::DynamicMessageFactory>(state->pool.get());
   state->json = std::make_unique<internal::JsonEncoder>(state->pool.get());
   state->stub = std::make_unique<grpc::GenericStub>(std::move(backend));
+  if (!state->options.access_log.empty()) {
+    auto log =
+        internal::AccessLog::Open(state->options.access_log, &state->metrics.access_log_dropped);
+    if (!log.ok()) return log.status();
+    state->access_log = std::move(*log);
+  }
 
   auto impl = std::make_unique<Impl>(state);
   if (absl::Status listening = impl->Listen(); !listening.ok()) return listening;

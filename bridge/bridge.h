@@ -77,6 +77,10 @@ struct BridgeOptions {
   // Streams still open when Shutdown starts get a `retry:` hint and are cut;
   // Shutdown waits at most this long for them to go.
   absl::Duration drain_timeout = absl::Seconds(5);
+  // One JSON line per stream end (time, client address, route, HTTP status,
+  // final gRPC code, events, bytes, duration): "-" for standard error, a
+  // file path to append to, empty for none. Never a header or query value.
+  std::string access_log;
   // HTML served at "/" (e.g. the demo page); empty serves nothing there.
   std::string index_html;
 };

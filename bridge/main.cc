@@ -60,6 +60,9 @@ ABSL_FLAG(int64_t, read_ahead_bytes, 64 * 1024,
           "bytes of encoded events read ahead of a browser, per stream");
 ABSL_FLAG(absl::Duration, write_timeout, absl::Seconds(60),
           "a socket write stalled this long drops the connection (a browser that stopped reading)");
+ABSL_FLAG(std::string, access_log, "",
+          "one JSON line per stream end (route, status, code, events, bytes, duration, client; "
+          "never a header or query value): - for stderr, or a file to append to; empty: none");
 ABSL_FLAG(absl::Duration, drain, absl::Seconds(5), "shutdown drain bound");
 ABSL_FLAG(std::string, index_html, "", "HTML file served at / (e.g. the demo page)");
 
@@ -221,6 +224,7 @@ int main(int argc, char** argv) {
     return 1;
   }
   options.write_timeout = absl::GetFlag(FLAGS_write_timeout);
+  options.access_log = absl::GetFlag(FLAGS_access_log);
   options.read_ahead_events = absl::GetFlag(FLAGS_read_ahead_events);
   options.read_ahead_bytes = static_cast<size_t>(absl::GetFlag(FLAGS_read_ahead_bytes));
   options.index_html = std::move(files->index_html);

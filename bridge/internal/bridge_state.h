@@ -17,7 +17,9 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/synchronization/mutex.h"
 #include "bridge/bridge.h"
+#include "bridge/internal/access_log.h"
 #include "bridge/internal/json_encoder.h"
+#include "bridge/internal/metrics.h"
 #include "bridge/internal/routes.h"
 #include "google/protobuf/descriptor.h"
 #include "google/protobuf/descriptor_database.h"
@@ -25,13 +27,6 @@
 #include "grpcpp/generic/generic_stub.h"
 
 namespace gravity::bridge::internal {
-
-struct Metrics {
-  std::atomic<int64_t> active_streams{0};
-  std::atomic<int64_t> streams_total{0};
-  std::atomic<int64_t> events_sent{0};
-  std::atomic<int64_t> connections_active{0};
-};
 
 // Streams per client address, for BridgeOptions::max_streams_per_client.
 // Thread-safe.
@@ -100,6 +95,9 @@ struct BridgeState {
   std::unique_ptr<grpc::GenericStub> stub;
   std::vector<std::string> warnings;
   Metrics metrics;
+  // Null when BridgeOptions::access_log is empty. Declared after metrics,
+  // whose drop counter it uses.
+  std::unique_ptr<AccessLog> access_log;
   ClientStreamCounter client_streams;
   // Upstream calls not yet deleted. Shared with the calls themselves, which
   // must not own the BridgeState: the last owner of the backend channel must

@@ -177,21 +177,6 @@ int WeightOf(const std::vector<MediaRange>& ranges, absl::string_view type, bool
   return weight;
 }
 
-std::string MetricsText(const Metrics& m) {
-  return absl::StrCat("# HELP gravity_bridge_active_streams Streams being served now.\n",
-                      "# TYPE gravity_bridge_active_streams gauge\n",
-                      "gravity_bridge_active_streams ", m.active_streams.load(), "\n",
-                      "# HELP gravity_bridge_streams_total Streams started.\n",
-                      "# TYPE gravity_bridge_streams_total counter\n",
-                      "gravity_bridge_streams_total ", m.streams_total.load(), "\n",
-                      "# HELP gravity_bridge_events_sent_total Messages sent to clients.\n",
-                      "# TYPE gravity_bridge_events_sent_total counter\n",
-                      "gravity_bridge_events_sent_total ", m.events_sent.load(), "\n",
-                      "# HELP gravity_bridge_connections_active Open HTTP connections.\n",
-                      "# TYPE gravity_bridge_connections_active gauge\n",
-                      "gravity_bridge_connections_active ", m.connections_active.load(), "\n");
-}
-
 // The metadata forwarded for `request`, or the response refusing it.
 std::variant<PlainResponse, Headers> ForwardedMetadata(
     const HttpRequest& request, const std::vector<std::pair<std::string, std::string>>& query,
@@ -342,7 +327,7 @@ Routed Route(const HttpRequest& request, const BridgeState& state) {
                          draining ? "{\"status\":\"DRAINING\"}\n" : "{\"status\":\"SERVING\"}\n"};
   }
   if (path == "/metrics") {
-    return PlainResponse{http::status::ok, "text/plain; version=0.0.4", MetricsText(state.metrics)};
+    return PlainResponse{http::status::ok, "text/plain; version=0.0.4", state.metrics.Text()};
   }
   if (path == "/" && !state.options.index_html.empty()) {
     return PlainResponse{http::status::ok, "text/html; charset=utf-8", state.options.index_html};

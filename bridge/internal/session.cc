@@ -9,6 +9,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
 #include "boost/asio/post.hpp"
 #include "boost/asio/write.hpp"
 #include "bridge/internal/sse.h"
@@ -180,6 +182,7 @@ void Session::OnReadRequest(error_code ec) {
 }
 
 void Session::HandleRequest(HttpRequest request) {
+  request_arrived_ = absl::Now();
   keep_alive_ = keep_alive_ && request.keep_alive() && !state_->draining.load();
   origin_ = std::string(request[http::field::origin]);
   head_only_ = request.method() == http::verb::head;
@@ -201,6 +204,12 @@ void Session::StartStream(StreamPlan plan) {
     return;
   }
   streaming_ = true;
+  stream_started_ = Clock::now();
+  route_ = plan.method->grpc_path;
+  final_code_ = grpc::StatusCode::CANCELLED;  // until the stream says otherwise
+  final_http_ = 0;
+  stream_events_ = 0;
+  stream_bytes_ = 0;
   headers_sent_ = false;
   body_done_ = false;
   wrote_since_tick_ = false;
@@ -222,7 +231,8 @@ void Session::StartStream(StreamPlan plan) {
   relay_ = std::make_unique<StreamRelay>(
       std::move(encoder),
       ReadAheadLimits{state_->options.read_ahead_events, state_->options.read_ahead_bytes},
-      std::move(wake), &direct_, &state_->metrics.events_sent);
+      std::move(wake), &direct_, &state_->metrics.events_sent, &state_->metrics.first_event,
+      request_arrived_);
   grpc::Slice slice(std::move(plan.request_bytes));
   grpc::ByteBuffer payload(&slice, 1);
   relay_->Start(*state_->stub, plan.method->grpc_path, payload, plan.metadata,
@@ -242,6 +252,8 @@ void Session::StartStream(StreamPlan plan) {
 
 void Session::Respond(PlainResponse response) {
   if (response.close) keep_alive_ = false;
+  const int status = static_cast<int>(response.status);
+  if (status >= 400) state_->metrics.CountRejection(status);
   Headers fields;
   if (!response.content_type.empty()) fields.emplace_back("Content-Type", response.content_type);
   fields.emplace_back("Cache-Control", "no-store");
@@ -301,17 +313,20 @@ void Session::Pump() {
 }
 
 void Session::FinishStream(const grpc::Status& status) {
-  relay_.reset();  // over or failed: nothing more comes from it
+  ReleaseRelay();  // over or failed: nothing more comes from it
+  final_code_ = status.error_code();
   ClearDeadline(kAccept);
   const std::string status_json = StatusJson(status.error_code(), status.error_message(),
                                              state_->json->DetailsJson(status.error_details()));
   switch (DecideStreamEnd(status, headers_sent_, wants_event_stream_)) {
     case StreamEnd::kHttpError:
+      final_http_ = HttpStatusFor(status.error_code());
       EndStream();
       Respond(ErrorResponse(status, *state_));
       return;
     case StreamEnd::kHeaderTooLarge:
       // Never accepted, refused for its metadata: 431, so EventSource stops.
+      final_http_ = 431;
       EndStream();
       Respond(PlainResponse{http::status::request_header_fields_too_large,
                             "application/json",
@@ -347,7 +362,8 @@ void Session::CutStream() {
   // another bridge) and resumes from its Last-Event-ID. The connection closes
   // afterwards, so nothing of the cut call can meet a next stream.
   keep_alive_ = false;
-  relay_.reset();
+  final_code_ = grpc::StatusCode::UNAVAILABLE;
+  ReleaseRelay();
   if (!headers_sent_) AppendStreamHead();
   AppendChunk(format_ == StreamFormat::kSse ? SseRetry(state_->options.retry)
                                             : NdjsonError(StatusJson(grpc::StatusCode::UNAVAILABLE,
@@ -385,16 +401,37 @@ void Session::AppendLastChunk() {
   if (!http10_ && !head_only_) out_ += "0\r\n\r\n";
 }
 
+void Session::ReleaseRelay() {
+  if (relay_ == nullptr) return;
+  stream_events_ = relay_->events();
+  stream_bytes_ = relay_->bytes();
+  relay_.reset();
+}
+
 void Session::EndStream() {
   if (!streaming_) return;
   streaming_ = false;
   direct_.Disable();
-  relay_.reset();
+  ReleaseRelay();
   ClearDeadline(kKeepAlive);
   ClearDeadline(kAccept);
   ClearDeadline(kDuration);
   client_slot_.reset();
   state_->metrics.active_streams--;
+  // A client that left before the headers: nginx's 499.
+  const int http_status = headers_sent_ ? 200 : final_http_ != 0 ? final_http_ : 499;
+  state_->metrics.CountStreamEnd(final_code_);
+  if (state_->access_log != nullptr) {
+    // The route, never the target: a query may hold ?access_token=.
+    state_->access_log->Write(absl::StrCat(
+        "{\"time\":\"", absl::FormatTime("%Y-%m-%dT%H:%M:%E3SZ", absl::Now(), absl::UTCTimeZone()),
+        "\",\"client\":\"", client_address_, "\",\"route\":\"", route_,
+        "\",\"status\":", http_status, ",\"code\":", static_cast<int>(final_code_),
+        ",\"events\":", stream_events_, ",\"bytes\":", stream_bytes_, ",\"duration_ms\":",
+        std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - stream_started_)
+            .count(),
+        "}"));
+  }
   // An idle connection keeps no stream-sized buffers.
   std::string().swap(events_);
 }
@@ -480,7 +517,7 @@ void Session::OnDeadlines() {
     return;
   }
   if (due(kAccept) && streaming_ && !headers_sent_ && !body_done_) {
-    relay_.reset();
+    ReleaseRelay();
     FinishStream(
         grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED, "the backend did not answer in time"));
   }
@@ -502,7 +539,7 @@ void Session::Close() {
   if (closed_) return;
   closed_ = true;
   direct_.Disable();  // no send may meet a closed (or reused) descriptor
-  relay_.reset();
+  ReleaseRelay();
   EndStream();
   error_code ignored;
   timer_.cancel();

@@ -72,6 +72,8 @@ class Session : public std::enable_shared_from_this<Session> {
   void AppendChunk(absl::string_view body);
   void AppendLastChunk();
   void EndStream();
+  // Releases the relay (cancelling its call unless over), keeping its counts.
+  void ReleaseRelay();
 
   // The write queue.
   void Write();
@@ -123,6 +125,14 @@ class Session : public std::enable_shared_from_this<Session> {
   bool headers_sent_ = false;
   bool body_done_ = false;  // the terminal bytes are queued
   bool wrote_since_tick_ = false;
+  // For /metrics and the access log.
+  absl::Time request_arrived_;
+  Clock::time_point stream_started_;
+  std::string route_;
+  grpc::StatusCode final_code_ = grpc::StatusCode::CANCELLED;
+  int final_http_ = 0;  // the error status when the stream became a plain response
+  int64_t stream_events_ = 0;
+  int64_t stream_bytes_ = 0;
 };
 
 }  // namespace gravity::bridge::internal

@@ -34,12 +34,15 @@ StreamEnd DecideStreamEnd(const grpc::Status& status, bool accepted, bool wants_
 
 StreamRelay::StreamRelay(std::unique_ptr<EventEncoder> encoder, ReadAheadLimits limits,
                          std::function<void()> wake, DirectWriter* writer,
-                         std::atomic<int64_t>* events_sent)
+                         std::atomic<int64_t>* events_sent, LatencyHistogram* first_event,
+                         absl::Time started)
     : encoder_(std::move(encoder)),
       limits_(limits),
       wake_(std::move(wake)),
       writer_(writer),
-      events_sent_(events_sent) {}
+      events_sent_(events_sent),
+      first_event_(first_event),
+      started_(started) {}
 
 StreamRelay::~StreamRelay() { Release(); }
 
@@ -100,6 +103,7 @@ bool StreamRelay::OnUpstreamMessage(grpc::ByteBuffer message) {
   {
     absl::MutexLock lock(&mu_);
     if (done_) return false;
+    const size_t before = ready_.size();
     if (absl::Status encoded = encoder_->Append(message, &ready_); !encoded.ok()) {
       // Not what the descriptors promise: end the stream with INTERNAL (the
       // session releases the call, which cancels it).
@@ -107,6 +111,10 @@ bool StreamRelay::OnUpstreamMessage(grpc::ByteBuffer message) {
       more = false;
     } else {
       ++ready_events_;
+      if (events_.fetch_add(1, std::memory_order_relaxed) == 0 && first_event_ != nullptr) {
+        first_event_->Observe(absl::Now() - started_);
+      }
+      bytes_.fetch_add(static_cast<int64_t>(ready_.size() - before), std::memory_order_relaxed);
       // Messages are accepted implicitly: a backend may skip initial metadata.
       accepted_ = true;
       // Everything read ahead goes, in order, in the one send.

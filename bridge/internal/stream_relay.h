@@ -31,6 +31,7 @@
 #include "absl/synchronization/mutex.h"
 #include "bridge/internal/direct_writer.h"
 #include "bridge/internal/event_encoder.h"
+#include "bridge/internal/metrics.h"
 #include "bridge/internal/upstream_call.h"
 #include "grpcpp/generic/generic_stub.h"
 #include "grpcpp/support/status.h"
@@ -67,9 +68,12 @@ class StreamRelay final : public UpstreamListener {
   // only post to the strand. `encoder` encodes this stream's messages.
   // `writer` (may be null) sends events straight from the gRPC thread while
   // the session has it enabled; `events_sent` counts the events it sent.
+  // `first_event` (may be null) gets the time from `started` to the first
+  // message.
   StreamRelay(std::unique_ptr<EventEncoder> encoder, ReadAheadLimits limits,
               std::function<void()> wake, DirectWriter* writer = nullptr,
-              std::atomic<int64_t>* events_sent = nullptr);
+              std::atomic<int64_t>* events_sent = nullptr, LatencyHistogram* first_event = nullptr,
+              absl::Time started = absl::Now());
   ~StreamRelay() override;
 
   void Start(grpc::GenericStub& stub, const std::string& method, const grpc::ByteBuffer& request,
@@ -83,6 +87,10 @@ class StreamRelay final : public UpstreamListener {
   // Strand: cancels the call unless it is over; nothing reaches the relay
   // afterwards. Idempotent.
   void Release();
+
+  // Events and bytes of events encoded so far (thread-safe).
+  int64_t events() const { return events_.load(std::memory_order_relaxed); }
+  int64_t bytes() const { return bytes_.load(std::memory_order_relaxed); }
 
   // UpstreamListener (gRPC threads).
   void OnUpstreamAccepted() override;
@@ -98,6 +106,10 @@ class StreamRelay final : public UpstreamListener {
   const std::function<void()> wake_;
   DirectWriter* const writer_;
   std::atomic<int64_t>* const events_sent_;
+  LatencyHistogram* const first_event_;
+  const absl::Time started_;
+  std::atomic<int64_t> events_{0};
+  std::atomic<int64_t> bytes_{0};
   UpstreamCall* call_ = nullptr;  // strand; null once released
 
   absl::Mutex mu_;

@@ -3,6 +3,8 @@
 #include "bridge/bridge.h"
 
 #include <atomic>
+#include <cstdio>
+#include <fstream>
 #include <memory>
 #include <thread>
 #include <vector>
@@ -269,6 +271,59 @@ TEST_F(BridgeTest, MetricsShowActiveStreamsAndEvents) {
   EXPECT_EQ(metrics.status, 200);
   EXPECT_TRUE(absl::StrContains(metrics.body, "gravity_bridge_active_streams 0\n"));
   EXPECT_TRUE(absl::StrContains(metrics.body, "gravity_bridge_events_sent_total 3\n"));
+}
+
+TEST_F(BridgeTest, MetricsCountEndsByCodeRejectionsByStatusAndTimeToFirstEvent) {
+  StartBridge();
+  Get(kFastPing);
+  Get(std::string(kFastPing) + "&fail_code=9");
+  Get("/nope");
+  Get("/streaming.v1.Streaming/Ping?count=x");
+  HttpResponse metrics;
+  for (int i = 0; i < 100; ++i) {
+    metrics = Get("/metrics");
+    if (absl::StrContains(metrics.body, "gravity_bridge_active_streams 0\n")) break;
+    absl::SleepFor(absl::Milliseconds(10));
+  }
+  for (const char* line : {
+           "gravity_bridge_streams_ended_total{code=\"OK\"} 1\n",
+           "gravity_bridge_streams_ended_total{code=\"FAILED_PRECONDITION\"} 1\n",
+           "gravity_bridge_streams_ended_total{code=\"CANCELLED\"} 0\n",
+           "gravity_bridge_rejections_total{status=\"404\"} 1\n",
+           "gravity_bridge_rejections_total{status=\"400\"} 1\n",
+           "gravity_bridge_time_to_first_event_seconds_count 2\n",
+           "gravity_bridge_time_to_first_event_seconds_bucket{le=\"+Inf\"} 2\n",
+       }) {
+    EXPECT_TRUE(absl::StrContains(metrics.body, line)) << line << metrics.body;
+  }
+}
+
+TEST_F(BridgeTest, TheAccessLogHasALinePerStreamEndAndNoSecrets) {
+  const std::string path = absl::StrCat(::testing::TempDir(), "/access.log");
+  std::remove(path.c_str());
+  BridgeOptions options;
+  options.access_log = path;
+  StartBridge(options);
+  Get("/streaming.v1.Streaming/StreamUsers?count=2&interval_ms=10&access_token=" +
+      std::string(testing::kAdminToken));
+  Get("/streaming.v1.Streaming/StreamUsers?count=1&interval_ms=10",
+      {{"Authorization", std::string("Bearer ") + testing::kAdminToken},
+       {"Cookie", "session=cookie-secret"}});
+  Get("/streaming.v1.Streaming/StreamUsers?count=1");  // 401
+  bridge_.reset();                                     // writes out the log
+  std::ifstream in(path);
+  std::vector<std::string> lines;
+  for (std::string line; std::getline(in, line);) lines.push_back(line);
+  ASSERT_EQ(lines.size(), 3u);
+  EXPECT_TRUE(absl::StrContains(lines[0], "\"route\":\"/streaming.v1.Streaming/StreamUsers\""))
+      << lines[0];
+  EXPECT_TRUE(absl::StrContains(lines[0], "\"status\":200,\"code\":0,\"events\":2,")) << lines[0];
+  EXPECT_TRUE(absl::StrContains(lines[2], "\"status\":401,\"code\":16,\"events\":0,")) << lines[2];
+  for (const std::string& line : lines) {
+    EXPECT_TRUE(absl::StrContains(line, "\"client\":\"127.0.0.1\"")) << line;
+    EXPECT_FALSE(absl::StrContains(line, testing::kAdminToken)) << line;
+    EXPECT_FALSE(absl::StrContains(line, "cookie-secret")) << line;
+  }
 }
 
 TEST_F(BridgeTest, KeepAliveConnectionServesSeveralStreams) {
