@@ -25,6 +25,24 @@ using testing::SetTestDeadline;
 using testing::StartServer;
 using testing::StubFor;
 
+// The cancel hooks' promise: they run within 100 ms of the cancel or the
+// deadline. Sanitizer builds run several times slower; on a loaded 2-core
+// machine an ASan build saw the deadline hook 107 ms late (1 run in 50), so
+// there the bound is 500 ms: still far below the 20 s test deadline, the only
+// other thing that would end these calls.
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define GRAVITY_TEST_SANITIZED 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
+#define GRAVITY_TEST_SANITIZED 1
+#endif
+#endif
+#ifdef GRAVITY_TEST_SANITIZED
+constexpr absl::Duration kHookBound = absl::Milliseconds(500);
+#else
+constexpr absl::Duration kHookBound = absl::Milliseconds(100);
+#endif
+
 PingReply Reply(int64_t seq, std::string message = "") {
   PingReply reply;
   reply.set_seq(seq);
@@ -252,7 +270,7 @@ TEST(StreamTest, CancelHookFiresWithin100msOfClientCancel) {
   const absl::Time cancel_at = absl::Now();
   context.TryCancel();
   ASSERT_TRUE(cancelled.WaitForNotificationWithTimeout(absl::Seconds(5)));
-  EXPECT_LT(cancelled_at - cancel_at, absl::Milliseconds(100));
+  EXPECT_LT(cancelled_at - cancel_at, kHookBound);
   EXPECT_EQ(reader->Finish().error_code(), grpc::StatusCode::CANCELLED);
 }
 
@@ -275,7 +293,7 @@ TEST(StreamTest, CancelHookFiresWithin100msOfTheDeadline) {
   EXPECT_FALSE(reader->Read(&reply));
   EXPECT_EQ(reader->Finish().error_code(), grpc::StatusCode::DEADLINE_EXCEEDED);
   ASSERT_TRUE(cancelled.WaitForNotificationWithTimeout(absl::Seconds(5)));
-  EXPECT_LT(cancelled_at - deadline, absl::Milliseconds(100));
+  EXPECT_LT(cancelled_at - deadline, kHookBound);
 }
 
 TEST(StreamTest, EveryAndAfterDriveAStreamAndStopWhenItEnds) {
