@@ -1,4 +1,29 @@
-// AppendProto3Json: a protobuf message as proto3 JSON (work in progress).
+// AppendProto3Json: a protobuf message as proto3 JSON, by reflection, without
+// protobuf's json_util.
+//
+// The bridge sends every message of a server stream as one line of JSON. With
+// json_util (protobuf 3.21) each message is serialized, then read back through
+// a TypeResolver (a google.protobuf.Type copied per lookup) and a
+// ProtoStreamObjectSource; this walks the message itself and appends to the
+// caller's buffer. Its output is byte for byte what json_util's
+// MessageToJsonString prints with default JsonPrintOptions: no whitespace,
+// json_name keys, fields with presence only, in field-number order, 64-bit
+// integers as strings, enums by name (number when unknown), bytes as padded
+// standard base64, floats as SimpleDtoa/SimpleFtoa (NaN and infinities as
+// strings), json_util's string escaping (\u003c, \u003e, \u2028, ...), maps
+// as objects in the order json_util would serialize them, and the well-known
+// types (Timestamp, Duration, wrappers, Struct/Value/ListValue, FieldMask,
+// Any). Works on generated messages and on DynamicMessages of any pool.
+//
+// Whatever it cannot print exactly like json_util it refuses with an error,
+// having appended nothing: an Any whose type is not in the message's pool (or
+// whose payload is not canonically encoded), strings that are not valid
+// UTF-8, out-of-range Timestamps and Durations, proto2 groups, unknown fields
+// numbered like known ones, and very deep nesting. The caller then uses
+// json_util, which prints those (or fails) its own way.
+//
+// Stateless and thread-safe: messages are only read (a map field of a const
+// message may sync its internal representation, which protobuf guards).
 #ifndef GRAVITY_BRIDGE_INTERNAL_JSON_PRINTER_H_
 #define GRAVITY_BRIDGE_INTERNAL_JSON_PRINTER_H_
 
@@ -9,6 +34,7 @@
 
 namespace gravity::bridge::internal {
 
+// Appends `message` as proto3 JSON to `*out`. On error `*out` is unchanged.
 absl::Status AppendProto3Json(const google::protobuf::Message& message, std::string* out);
 
 }  // namespace gravity::bridge::internal
