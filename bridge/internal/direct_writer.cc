@@ -24,6 +24,9 @@ DirectWriter::Sent DirectWriter::TrySend(absl::string_view body) {
   absl::MutexLock lock(&mu_);
   if (fd_ < 0) return Sent::kNo;
   if (body.empty()) return Sent::kAll;
+  const auto now = std::chrono::steady_clock::now();
+  if (now - last_send_ < kBatchGap) return Sent::kNo;
+  last_send_ = now;
   char size_line[24];
   const int size_length =
       chunked_ ? std::snprintf(size_line, sizeof size_line, "%zx\r\n", body.size()) : 0;

@@ -4,6 +4,10 @@
 // post, a thread wake-up, an Asio write operation — cost about as much as
 // everything else the bridge does for the event.
 //
+// A busy stream is better served by batching: an event that follows a
+// direct send within kBatchGap is refused (TrySend answers kNo), so events
+// gather in the relay's read-ahead and the session writes them as one.
+//
 // The session enables it while nothing else may be written (headers out, no
 // Asio write in flight, stream not over) and disables it before it writes
 // anything itself or closes the socket. When the socket takes only part of a
@@ -15,6 +19,7 @@
 #ifndef GRAVITY_BRIDGE_INTERNAL_DIRECT_WRITER_H_
 #define GRAVITY_BRIDGE_INTERNAL_DIRECT_WRITER_H_
 
+#include <chrono>
 #include <string>
 
 #include "absl/base/thread_annotations.h"
@@ -31,8 +36,11 @@ class DirectWriter {
   // After it returns, no send is running or will run until Enable.
   void Disable();
 
+  // Closer than this to the last direct send, events are batched instead.
+  static constexpr std::chrono::microseconds kBatchGap{250};
+
   enum class Sent {
-    kNo,      // disabled: nothing sent
+    kNo,      // disabled, or batching: nothing sent
     kAll,     // the whole chunk is in the socket
     kPartly,  // the rest is kept as leftover and the writer disabled itself
   };
@@ -50,6 +58,7 @@ class DirectWriter {
   int fd_ ABSL_GUARDED_BY(mu_) = -1;  // -1: disabled
   bool chunked_ ABSL_GUARDED_BY(mu_) = true;
   bool sent_ ABSL_GUARDED_BY(mu_) = false;
+  std::chrono::steady_clock::time_point last_send_ ABSL_GUARDED_BY(mu_);
   std::string leftover_ ABSL_GUARDED_BY(mu_);
 };
 
