@@ -285,7 +285,11 @@ absl::StatusOr<std::vector<std::pair<std::string, std::string>>> ParseQuery(
     absl::string_view query) {
   std::vector<std::pair<std::string, std::string>> params;
   if (query.empty()) return params;
-  auto parsed = boost::urls::parse_query(boost::core::string_view(query.data(), query.size()));
+  // Boost.URL 1.81's parse_query measures its input with strlen
+  // (boostorg/url#757): it must get a NUL-terminated copy, never a view into
+  // the request head.
+  const std::string terminated(query);
+  auto parsed = boost::urls::parse_query(boost::core::string_view(terminated));
   if (!parsed) {
     return absl::InvalidArgumentError(
         absl::StrCat("malformed query string: ", parsed.error().message()));

@@ -11,9 +11,10 @@
 
 namespace gravity::bridge::internal {
 
-// "id: <id>\n" (when id is not empty) then one "data: " line per line of
-// `json`, then a blank line. proto3 JSON never holds a raw newline, but a line
-// break in `json` would otherwise end the event early, so it is split.
+// "id: <id>\n" (when id is not empty and holds no CR, LF or NUL) then one
+// "data: " line per non-empty line of `json`, then a blank line. proto3 JSON
+// is one line; were it not, a raw line break would end the event early, so
+// `json` is split on CR and LF, and empty lines between them are dropped.
 std::string SseMessage(absl::string_view id, absl::string_view json);
 void AppendSseMessage(absl::string_view id, absl::string_view json, std::string* out);
 
