@@ -1,6 +1,7 @@
 #include "bridge/internal/json_printer.h"
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <cstdint>
 #include <memory>
@@ -75,6 +76,14 @@ bool EscapesCodePoint(uint32_t cp) {
   }
 }
 
+// The bytes json_util copies as they are: printable ASCII but '"', '\\', '<'
+// and '>'.
+constexpr auto kPlain = [] {
+  std::array<bool, 256> plain{};
+  for (int c = 0x20; c < 0x7f; ++c) plain[c] = c != '"' && c != '\\' && c != '<' && c != '>';
+  return plain;
+}();
+
 // Appends `s` as a quoted JSON string, escaped as json_util escapes. Fails on
 // invalid UTF-8 (json_util drops such bytes its own way).
 absl::Status AppendString(absl::string_view s, std::string* out) {
@@ -85,7 +94,7 @@ absl::Status AppendString(absl::string_view s, std::string* out) {
   size_t run = 0;  // start of the bytes not yet copied
   while (i < n) {
     unsigned char c = p[i];
-    if (c >= 0x20 && c < 0x7f && c != '"' && c != '\\' && c != '<' && c != '>') {
+    if (kPlain[c]) {
       ++i;
       continue;
     }
