@@ -11,16 +11,23 @@
 // integers as strings, enums by name (number when unknown), bytes as padded
 // standard base64, floats as SimpleDtoa/SimpleFtoa (NaN and infinities as
 // strings), json_util's string escaping (\u003c, \u003e, \u2028, ...), maps
-// as objects in the order json_util would serialize them, and the well-known
-// types (Timestamp, Duration, wrappers, Struct/Value/ListValue, FieldMask,
-// Any). Works on generated messages and on DynamicMessages of any pool.
+// as objects, and the well-known types (Timestamp, Duration, wrappers,
+// Struct/Value/ListValue, FieldMask, Any). Works on generated messages and on
+// DynamicMessages of any pool.
+//
+// Map entries come in the order of the map's repeated representation: for a
+// parsed DynamicMessage that is the wire's order (duplicate keys included),
+// what json_util prints too. (Had the map since been read through protobuf's
+// map reflection API, json_util would use the map's own order instead.)
 //
 // Whatever it cannot print exactly like json_util it refuses with an error,
-// having appended nothing: an Any whose type is not in the message's pool (or
-// whose payload is not canonically encoded), strings that are not valid
-// UTF-8, out-of-range Timestamps and Durations, proto2 groups, unknown fields
-// numbered like known ones, and very deep nesting. The caller then uses
-// json_util, which prints those (or fails) its own way.
+// having appended nothing: maps of generated messages (their serializer's
+// order is not visible through public reflection), an Any whose type is not
+// in the message's pool or whose payload is not canonically encoded, strings
+// that are not valid UTF-8, out-of-range Timestamps and Durations, Durations
+// with mixed signs, proto2 groups, unknown fields numbered like known ones,
+// and deep nesting. The caller then uses json_util, which prints those (or
+// fails) its own way.
 //
 // Stateless and thread-safe: messages are only read (a map field of a const
 // message may sync its internal representation, which protobuf guards).
