@@ -15,6 +15,7 @@
 #include "server/service.h"
 #include "streaming/v1/streaming.grpc.pb.h"
 #include "tests/server/test_server.h"
+#include "tests/testing/sanitizers.h"
 
 namespace gravity::server {
 namespace {
@@ -30,18 +31,8 @@ using testing::StubFor;
 // machine an ASan build saw the deadline hook 107 ms late (1 run in 50), so
 // there the bound is 500 ms: still far below the 20 s test deadline, the only
 // other thing that would end these calls.
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-#define GRAVITY_TEST_SANITIZED 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
-#define GRAVITY_TEST_SANITIZED 1
-#endif
-#endif
-#ifdef GRAVITY_TEST_SANITIZED
-constexpr absl::Duration kHookBound = absl::Milliseconds(500);
-#else
-constexpr absl::Duration kHookBound = absl::Milliseconds(100);
-#endif
+constexpr absl::Duration kHookBound =
+    testing::kSanitizedBuild ? absl::Milliseconds(500) : absl::Milliseconds(100);
 
 PingReply Reply(int64_t seq, std::string message = "") {
   PingReply reply;
