@@ -3,6 +3,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "bridge/internal/json_printer.h"
 #include "bridge/internal/sse.h"
 
 namespace gravity::bridge::internal {
@@ -41,9 +42,7 @@ void AppendEventId(const google::protobuf::Message& message,
 
 EventEncoder::EventEncoder(const StreamMethod& method, const JsonEncoder& json,
                            const google::protobuf::Message& prototype, StreamFormat format)
-    : method_(method), json_(json), format_(format) {
-  if (method.event_id != nullptr && format == StreamFormat::kSse) scratch_.reset(prototype.New());
-}
+    : method_(method), json_(json), format_(format), scratch_(prototype.New()) {}
 
 absl::Status EventEncoder::Append(const grpc::ByteBuffer& message, std::string* out) {
   bytes_.clear();
@@ -53,24 +52,43 @@ absl::Status EventEncoder::Append(const grpc::ByteBuffer& message, std::string* 
     bytes_.append(reinterpret_cast<const char*>(slice.begin()), slice.size());
   }
   const google::protobuf::Descriptor& type = *method_.method->output_type();
+  scratch_->Clear();
+  if (!scratch_->ParseFromString(bytes_)) {
+    return absl::InternalError(
+        absl::StrCat("the backend sent a message that is not a ", type.full_name()));
+  }
+  // The JSON goes straight into the output; what the printer refuses (rare
+  // shapes, see json_printer.h) goes through json_util instead.
+  const size_t start = out->size();
+  if (format_ == StreamFormat::kNdjson) {
+    out->append("{\"result\":");
+    if (AppendProto3Json(*scratch_, out).ok()) {
+      out->append("}\n");
+      return absl::OkStatus();
+    }
+  } else {
+    std::string id;
+    AppendEventId(*scratch_, method_.event_id, &id);
+    AppendSseId(id, out);
+    out->append("data: ");
+    // proto3 JSON escapes every line break: one data line.
+    if (AppendProto3Json(*scratch_, out).ok()) {
+      out->append("\n\n");
+      return absl::OkStatus();
+    }
+  }
+  out->resize(start);
   if (!json_.ToJson(type, bytes_, &json_text_).ok()) {
     return absl::InternalError(
         absl::StrCat("the backend sent a message that is not a ", type.full_name()));
   }
   if (format_ == StreamFormat::kNdjson) {
     AppendNdjsonResult(json_text_, out);
-    return absl::OkStatus();
-  }
-  std::string id;
-  if (scratch_ != nullptr) {
-    scratch_->Clear();
-    if (!scratch_->ParseFromString(bytes_)) {
-      return absl::InternalError(
-          absl::StrCat("the backend sent a message that is not a ", type.full_name()));
-    }
+  } else {
+    std::string id;
     AppendEventId(*scratch_, method_.event_id, &id);
+    AppendSseMessage(id, json_text_, out);
   }
-  AppendSseMessage(id, json_text_, out);
   return absl::OkStatus();
 }
 

@@ -36,7 +36,7 @@ class EventEncoder {
   const StreamMethod& method_;
   const JsonEncoder& json_;
   const StreamFormat format_;
-  std::unique_ptr<google::protobuf::Message> scratch_;  // only when the method has an event id
+  const std::unique_ptr<google::protobuf::Message> scratch_;  // reused for every message
   std::string bytes_;
   std::string json_text_;
 };

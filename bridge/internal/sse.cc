@@ -11,12 +11,16 @@ std::string SseMessage(absl::string_view id, absl::string_view json) {
   return event;
 }
 
-void AppendSseMessage(absl::string_view id, absl::string_view json, std::string* out) {
+void AppendSseId(absl::string_view id, std::string* out) {
   // An id with a line break or NUL would break the framing; EventSource
   // ignores ids containing NUL anyway.
   if (!id.empty() && id.find_first_of(absl::string_view("\r\n\0", 3)) == absl::string_view::npos) {
     absl::StrAppend(out, "id: ", id, "\n");
   }
+}
+
+void AppendSseMessage(absl::string_view id, absl::string_view json, std::string* out) {
+  AppendSseId(id, out);
   if (json.find_first_of("\r\n") == absl::string_view::npos) {
     // proto3 JSON is one line: the usual case, without splitting.
     if (!json.empty()) absl::StrAppend(out, "data: ", json, "\n");

@@ -17,6 +17,8 @@ namespace gravity::bridge::internal {
 // `json` is split on CR and LF, and empty lines between them are dropped.
 std::string SseMessage(absl::string_view id, absl::string_view json);
 void AppendSseMessage(absl::string_view id, absl::string_view json, std::string* out);
+// Just the "id: <id>\n" line of SseMessage (nothing for an empty or bad id).
+void AppendSseId(absl::string_view id, std::string* out);
 
 // "event: end\ndata: <status_json>\n\n" (google.rpc.Status JSON, see
 // StatusJson): always the last event.
