@@ -288,6 +288,10 @@ void Session::ContinueConnection() {
 
 void Session::Pump() {
   if (closed_ || !streaming_ || body_done_ || relay_ == nullptr || writing_) return;
+  // From here until it is enabled again only this strand writes: an event
+  // sent directly between Take and a write of what Take found would
+  // overtake it. (Disable waits for a send in progress.)
+  direct_.Disable();
   // What a direct send could not finish goes first (out_ is empty: nothing
   // is queued while no write is in flight).
   if (std::string leftover = direct_.TakeLeftover(); !leftover.empty()) out_.insert(0, leftover);
@@ -526,6 +530,7 @@ void Session::OnDeadlines() {
     // Before the backend has answered nothing may go out, not even headers.
     const bool sent_directly = direct_.SentSinceLastAsked();
     if (!wrote_since_tick_ && !sent_directly && headers_sent_ && format_ == StreamFormat::kSse) {
+      direct_.Disable();  // the comment goes between events, never inside one's write
       AppendChunk(SseKeepAlive());
       Write();
     }

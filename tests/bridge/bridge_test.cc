@@ -356,6 +356,29 @@ TEST_F(BridgeTest, FiveHundredConcurrentStreamsAllComplete) {
   EXPECT_EQ(complete, kStreams);
 }
 
+// Events leave either directly from the gRPC thread or batched through the
+// connection's write queue; whichever way, every stream sees every id once,
+// in order.
+TEST_F(BridgeTest, ManyStreamsAt1msKeepEveryEventInOrder) {
+  StartBridge();
+  constexpr int kStreams = 30;
+  constexpr int kCount = 300;
+  std::vector<std::unique_ptr<HttpConnection>> connections;
+  for (int i = 0; i < kStreams; ++i) {
+    connections.push_back(std::make_unique<HttpConnection>(bridge_->port()));
+    connections.back()->SendRequest(
+        "GET", absl::StrCat("/streaming.v1.Streaming/Ping?to=o&interval_ms=1&count=", kCount));
+  }
+  for (auto& connection : connections) {
+    HttpResponse response = connection->ReadResponse();
+    ASSERT_EQ(response.status, 200) << response.error;
+    auto events = ParseSse(response.body);
+    ASSERT_EQ(events.size(), static_cast<size_t>(kCount + 1));
+    for (int i = 0; i < kCount; ++i) ASSERT_EQ(events[i].id, std::to_string(i + 1));
+    EXPECT_EQ(events.back().event, "end");
+  }
+}
+
 TEST_F(BridgeTest, ABackendGoingAwayMidStreamSendsRetryAndNoEnd) {
   StartBridge();
   HttpConnection connection(bridge_->port());
