@@ -182,6 +182,10 @@ std::variant<PlainResponse, Headers> ForwardedMetadata(
     const HttpRequest& request, const std::vector<std::pair<std::string, std::string>>& query,
     const BridgeOptions& options) {
   Headers metadata;
+  // Two of these would leave it to chance which one the backend sees.
+  for (const char* name : {"Authorization", "Last-Event-ID"}) {
+    if (request.count(name) > 1) return Invalid(absl::StrCat(name, " given more than once"));
+  }
   bool valid = true;
   auto forward = [&](std::string key, absl::string_view value) {
     if (value.empty()) return;

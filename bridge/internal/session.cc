@@ -93,8 +93,25 @@ void Session::OnReadHeader(error_code ec) {
   }
   header_fields_ = static_cast<size_t>(
       std::distance(parser_->get().base().begin(), parser_->get().base().end()));
-  http::async_read(socket_, buffer_, *parser_,
-                   [self = shared_from_this()](error_code ec, size_t) { self->OnReadRequest(ec); });
+  auto read_body = [self = shared_from_this()] {
+    http::async_read(self->socket_, self->buffer_, *self->parser_,
+                     [self](error_code ec, size_t) { self->OnReadRequest(ec); });
+  };
+  if (boost::beast::iequals(parser_->get()[http::field::expect], "100-continue")) {
+    // The client waits for this before it sends its body (the read deadline
+    // still bounds the exchange).
+    static constexpr char kContinue[] = "HTTP/1.1 100 Continue\r\n\r\n";
+    net::async_write(socket_, net::buffer(kContinue, sizeof kContinue - 1),
+                     [self = shared_from_this(), read_body](error_code ec, size_t) {
+                       if (ec || self->closed_) {
+                         self->Close();
+                         return;
+                       }
+                       read_body();
+                     });
+    return;
+  }
+  read_body();
 }
 
 void Session::WatchForDisconnect() {
@@ -280,8 +297,27 @@ void Session::ContinueConnection() {
     HandleRequest(std::move(next));
     return;
   }
+  if (buffer_.size() > 0) {
+    // A pipelined request's bytes are here already.
+    SetDeadline(kRead, state_->options.header_timeout);
+    DoReadRequest();
+    return;
+  }
+  // Idle until the next request starts; from its first byte the header
+  // timeout applies, as on a new connection (else a slow sender would get the
+  // idle timeout for its headers).
   SetDeadline(kRead, state_->options.idle_timeout);
-  DoReadRequest();
+  reading_ = true;
+  socket_.async_wait(net::socket_base::wait_read, [self = shared_from_this()](error_code ec) {
+    self->reading_ = false;
+    if (self->closed_) return;
+    if (ec) {
+      self->Close();
+      return;
+    }
+    self->SetDeadline(kRead, self->state_->options.header_timeout);
+    self->DoReadRequest();
+  });
 }
 
 // ---- Streams -------------------------------------------------------------

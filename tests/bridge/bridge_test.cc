@@ -695,6 +695,57 @@ TEST_F(BridgeTest, AHeadResponseCarriesNoBodySoTheNextResponseParses) {
   EXPECT_TRUE(absl::EndsWith(seen, "\r\n\r\n{\"status\":\"SERVING\"}\n")) << seen;
 }
 
+TEST_F(BridgeTest, ExpectContinueGetsAnInterim100BeforeTheBodyIsSent) {
+  StartBridge();
+  HttpConnection connection(bridge_->port());
+  const std::string body = R"({"to":"ann","count":1,"intervalMs":1})";
+  connection.SendRaw(absl::StrCat(
+      "POST /streaming.v1.Streaming/Ping HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+      "Expect: 100-continue\r\nConnection: close\r\nContent-Length: ",
+      body.size(), "\r\n\r\n"));
+  std::string seen;
+  ASSERT_TRUE(connection.ReadUntil("\r\n\r\n", &seen)) << seen;
+  EXPECT_EQ(seen, "HTTP/1.1 100 Continue\r\n\r\n");
+  connection.SendRaw(body);
+  seen += connection.ReadToClose();
+  EXPECT_TRUE(absl::StrContains(seen, "\r\n\r\nHTTP/1.1 200 OK\r\n")) << seen;
+  EXPECT_TRUE(absl::StrContains(seen, "Sending ping to ann")) << seen;
+  EXPECT_TRUE(absl::StrContains(seen, "event: end")) << seen;
+}
+
+// Once a kept-alive connection's next request has begun, its head gets the
+// header timeout, as on a new connection, not the idle timeout.
+TEST_F(BridgeTest, ASlowHeadOnAKeptAliveConnectionGetsTheHeaderTimeout) {
+  BridgeOptions options;
+  options.header_timeout = absl::Milliseconds(300);
+  options.idle_timeout = absl::Seconds(30);
+  StartBridge(options);
+  HttpConnection connection(bridge_->port());
+  connection.SendRaw("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n");
+  std::string seen;
+  ASSERT_TRUE(connection.ReadUntil("SERVING\"}\n", &seen)) << seen;
+  const absl::Time start = absl::Now();
+  connection.SendRaw("GET /hea");  // and nothing more
+  const std::string rest = connection.ReadToClose();
+  EXPECT_EQ(rest, "");
+  EXPECT_LT(absl::Now() - start, absl::Seconds(5));
+}
+
+TEST_F(BridgeTest, TwoAuthorizationHeadersAreRefused) {
+  StartBridge();
+  HttpResponse response = Get("/streaming.v1.Streaming/StreamUsers?count=1",
+                              {{"Authorization", std::string("Bearer ") + testing::kAdminToken}});
+  EXPECT_EQ(response.status, 200);
+  HttpConnection connection(bridge_->port());
+  connection.SendRaw(absl::StrCat(
+      "GET /streaming.v1.Streaming/StreamUsers?count=1 HTTP/1.1\r\nHost: x\r\n"
+      "Authorization: Bearer ",
+      testing::kAdminToken, "\r\nAuthorization: Bearer other\r\nConnection: close\r\n\r\n"));
+  const std::string seen = connection.ReadToClose();
+  EXPECT_TRUE(absl::StartsWith(seen, "HTTP/1.1 400 Bad Request\r\n")) << seen;
+  EXPECT_TRUE(absl::StrContains(seen, "Authorization given more than once")) << seen;
+}
+
 TEST_F(BridgeTest, FieldsInAChunkedRequestsTrailerAreRefused) {
   StartBridge();
   HttpConnection connection(bridge_->port());
