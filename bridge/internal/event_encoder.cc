@@ -78,9 +78,12 @@ absl::Status EventEncoder::Append(const grpc::ByteBuffer& message, std::string* 
     }
   }
   out->resize(start);
-  if (!json_.ToJson(type, bytes_, &json_text_).ok()) {
+  if (absl::Status printed = json_.ToJson(type, bytes_, &json_text_); !printed.ok()) {
+    // It parsed, so it is a well-formed message; what fails is its JSON, e.g.
+    // an Any of a type the descriptors do not hold.
     return absl::InternalError(
-        absl::StrCat("the backend sent a message that is not a ", type.full_name()));
+        absl::StrCat("a ", type.full_name(),
+                     " from the backend has no proto3 JSON form here: ", printed.message()));
   }
   if (format_ == StreamFormat::kNdjson) {
     AppendNdjsonResult(json_text_, out);
