@@ -1,6 +1,11 @@
 #include "bridge/bridge.h"
 
+#include <fcntl.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <cerrno>
 #include <fstream>
 #include <functional>
 #include <set>
@@ -97,6 +102,10 @@ class Bridge::Impl {
         acceptor_(accept_strand_),
         accept_retry_(accept_strand_) {}
 
+  ~Impl() {
+    if (reserve_fd_ >= 0) ::close(reserve_fd_);
+  }
+
   absl::Status Listen() {
     const std::string& listen = state_->options.listen;
     const size_t colon = listen.rfind(':');
@@ -117,6 +126,8 @@ class Bridge::Impl {
     if (!ec) acceptor_.set_option(net::socket_base::reuse_address(true), ec);
     if (!ec) acceptor_.bind(endpoint, ec);
     if (!ec) acceptor_.listen(net::socket_base::max_listen_connections, ec);
+    // AnswerOutOfDescriptors accepts by hand and must never block.
+    if (!ec) acceptor_.non_blocking(true, ec);
     if (ec)
       return absl::UnavailableError(absl::StrCat("cannot listen on ", listen, ": ", ec.message()));
     host_ = host.empty() ? "0.0.0.0" : host;
@@ -187,8 +198,11 @@ class Bridge::Impl {
         net::make_strand(io_), [this](boost::system::error_code ec, net::ip::tcp::socket socket) {
           if (ec) {
             if (ec == net::error::operation_aborted || !acceptor_.is_open()) return;
-            // E.g. out of file descriptors: keep serving the open connections and
-            // try again shortly instead of spinning.
+            if (ec == net::error::no_descriptors || ec.value() == ENFILE) {
+              AnswerOutOfDescriptors();
+            }
+            // Keep serving the open connections and try again shortly instead
+            // of spinning.
             accept_retry_.expires_after(std::chrono::milliseconds(50));
             accept_retry_.async_wait([this](boost::system::error_code wait_ec) {
               if (!wait_ec && acceptor_.is_open()) DoAccept();
@@ -215,8 +229,33 @@ class Bridge::Impl {
         });
   }
 
+  // Out of file descriptors, a browser would wait in the listen backlog with
+  // no answer. The descriptor kept in reserve is given up for a moment to
+  // accept one waiting connection, answer it 503 (Retry-After) and close it.
+  // Accept strand only.
+  void AnswerOutOfDescriptors() {
+    if (reserve_fd_ >= 0) ::close(reserve_fd_);
+    const int fd = ::accept4(acceptor_.native_handle(), nullptr, nullptr, SOCK_CLOEXEC);
+    if (fd >= 0) {
+      static constexpr char kBody[] =
+          "{\"code\":14,\"message\":\"the bridge is out of file descriptors\",\"details\":[]}\n";
+      const std::string response = absl::StrCat(
+          "HTTP/1.1 503 Service Unavailable\r\nServer: gravity-bridge\r\n"
+          "Content-Type: application/json\r\nCache-Control: no-store\r\nRetry-After: 1\r\n"
+          "Connection: close\r\nContent-Length: ",
+          sizeof kBody - 1, "\r\n\r\n", kBody);
+      // A fresh socket's buffer takes this whole; never wait for it.
+      [[maybe_unused]] ssize_t sent =
+          ::send(fd, response.data(), response.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
+      ::close(fd);
+      state_->metrics.CountRejection(503);
+    }
+    reserve_fd_ = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+  }
+
   net::io_context io_;
   net::executor_work_guard<net::io_context::executor_type> work_;
+  int reserve_fd_ = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
   // The acceptor and its retry timer live on one strand: Shutdown closes it
   // from another thread.
   net::strand<net::io_context::executor_type> accept_strand_;

@@ -5,13 +5,16 @@
 #include <signal.h>
 
 #include <cstdio>
+#include <cstring>
 #include <fstream>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
+#include "tests/bridge/http_test_client.h"
 #include "tests/client/subprocess.h"
 
 namespace gravity::bridge {
@@ -126,6 +129,62 @@ TEST_F(BridgeConfigTest, GoodFilesStart) {
     ADD_FAILURE() << "no listening line; stderr: " << bridge->Finish(absl::Seconds(5)).err;
   }
   // The destructor stops it.
+}
+
+// Out of file descriptors (a low `ulimit -n`), a new connection gets a 503
+// with a Status JSON instead of waiting unanswered, the open ones are kept,
+// and once descriptors are free again the bridge serves as before.
+TEST_F(BridgeConfigTest, OutOfFileDescriptorsIsA503ThenRecovery) {
+  ASSERT_NE(descriptor_set_path, nullptr);
+  auto bridge = Subprocess::Start({"/bin/sh", "-c", "ulimit -n 48 && exec \"$0\" \"$@\"",
+                                   bridge_path, "--listen=127.0.0.1:0", "--backend=127.0.0.1:1",
+                                   std::string("--descriptor_set=") + descriptor_set_path});
+  ASSERT_NE(bridge, nullptr);
+  int port = 0;
+  while (auto line = bridge->ReadLine(absl::Seconds(20))) {
+    const size_t at = line->find("listening on http://127.0.0.1:");
+    if (at != std::string::npos) {
+      port = std::stoi(line->substr(at + std::strlen("listening on http://127.0.0.1:")));
+      break;
+    }
+  }
+  ASSERT_NE(port, 0) << bridge->Finish(absl::Seconds(5)).err;
+
+  // Idle connections until the bridge runs out: each costs it a descriptor.
+  std::vector<std::unique_ptr<testing::HttpConnection>> idle;
+  std::string refused;
+  for (int i = 0; i < 100 && refused.empty(); ++i) {
+    auto connection = std::make_unique<testing::HttpConnection>(port, /*timeout_ms=*/2000);
+    connection->SendRaw("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n");
+    std::string seen;
+    connection->ReadUntil("\r\n\r\n", &seen);
+    if (absl::StartsWith(seen, "HTTP/1.1 503")) {
+      refused = seen + connection->ReadToClose();
+    } else {
+      ASSERT_TRUE(absl::StartsWith(seen, "HTTP/1.1 200 OK")) << i << ": " << seen;
+      idle.push_back(std::move(connection));  // kept open, keep-alive
+    }
+  }
+  ASSERT_FALSE(refused.empty()) << "never ran out with " << idle.size() << " connections";
+  EXPECT_TRUE(absl::StrContains(refused, "Retry-After: 1\r\n")) << refused;
+  EXPECT_TRUE(absl::StrContains(
+      refused,
+      "{\"code\":14,\"message\":\"the bridge is out of file descriptors\",\"details\":[]}"))
+      << refused;
+  // The open connections were kept: one of them still serves.
+  ASSERT_FALSE(idle.empty());
+  idle.front()->SendRaw("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n");
+  EXPECT_EQ(idle.front()->ReadResponse().status, 200);
+  // Free descriptors again: new connections are served.
+  idle.clear();
+  bool recovered = false;
+  for (int attempt = 0; attempt < 50 && !recovered; ++attempt) {
+    testing::HttpConnection connection(port, 2000);
+    connection.SendRaw("GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    recovered = absl::StartsWith(connection.ReadToClose(), "HTTP/1.1 200 OK");
+    if (!recovered) absl::SleepFor(absl::Milliseconds(100));
+  }
+  EXPECT_TRUE(recovered);
 }
 
 }  // namespace
