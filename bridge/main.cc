@@ -228,6 +228,10 @@ int main(int argc, char** argv) {
   options.read_ahead_events = absl::GetFlag(FLAGS_read_ahead_events);
   options.read_ahead_bytes = static_cast<size_t>(absl::GetFlag(FLAGS_read_ahead_bytes));
   options.index_html = std::move(files->index_html);
+  // Caught from before the bridge listens: a SIGTERM right after the
+  // "listening" line must drain, not kill.
+  boost::asio::io_context signals_context;
+  boost::asio::signal_set signals(signals_context, SIGINT, SIGTERM);
   auto bridge = gravity::bridge::Bridge::Start(options, channel, *descriptors);
   if (!bridge.ok()) {
     std::cerr << "gravity-bridge: " << bridge.status() << "\n";
@@ -241,8 +245,6 @@ int main(int argc, char** argv) {
   }
   std::cout << "gravity-bridge listening on http://" << (*bridge)->address() << std::endl;
 
-  boost::asio::io_context signals_context;
-  boost::asio::signal_set signals(signals_context, SIGINT, SIGTERM);
   signals.async_wait([](const boost::system::error_code&, int) {});
   signals_context.run();  // returns once a signal has arrived
   std::cout << "gravity-bridge draining" << std::endl;
