@@ -774,6 +774,89 @@ TEST_F(BridgeTest, AnHttp10ClientGetsAnUnchunkedStreamThenTheClose) {
   EXPECT_EQ(events[2].event, "end");
 }
 
+// Three requests written in one send on one connection are answered in order,
+// each response whole: a plain answer, a stream to its last chunk, a plain one.
+TEST_F(BridgeTest, PipelinedRequestsAreAnsweredInOrderEachComplete) {
+  StartBridge();
+  HttpConnection connection(bridge_->port());
+  connection.SendRaw(
+      "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"
+      "GET /streaming.v1.Streaming/Ping?to=bob&count=2&interval_ms=10 HTTP/1.1\r\nHost: x\r\n\r\n"
+      "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n");
+  HttpResponse first = connection.ReadResponse();
+  EXPECT_EQ(first.error, "");
+  EXPECT_EQ(first.status, 200);
+  EXPECT_EQ(first.body, "{\"status\":\"SERVING\"}\n");
+  HttpResponse stream = connection.ReadResponse();
+  EXPECT_EQ(stream.error, "");
+  EXPECT_EQ(stream.status, 200);
+  EXPECT_EQ(stream.header("content-type"), "text/event-stream; charset=utf-8");
+  auto events = ParseSse(stream.body);
+  ASSERT_EQ(events.size(), 3u) << stream.body;
+  EXPECT_EQ(events[0].id, "1");
+  EXPECT_EQ(events[1].id, "2");
+  EXPECT_EQ(events[2].event, "end");
+  EXPECT_EQ(events[2].data, "{\"code\":0,\"message\":\"\",\"details\":[]}");
+  HttpResponse third = connection.ReadResponse();
+  EXPECT_EQ(third.error, "");
+  EXPECT_EQ(third.status, 200);
+  EXPECT_EQ(third.body, "{\"status\":\"SERVING\"}\n");
+}
+
+TEST_F(BridgeTest, AStreamOverMaxStreamsIs503UntilOneCloses) {
+  BridgeOptions options;
+  options.max_streams = 1;
+  StartBridge(options);
+  auto open = std::make_unique<HttpConnection>(bridge_->port());
+  open->SendRequest("GET", "/streaming.v1.Streaming/Ping?to=bob&count=1000&interval_ms=50");
+  std::string seen;
+  ASSERT_TRUE(open->ReadUntil("id: 1\n", &seen)) << seen;
+  EXPECT_TRUE(absl::StartsWith(seen, "HTTP/1.1 200 OK\r\n")) << seen;
+
+  HttpResponse refused = Get(kFastPing);
+  EXPECT_EQ(refused.status, 503);
+  EXPECT_EQ(refused.header("content-type"), "application/json");
+  EXPECT_TRUE(absl::StartsWith(refused.body, "{\"code\":14,")) << refused.body;
+  // Plain answers are not streams: still served.
+  EXPECT_EQ(Get("/healthz").status, 200);
+
+  open->Close();
+  open.reset();
+  EXPECT_TRUE(testing::WaitFor([&] { return bridge_->active_streams() == 0; }, absl::Seconds(5)));
+  HttpResponse again = Get(kFastPing);
+  EXPECT_EQ(again.status, 200) << again.body;
+  auto events = ParseSse(again.body);
+  ASSERT_EQ(events.size(), 4u) << again.body;
+  EXPECT_EQ(events.back().event, "end");
+}
+
+TEST_F(BridgeTest, ABodyOverMaxBodyBytesIs413AndCloses) {
+  BridgeOptions options;
+  options.max_body_bytes = 1024;
+  StartBridge(options);
+  const std::string prefix = R"({"to":")";
+  const std::string suffix = R"("})";
+  const std::string body = prefix + std::string(2000 - prefix.size() - suffix.size(), 'a') + suffix;
+  ASSERT_EQ(body.size(), 2000u);
+  HttpConnection connection(bridge_->port());
+  const absl::Time start = absl::Now();
+  connection.SendRaw(
+      absl::StrCat("POST /streaming.v1.Streaming/Ping HTTP/1.1\r\nHost: x\r\n"
+                   "Content-Type: application/json\r\nContent-Length: ",
+                   body.size(), "\r\n\r\n", body));
+  const std::string seen = connection.ReadToClose();
+  // Closed by the bridge, not ended by the client's 20 s read timeout.
+  EXPECT_LT(absl::Now() - start, absl::Seconds(10));
+  EXPECT_TRUE(absl::StartsWith(seen, "HTTP/1.1 413 Payload Too Large\r\n")) << seen;
+  EXPECT_TRUE(absl::StrContains(seen, "{\"code\":3,")) << seen;
+  EXPECT_TRUE(absl::StrContains(seen, "request body too large")) << seen;
+  // A body under the limit streams.
+  const std::string small = R"({"to":"ann","count":1,"intervalMs":1})";
+  HttpResponse ok =
+      HttpRequest(bridge_->port(), "POST", kPing, {{"Content-Type", "application/json"}}, small);
+  EXPECT_EQ(ok.status, 200);
+}
+
 // google.rpc.Status details reach the browser, in the end event and in an
 // error response.
 TEST(BridgeStatusDetailsTest, DetailsOfTheStatusAreInTheStatusJson) {

@@ -9,9 +9,11 @@
 #include <variant>
 
 #include "absl/strings/match.h"
+#include "bridge/internal/request_mapping.h"
 #include "google/protobuf/descriptor.h"
 #include "google/protobuf/dynamic_message.h"
 #include "gtest/gtest.h"
+#include "shapes.pb.h"
 #include "streaming/v1/streaming.pb.h"
 
 namespace gravity::bridge::internal {
@@ -304,6 +306,54 @@ TEST_F(RouterTest, AnHttp11RequestWithoutHostIs400) {
   request.erase(http::field::host);
   request.version(10);
   EXPECT_NE(Plan(request).method, nullptr);
+}
+
+// No request message of the example service has a bytes field, so bytes query
+// values are checked here, on tests/proto/shapes.proto's `by` and `rep_by`, as
+// a DynamicMessage. Like grpc-gateway (runtime.Bytes: base64.StdEncoding, then
+// base64.URLEncoding), both alphabets are accepted.
+TEST(BytesQueryTest, BytesAreBase64InEitherAlphabetAndBadBase64NamesTheField) {
+  const google::protobuf::Descriptor* type = gravity::test::shapes::Shapes::descriptor();
+  google::protobuf::DynamicMessageFactory factory(
+      google::protobuf::DescriptorPool::generated_pool());
+  const google::protobuf::FieldDescriptor* by = type->FindFieldByName("by");
+  ASSERT_NE(by, nullptr);
+  ASSERT_EQ(by->type(), google::protobuf::FieldDescriptor::TYPE_BYTES);
+  auto decoded = [&](const std::string& value) -> std::optional<std::string> {
+    std::unique_ptr<google::protobuf::Message> message(factory.GetPrototype(type)->New());
+    if (!ApplyQuery({{"by", value}}, message.get()).ok()) return std::nullopt;
+    return message->GetReflection()->GetString(*message, by);
+  };
+  const std::string bytes("\xfb\xff\xbf\x00", 4);
+  EXPECT_EQ(decoded("+/+/AA=="), bytes);  // standard, padded
+  EXPECT_EQ(decoded("-_-_AA=="), bytes);  // URL-safe, padded
+  // Unpadded forms are accepted too (grpc-gateway's padded decoders refuse them).
+  EXPECT_EQ(decoded("+/+/AA"), bytes);
+  EXPECT_EQ(decoded("-_-_AA"), bytes);
+  EXPECT_EQ(decoded("aGk="), "hi");
+  EXPECT_EQ(decoded("aGk"), "hi");
+  EXPECT_EQ(decoded(""), "");
+
+  // Through the query string: '+' must be sent as %2B ('+' is a space).
+  std::unique_ptr<google::protobuf::Message> message(factory.GetPrototype(type)->New());
+  auto params = ParseQuery("by=%2B%2F%2B%2FAA%3D%3D&rep_by=aGk%3D&repBy=-_-_AA");
+  ASSERT_TRUE(params.ok()) << params.status();
+  ASSERT_TRUE(ApplyQuery(*params, message.get()).ok());
+  EXPECT_EQ(message->GetReflection()->GetString(*message, by), bytes);
+  const google::protobuf::FieldDescriptor* rep_by = type->FindFieldByName("rep_by");
+  ASSERT_EQ(message->GetReflection()->FieldSize(*message, rep_by), 2);
+  EXPECT_EQ(message->GetReflection()->GetRepeatedString(*message, rep_by, 0), "hi");
+  EXPECT_EQ(message->GetReflection()->GetRepeatedString(*message, rep_by, 1), bytes);
+
+  // Not base64 in either alphabet: INVALID_ARGUMENT (the bridge's 400) naming the field.
+  for (const std::string bad : {"!!!!", "aGk=x", "a", "+/-_AA=="}) {
+    SCOPED_TRACE(bad);
+    std::unique_ptr<google::protobuf::Message> refused(factory.GetPrototype(type)->New());
+    absl::Status status = ApplyQuery({{"by", bad}}, refused.get());
+    EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument) << status;
+    EXPECT_TRUE(absl::StrContains(status.message(), "field \"by\"")) << status;
+    EXPECT_TRUE(absl::StrContains(status.message(), "base64")) << status;
+  }
 }
 
 }  // namespace
