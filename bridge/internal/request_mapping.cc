@@ -190,8 +190,14 @@ absl::Status SetScalar(absl::string_view path, absl::string_view value,
         return BadValue(path, value, "UTF-8 string");
       }
       if (field->type() == FieldDescriptor::TYPE_BYTES) {
-        // proto3 JSON writes bytes as base64; accept both alphabets.
-        if (!absl::Base64Unescape(value, &v) && !absl::WebSafeBase64Unescape(value, &v)) {
+        // proto3 JSON writes bytes as base64; accept both alphabets. Abseil's
+        // decoders skip whitespace, so a stray space (or a '+' the query
+        // decoded to one) would silently change the bytes: refuse it first.
+        const bool alphabet_only = value.find_first_not_of(
+                                       "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+                                       "0123456789+/-_=") == absl::string_view::npos;
+        if (!alphabet_only ||
+            (!absl::Base64Unescape(value, &v) && !absl::WebSafeBase64Unescape(value, &v))) {
           return BadValue(path, value, "base64 bytes value");
         }
       }
