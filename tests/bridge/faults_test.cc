@@ -6,8 +6,10 @@
 // and end with `end` code 0.
 #include <signal.h>
 
+#include <array>
 #include <atomic>
 #include <functional>
+#include <future>
 #include <iostream>
 #include <memory>
 #include <random>
@@ -20,6 +22,8 @@
 #include "absl/time/clock.h"
 #include "boost/asio/io_context.hpp"
 #include "boost/asio/ip/tcp.hpp"
+#include "boost/asio/post.hpp"
+#include "boost/asio/write.hpp"
 #include "bridge/bridge.h"
 #include "grpcpp/create_channel.h"
 #include "gtest/gtest.h"
@@ -69,6 +73,103 @@ class Backend {
  private:
   const int port_;
   std::unique_ptr<Subprocess> process_;
+};
+
+// A TCP proxy between the bridge and the backend that the test can cut: every
+// connection through it is closed at once (as a broken link would), and new
+// ones are let through. Its own thread and io_context (a test's).
+class CuttableProxy {
+ public:
+  explicit CuttableProxy(int target_port)
+      : target_(boost::asio::ip::make_address("127.0.0.1"),
+                static_cast<unsigned short>(target_port)),
+        acceptor_(io_,
+                  boost::asio::ip::tcp::endpoint(boost::asio::ip::make_address("127.0.0.1"), 0)) {
+    Accept();
+    thread_ = std::thread([this] { io_.run(); });
+  }
+  ~CuttableProxy() {
+    boost::asio::post(io_, [this] {
+      boost::system::error_code ignored;
+      acceptor_.close(ignored);
+      CutAll();
+    });
+    io_.stop();
+    thread_.join();
+  }
+  int port() const { return acceptor_.local_endpoint().port(); }
+  // Closes every connection through the proxy; returns how many were open.
+  int Cut() {
+    std::promise<int> cut;
+    boost::asio::post(io_, [this, &cut] { cut.set_value(CutAll()); });
+    return cut.get_future().get();
+  }
+
+ private:
+  struct Pipe {
+    explicit Pipe(boost::asio::io_context& io) : client(io), server(io) {}
+    boost::asio::ip::tcp::socket client;
+    boost::asio::ip::tcp::socket server;
+    std::array<char, 16384> up{};
+    std::array<char, 16384> down{};
+  };
+
+  void Accept() {
+    acceptor_.async_accept([this](boost::system::error_code ec, boost::asio::ip::tcp::socket s) {
+      if (ec) return;
+      auto pipe = std::make_shared<Pipe>(io_);
+      pipe->client = std::move(s);
+      boost::system::error_code connect_ec;
+      pipe->server.connect(target_, connect_ec);
+      if (!connect_ec) {
+        pipes_.push_back(pipe);
+        Relay(pipe, &pipe->client, &pipe->server, &pipe->up);
+        Relay(pipe, &pipe->server, &pipe->client, &pipe->down);
+      }
+      Accept();
+    });
+  }
+
+  void Relay(std::shared_ptr<Pipe> pipe, boost::asio::ip::tcp::socket* from,
+             boost::asio::ip::tcp::socket* to, std::array<char, 16384>* buffer) {
+    from->async_read_some(
+        boost::asio::buffer(*buffer), [=](boost::system::error_code ec, size_t n) {
+          if (ec) {
+            Close(*pipe);
+            return;
+          }
+          boost::asio::async_write(*to, boost::asio::buffer(buffer->data(), n),
+                                   [=](boost::system::error_code write_ec, size_t) {
+                                     if (write_ec) {
+                                       Close(*pipe);
+                                       return;
+                                     }
+                                     Relay(pipe, from, to, buffer);
+                                   });
+        });
+  }
+
+  static void Close(Pipe& pipe) {
+    boost::system::error_code ignored;
+    pipe.client.close(ignored);
+    pipe.server.close(ignored);
+  }
+
+  int CutAll() {
+    int open = 0;
+    for (auto& pipe : pipes_) {
+      if (pipe->client.is_open()) ++open;
+      Close(*pipe);
+    }
+    pipes_.clear();
+    return open;
+  }
+
+  boost::asio::io_context io_;
+  const boost::asio::ip::tcp::endpoint target_;
+  boost::asio::ip::tcp::acceptor acceptor_;
+  std::vector<std::shared_ptr<Pipe>> pipes_;  // io_ thread only
+  std::thread thread_;
 };
 
 // One EventSource-like client of a Ping stream.
@@ -132,13 +233,20 @@ class FaultsTest : public ::testing::Test {
     options.listen = "127.0.0.1:0";
     options.retry = absl::Milliseconds(100);
     options.keepalive = absl::Milliseconds(500);
+    // The bridge reaches the backend through a proxy the link test cuts.
+    proxy_ = std::make_unique<CuttableProxy>(port_);
     auto bridge = Bridge::Start(
         options,
-        grpc::CreateCustomChannel(absl::StrCat("127.0.0.1:", port_),
+        grpc::CreateCustomChannel(absl::StrCat("127.0.0.1:", proxy_->port()),
                                   grpc::InsecureChannelCredentials(), BackendChannelArguments()),
         *descriptors);
     ASSERT_TRUE(bridge.ok()) << bridge.status();
     bridge_ = std::move(*bridge);
+  }
+
+  void TearDown() override {
+    bridge_.reset();  // before the proxy and the backend it reads from
+    proxy_.reset();
   }
 
   // Runs `clients` clients of `count` events each on threads of their own
@@ -157,6 +265,7 @@ class FaultsTest : public ::testing::Test {
 
   int port_ = 0;
   std::unique_ptr<Backend> backend_;
+  std::unique_ptr<CuttableProxy> proxy_;
   std::unique_ptr<Bridge> bridge_;
 };
 
@@ -203,6 +312,28 @@ TEST_F(FaultsTest, ABackendFrozenFor10sKeepsItsStreamsAliveWithKeepAlives) {
     EXPECT_EQ(clients[i].cuts, 0) << "client " << i;
     EXPECT_GE(clients[i].keepalives, 10) << "client " << i;
   }
+}
+
+TEST_F(FaultsTest, TheBridgeToBackendLinkCutLosesNothing) {
+  constexpr int kClients = 10;
+  constexpr int kCuts = 10;
+  constexpr int kCount = 300;  // 3 s of events
+  int cut_connections = 0;
+  std::vector<Client> clients = RunClients(kClients, kCount, [&] {
+    for (int i = 0; i < kCuts; ++i) {
+      absl::SleepFor(absl::Milliseconds(200));
+      cut_connections += proxy_->Cut();
+    }
+  });
+  EXPECT_GT(cut_connections, 0);
+  int cuts = 0;
+  for (int i = 0; i < kClients; ++i) {
+    clients[i].ExpectComplete(kCount, i);
+    cuts += clients[i].cuts;
+  }
+  EXPECT_GT(cuts, 0);
+  std::cout << kClients << " clients, link cut " << kCuts << " times, " << cuts
+            << " cuts resumed, every seq once\n";
 }
 
 }  // namespace
