@@ -25,6 +25,7 @@
 #include "boost/asio/strand.hpp"
 #include "bridge/internal/bridge_state.h"
 #include "bridge/internal/session.h"
+#include "bridge/internal/status_mapping.h"
 #include "google/api/annotations.pb.h"
 #include "google/protobuf/any.pb.h"
 #include "google/protobuf/descriptor_database.h"
@@ -237,13 +238,14 @@ class Bridge::Impl {
     if (reserve_fd_ >= 0) ::close(reserve_fd_);
     const int fd = ::accept4(acceptor_.native_handle(), nullptr, nullptr, SOCK_CLOEXEC);
     if (fd >= 0) {
-      static constexpr char kBody[] =
-          "{\"code\":14,\"message\":\"the bridge is out of file descriptors\",\"details\":[]}\n";
+      const std::string body = internal::StatusJson(grpc::StatusCode::UNAVAILABLE,
+                                                    "the bridge is out of file descriptors") +
+                               "\n";
       const std::string response = absl::StrCat(
           "HTTP/1.1 503 Service Unavailable\r\nServer: gravity-bridge\r\n"
           "Content-Type: application/json\r\nCache-Control: no-store\r\nRetry-After: 1\r\n"
           "Connection: close\r\nContent-Length: ",
-          sizeof kBody - 1, "\r\n\r\n", kBody);
+          body.size(), "\r\n\r\n", body);
       // A fresh socket's buffer takes this whole; never wait for it.
       [[maybe_unused]] ssize_t sent =
           ::send(fd, response.data(), response.size(), MSG_DONTWAIT | MSG_NOSIGNAL);

@@ -60,6 +60,8 @@ absl::Status EventEncoder::Append(const grpc::ByteBuffer& message, std::string* 
   // The JSON goes straight into the output; what the printer refuses (rare
   // shapes, see json_printer.h) goes through json_util instead.
   const size_t start = out->size();
+  std::string id;
+  if (format_ == StreamFormat::kSse) AppendEventId(*scratch_, method_.event_id, &id);
   if (format_ == StreamFormat::kNdjson) {
     out->append("{\"result\":");
     if (AppendProto3Json(*scratch_, out).ok()) {
@@ -67,8 +69,6 @@ absl::Status EventEncoder::Append(const grpc::ByteBuffer& message, std::string* 
       return absl::OkStatus();
     }
   } else {
-    std::string id;
-    AppendEventId(*scratch_, method_.event_id, &id);
     AppendSseId(id, out);
     out->append("data: ");
     // proto3 JSON escapes every line break: one data line.
@@ -88,8 +88,6 @@ absl::Status EventEncoder::Append(const grpc::ByteBuffer& message, std::string* 
   if (format_ == StreamFormat::kNdjson) {
     AppendNdjsonResult(json_text_, out);
   } else {
-    std::string id;
-    AppendEventId(*scratch_, method_.event_id, &id);
     AppendSseMessage(id, json_text_, out);
   }
   return absl::OkStatus();

@@ -37,11 +37,7 @@ size_t MetadataSize(const Headers& metadata) {
 }
 
 PlainResponse Invalid(absl::string_view message, bool close = false) {
-  return PlainResponse{http::status::bad_request,
-                       "application/json",
-                       StatusJson(grpc::StatusCode::INVALID_ARGUMENT, message) + "\n",
-                       {},
-                       close};
+  return RefusedRequest(http::status::bad_request, message, close);
 }
 
 // RFC 9112 §6: the bridge's parser (Beast) is lenient about message framing,
@@ -216,17 +212,11 @@ std::variant<PlainResponse, Headers> ForwardedMetadata(
   if (const size_t size = MetadataSize(metadata); size > options.max_metadata_bytes) {
     // Before anything goes upstream: one oversized call would fail the
     // backend connection that every other stream shares.
-    return PlainResponse{
+    return RefusedRequest(
         http::status::request_header_fields_too_large,
-        "application/json",
-        StatusJson(grpc::StatusCode::INVALID_ARGUMENT,
-                   absl::StrCat("the forwarded headers (Authorization, Cookie, Last-Event-ID, "
-                                "...) take ",
-                                size, " bytes; the bridge forwards at most ",
-                                options.max_metadata_bytes)) +
-            "\n",
-        {},
-        /*close=*/true};
+        absl::StrCat("the forwarded headers (Authorization, Cookie, Last-Event-ID, ...) take ",
+                     size, " bytes; the bridge forwards at most ", options.max_metadata_bytes),
+        /*close=*/true);
   }
   return metadata;
 }
@@ -294,6 +284,14 @@ Headers CorsHeaders(const std::string& origin, const BridgeOptions& options) {
   // "*" never goes with credentials.
   if (any) headers.emplace_back("Access-Control-Allow-Origin", "*");
   return headers;
+}
+
+PlainResponse RefusedRequest(http::status status, absl::string_view message, bool close) {
+  return PlainResponse{status,
+                       "application/json",
+                       StatusJson(grpc::StatusCode::INVALID_ARGUMENT, message) + "\n",
+                       {},
+                       close};
 }
 
 PlainResponse ErrorResponse(const grpc::Status& status, const BridgeState& state) {

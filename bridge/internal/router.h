@@ -50,6 +50,12 @@ using Routed = std::variant<PlainResponse, StreamPlan>;
 
 Routed Route(const HttpRequest& request, const BridgeState& state);
 
+// The bridge's own refusal of a request it will not serve: `status` with a
+// Status JSON body of INVALID_ARGUMENT (the request is at fault); `close`
+// ends the connection afterwards.
+PlainResponse RefusedRequest(boost::beast::http::status status, absl::string_view message,
+                             bool close);
+
 // A plain response for a gRPC status: the mapped HTTP status, Status JSON.
 PlainResponse ErrorResponse(const grpc::Status& status, const BridgeState& state);
 

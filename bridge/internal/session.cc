@@ -152,25 +152,16 @@ void Session::OnReadRequest(error_code ec) {
     }
     if (ec == http::error::header_limit || ec == http::error::body_limit) {
       const bool header = ec == http::error::header_limit;
-      Respond(PlainResponse{
+      Respond(RefusedRequest(
           header ? http::status::request_header_fields_too_large : http::status::payload_too_large,
-          "application/json",
-          StatusJson(grpc::StatusCode::INVALID_ARGUMENT,
-                     header ? "request headers too large" : "request body too large") +
-              "\n",
-          {},
-          /*close=*/true});
+          header ? "request headers too large" : "request body too large", /*close=*/true));
       return;
     }
     if (ec != http::error::end_of_stream && ec != net::error::operation_aborted &&
         ec != net::error::eof && ec != net::error::connection_reset) {
-      Respond(PlainResponse{http::status::bad_request,
-                            "application/json",
-                            StatusJson(grpc::StatusCode::INVALID_ARGUMENT,
-                                       absl::StrCat("malformed HTTP request: ", ec.message())) +
-                                "\n",
-                            {},
-                            /*close=*/true});
+      Respond(RefusedRequest(http::status::bad_request,
+                             absl::StrCat("malformed HTTP request: ", ec.message()),
+                             /*close=*/true));
       return;
     }
     Close();
@@ -183,12 +174,8 @@ void Session::OnReadRequest(error_code ec) {
   parser_.reset();
   if (trailer) {
     // Fields from a trailer would act as headers (Authorization, Origin, ...).
-    Respond(PlainResponse{
-        http::status::bad_request,
-        "application/json",
-        StatusJson(grpc::StatusCode::INVALID_ARGUMENT, "a request trailer is not accepted") + "\n",
-        {},
-        /*close=*/true});
+    Respond(RefusedRequest(http::status::bad_request, "a request trailer is not accepted",
+                           /*close=*/true));
     return;
   }
   if (streaming_ || responding_) {
@@ -356,24 +343,22 @@ void Session::FinishStream(const grpc::Status& status) {
   ReleaseRelay();  // over or failed: nothing more comes from it
   final_code_ = status.error_code();
   ClearDeadline(kAccept);
-  const std::string status_json = StatusJson(status.error_code(), status.error_message(),
-                                             state_->json->DetailsJson(status.error_details()));
   switch (DecideStreamEnd(status, headers_sent_, wants_event_stream_)) {
     case StreamEnd::kHttpError:
       final_http_ = HttpStatusFor(status.error_code());
       EndStream();
       Respond(ErrorResponse(status, *state_));
       return;
-    case StreamEnd::kHeaderTooLarge:
+    case StreamEnd::kHeaderTooLarge: {
       // Never accepted, refused for its metadata: 431, so EventSource stops.
       final_http_ = 431;
       EndStream();
-      Respond(PlainResponse{http::status::request_header_fields_too_large,
-                            "application/json",
-                            status_json + "\n",
-                            {},
-                            /*close=*/true});
+      PlainResponse response = ErrorResponse(status, *state_);
+      response.status = http::status::request_header_fields_too_large;
+      response.close = true;
+      Respond(std::move(response));
       return;
+    }
     case StreamEnd::kRetry:
       // An outage, not the end: the browser retries and resumes.
       if (!headers_sent_) AppendStreamHead();
@@ -382,14 +367,17 @@ void Session::FinishStream(const grpc::Status& status) {
               ? SseRetry(state_->options.retry)
               : NdjsonError(StatusJson(grpc::StatusCode::UNAVAILABLE, status.error_message())));
       break;
-    case StreamEnd::kEndEvent:
+    case StreamEnd::kEndEvent: {
       if (!headers_sent_) AppendStreamHead();
+      const std::string status_json = StatusJson(status.error_code(), status.error_message(),
+                                                 state_->json->DetailsJson(status.error_details()));
       if (format_ == StreamFormat::kSse) {
         AppendChunk(SseEnd(status_json));
       } else if (!status.ok()) {
         AppendChunk(NdjsonError(status_json));
       }
       break;
+    }
   }
   AppendLastChunk();
   body_done_ = true;
