@@ -5,6 +5,7 @@
 // with Last-Event-ID. Every client must see every seq exactly once, in order,
 // and end with `end` code 0.
 #include <signal.h>
+#include <unistd.h>
 
 #include <array>
 #include <atomic>
@@ -41,11 +42,23 @@ using testing::HttpConnection;
 using testing::ParseSse;
 using testing::Subprocess;
 
+// A free port below the ephemeral range (32768 and up on Linux): the backend
+// is restarted on it again and again, and a port the kernel may hand out as
+// some connection's source port could be taken in between.
 int FreePort() {
   boost::asio::io_context io;
-  boost::asio::ip::tcp::acceptor acceptor(
-      io, boost::asio::ip::tcp::endpoint(boost::asio::ip::make_address("127.0.0.1"), 0));
-  return acceptor.local_endpoint().port();
+  const int first = 20000 + static_cast<int>(getpid() % 5000) * 2;
+  for (int port = first; port < first + 2000; ++port) {
+    boost::asio::ip::tcp::acceptor acceptor(io);
+    boost::system::error_code ec;
+    const boost::asio::ip::tcp::endpoint endpoint(boost::asio::ip::make_address("127.0.0.1"),
+                                                  static_cast<unsigned short>(port));
+    acceptor.open(endpoint.protocol(), ec);
+    if (!ec) acceptor.set_option(boost::asio::socket_base::reuse_address(true), ec);
+    if (!ec) acceptor.bind(endpoint, ec);
+    if (!ec) return port;
+  }
+  return 0;
 }
 
 // streaming-server on a fixed port, so a restart is found at the same address.
@@ -54,12 +67,18 @@ class Backend {
   explicit Backend(int port) : port_(port) {}
   ~Backend() { Kill(); }
 
+  // Bounded: a few tries for 5 s in all, should the port be busy a moment.
   bool Start() {
-    process_ = Subprocess::Start({server_path, absl::StrCat("--listen=127.0.0.1:", port_)});
-    if (process_ == nullptr) return false;
-    while (auto line = process_->ReadLine(absl::Seconds(20))) {
-      if (absl::StrContains(*line, "listening on")) return true;
-    }
+    const absl::Time deadline = absl::Now() + absl::Seconds(5);
+    do {
+      process_ = Subprocess::Start({server_path, absl::StrCat("--listen=127.0.0.1:", port_)});
+      if (process_ == nullptr) return false;
+      while (auto line = process_->ReadLine(absl::Seconds(20))) {
+        if (absl::StrContains(*line, "listening on")) return true;
+      }
+      Kill();
+      absl::SleepFor(absl::Milliseconds(100));
+    } while (absl::Now() < deadline);
     return false;
   }
   void Kill() {
@@ -179,9 +198,9 @@ struct Client {
   int cuts = 0;
   int keepalives = 0;
 
-  void Run(int bridge_port, int count, absl::Time deadline) {
+  void Run(int bridge_port, int count, absl::Time deadline, const std::atomic<bool>& stop) {
     int last = 0;
-    while (absl::Now() < deadline) {
+    while (absl::Now() < deadline && !stop.load()) {
       HttpConnection connection(bridge_port, /*timeout_ms=*/30000);
       std::vector<std::pair<std::string, std::string>> headers = {{"Accept", "text/event-stream"}};
       if (last > 0) headers.emplace_back("Last-Event-ID", std::to_string(last));
@@ -224,6 +243,7 @@ class FaultsTest : public ::testing::Test {
   void SetUp() override {
     ASSERT_NE(server_path, nullptr) << "usage: faults_test <streaming-server>";
     port_ = FreePort();
+    ASSERT_NE(port_, 0);
     backend_ = std::make_unique<Backend>(port_);
     ASSERT_TRUE(backend_->Start());
     streaming::v1::PingReply::descriptor();  // linked, for DescriptorsOfLinkedServices
@@ -254,15 +274,18 @@ class FaultsTest : public ::testing::Test {
   std::vector<Client> RunClients(int clients, int count, const std::function<void()>& fault) {
     std::vector<Client> results(clients);
     std::vector<std::thread> threads;
-    const absl::Time deadline = absl::Now() + absl::Seconds(240);
+    const absl::Time deadline = absl::Now() + absl::Seconds(120);
     for (int i = 0; i < clients; ++i) {
-      threads.emplace_back([&, i] { results[i].Run(bridge_->port(), count, deadline); });
+      threads.emplace_back(
+          [&, i] { results[i].Run(bridge_->port(), count, deadline, stop_clients_); });
     }
     fault();
     for (auto& thread : threads) thread.join();
     return results;
   }
 
+  // Set when a fault could not be staged: the clients give up at once.
+  std::atomic<bool> stop_clients_{false};
   int port_ = 0;
   std::unique_ptr<Backend> backend_;
   std::unique_ptr<CuttableProxy> proxy_;
@@ -280,7 +303,10 @@ TEST_F(FaultsTest, BackendKilledAndRestartedAgainAndAgainLosesNothing) {
     for (int cycle = 0; cycle < cycles; ++cycle) {
       absl::SleepFor(absl::Milliseconds(100 + random() % 200));
       backend_->Kill();
-      if (!backend_->Start()) break;
+      if (!backend_->Start()) {
+        stop_clients_ = true;
+        break;
+      }
       ++restarted;
     }
   });
