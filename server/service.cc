@@ -60,10 +60,10 @@ bool Service::ParseRequest(const grpc::ByteBuffer& bytes, google::protobuf::Mess
   return grpc::SerializationTraits<google::protobuf::Message>::Deserialize(&copy, request).ok();
 }
 
-absl::Status Service::AddStreamMethod(absl::string_view method,
-                                      const google::protobuf::Descriptor* request_type,
-                                      const google::protobuf::Descriptor* response_type,
-                                      decltype(Method::parse) parse, decltype(Method::run) run) {
+absl::StatusOr<Service::Method*> Service::AddCheckedMethod(
+    absl::string_view method, bool server_streaming,
+    const google::protobuf::Descriptor* request_type,
+    const google::protobuf::Descriptor* response_type, decltype(Method::parse) parse) {
   const google::protobuf::ServiceDescriptor* service =
       google::protobuf::DescriptorPool::generated_pool()->FindServiceByName(full_name_);
   if (service == nullptr) {
@@ -75,15 +75,17 @@ absl::Status Service::AddStreamMethod(absl::string_view method,
   if (descriptor == nullptr) {
     return absl::NotFoundError(absl::StrCat(full_name_, " has no method ", method));
   }
-  if (!descriptor->server_streaming() || descriptor->client_streaming()) {
+  if (descriptor->client_streaming() || descriptor->server_streaming() != server_streaming) {
     return absl::InvalidArgumentError(
-        absl::StrCat(descriptor->full_name(), " is not a server-streaming method"));
+        absl::StrCat(descriptor->full_name(), " is not a ",
+                     server_streaming ? "server-streaming" : "unary", " method"));
   }
   if (descriptor->input_type() != request_type || descriptor->output_type() != response_type) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(descriptor->full_name(), " takes ", descriptor->input_type()->full_name(),
-                     " and streams ", descriptor->output_type()->full_name(), ", not ",
-                     request_type->full_name(), " and ", response_type->full_name()));
+    return absl::InvalidArgumentError(absl::StrCat(
+        descriptor->full_name(), " takes ", descriptor->input_type()->full_name(),
+        server_streaming ? " and streams " : " and returns ",
+        descriptor->output_type()->full_name(), ", not ", request_type->full_name(), " and ",
+        response_type->full_name()));
   }
   const std::string full_path = absl::StrCat("/", full_name_, "/", method);
   for (const Method& served : methods_) {
@@ -95,45 +97,96 @@ absl::Status Service::AddStreamMethod(absl::string_view method,
   Method& added = methods_.emplace_back();
   added.full_path = full_path;
   added.parse = std::move(parse);
-  added.run = std::move(run);
   if (auto guards = method_guards_.find(method); guards != method_guards_.end()) {
     added.guards = std::move(guards->second);
     method_guards_.erase(guards);
   }
-
   AddMethod(new grpc::internal::RpcServiceMethod(
-      added.full_path.c_str(), grpc::internal::RpcMethod::SERVER_STREAMING, nullptr));
+      added.full_path.c_str(),
+      server_streaming ? grpc::internal::RpcMethod::SERVER_STREAMING
+                       : grpc::internal::RpcMethod::NORMAL_RPC,
+      nullptr));
+  return &added;
+}
+
+absl::Status Service::AddStreamMethod(absl::string_view method,
+                                      const google::protobuf::Descriptor* request_type,
+                                      const google::protobuf::Descriptor* response_type,
+                                      decltype(Method::parse) parse, decltype(Method::run) run) {
+  absl::StatusOr<Method*> added =
+      AddCheckedMethod(method, /*server_streaming=*/true, request_type, response_type,
+                       std::move(parse));
+  if (!added.ok()) return added.status();
+  Method& served = **added;
+  served.run = std::move(run);
+  // gRPC numbers methods in the order added, as methods_ does.
   MarkMethodCallback(
       static_cast<int>(methods_.size() - 1),
       new grpc::internal::CallbackServerStreamingHandler<grpc::ByteBuffer, grpc::ByteBuffer>(
-          [this, &added](grpc::CallbackServerContext* context, const grpc::ByteBuffer* request) {
-            return HandleCall(added, context, request);
+          [this, &served](grpc::CallbackServerContext* context, const grpc::ByteBuffer* request) {
+            return HandleCall(served, context, request);
           }));
   return absl::OkStatus();
 }
 
-grpc::ServerWriteReactor<grpc::ByteBuffer>* Service::HandleCall(
-    const Method& method, grpc::CallbackServerContext* context, const grpc::ByteBuffer* request) {
+absl::Status Service::AddUnaryMethod(absl::string_view method,
+                                     const google::protobuf::Descriptor* request_type,
+                                     const google::protobuf::Descriptor* response_type,
+                                     decltype(Method::parse) parse,
+                                     decltype(Method::run_unary) run) {
+  absl::StatusOr<Method*> added =
+      AddCheckedMethod(method, /*server_streaming=*/false, request_type, response_type,
+                       std::move(parse));
+  if (!added.ok()) return added.status();
+  Method& served = **added;
+  served.run_unary = std::move(run);
+  MarkMethodCallback(
+      static_cast<int>(methods_.size() - 1),
+      new grpc::internal::CallbackUnaryHandler<grpc::ByteBuffer, grpc::ByteBuffer>(
+          [this, &served](grpc::CallbackServerContext* context, const grpc::ByteBuffer* request,
+                          grpc::ByteBuffer* response) {
+            return HandleUnaryCall(served, context, request, response);
+          }));
+  return absl::OkStatus();
+}
+
+std::unique_ptr<google::protobuf::Message> Service::Admit(const Method& method,
+                                                          const CallInfo& call,
+                                                          const grpc::ByteBuffer& request,
+                                                          grpc::Status* refusal) {
   {
     // A call that arrives while the server shuts down gets the same status
     // as the streams that were open.
     absl::MutexLock lock(&streams_mu_);
-    if (ending_status_) return new RejectedCall(*ending_status_);
+    if (ending_status_) {
+      *refusal = *ending_status_;
+      return nullptr;
+    }
   }
-  CallInfo call(*context, method.full_path);
   const std::vector<gravity::server::Guard>* in_order[] = {&service_guards_, &method.guards};
   for (const std::vector<gravity::server::Guard>* guards : in_order) {
     for (const gravity::server::Guard& guard : *guards) {
       grpc::Status verdict = guard(call);
-      if (!verdict.ok()) return new RejectedCall(std::move(verdict));
+      if (!verdict.ok()) {
+        *refusal = std::move(verdict);
+        return nullptr;
+      }
     }
   }
-  std::unique_ptr<google::protobuf::Message> parsed = method.parse(*request);
+  std::unique_ptr<google::protobuf::Message> parsed = method.parse(request);
   if (parsed == nullptr) {
-    return new RejectedCall(
-        grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
-                     absl::StrCat("the request of ", method.full_path, " does not parse")));
+    *refusal = grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                            absl::StrCat("the request of ", method.full_path, " does not parse"));
   }
+  return parsed;
+}
+
+grpc::ServerWriteReactor<grpc::ByteBuffer>* Service::HandleCall(
+    const Method& method, grpc::CallbackServerContext* context, const grpc::ByteBuffer* request) {
+  CallInfo call(*context, method.full_path);
+  grpc::Status refusal;
+  std::unique_ptr<google::protobuf::Message> parsed = Admit(method, call, *request, &refusal);
+  if (parsed == nullptr) return new RejectedCall(std::move(refusal));
   std::shared_ptr<internal::StreamCore> core =
       internal::StreamCore::Start(std::move(call), stream_options_, timers_);
   {
@@ -151,6 +204,25 @@ grpc::ServerWriteReactor<grpc::ByteBuffer>* Service::HandleCall(
     core->Reject(std::move(verdict));
   }
   return core->reactor();
+}
+
+grpc::ServerUnaryReactor* Service::HandleUnaryCall(const Method& method,
+                                                   grpc::CallbackServerContext* context,
+                                                   const grpc::ByteBuffer* request,
+                                                   grpc::ByteBuffer* response) {
+  CallInfo call(*context, method.full_path);
+  grpc::Status refusal;
+  std::unique_ptr<google::protobuf::Message> parsed = Admit(method, call, *request, &refusal);
+  if (parsed == nullptr) {
+    grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+    reactor->Finish(std::move(refusal));
+    return reactor;
+  }
+  std::shared_ptr<internal::UnaryCore> core =
+      internal::UnaryCore::Start(std::move(call), response);
+  grpc::ServerUnaryReactor* reactor = core->reactor();
+  method.run_unary(*parsed, std::move(core));
+  return reactor;
 }
 
 }  // namespace gravity::server

@@ -1,10 +1,12 @@
-// Service: serves the server-streaming methods of one protobuf service, with
-// guards on the whole service or on single methods.
+// Service: serves the server-streaming and unary methods of one protobuf
+// service, with guards on the whole service or on single methods.
 //
 //   gravity::server::Service service("streaming.v1.Streaming");
 //   service.GuardMethod("StreamUsers", RequireBearerToken(token));
 //   absl::Status added = service.AddStream<PingRequest, PingReply>(
 //       "Ping", [](const PingRequest& request, Stream<PingReply> stream) { ... });
+//   added = service.AddUnary<EchoRequest, EchoReply>(
+//       "Echo", [](const EchoRequest& request, UnaryReply<EchoReply> reply) { ... });
 //
 // The service is checked against the generated descriptors (names, streaming
 // kind, message types), so a typo is an error at start-up, not a silent 404.
@@ -17,7 +19,8 @@
 // call, the initial metadata goes out at once, before any message.
 //
 // Register a Service with one server only; Server::Shutdown ends its streams
-// with UNAVAILABLE and refuses calls from then on.
+// with UNAVAILABLE and refuses calls from then on (a unary call still waiting
+// for its handler's reply is cancelled by gRPC's shutdown deadline).
 //
 // Thread-safety: configure (Guard, GuardMethod, AddStream, set_stream_options)
 // before the server starts; afterwards the service is read-only and serves
@@ -49,6 +52,8 @@
 #include "server/internal/timer_queue.h"
 #include "server/stream.h"
 #include "server/stream_options.h"
+#include "server/unary.h"
+#include "server/internal/unary_core.h"
 
 namespace gravity::server {
 
@@ -83,11 +88,6 @@ class Service : public grpc::Service {
   // the Stream to timers or producers by then.
   template <typename Request, typename Response, typename Handler>
   absl::Status AddStream(absl::string_view method, Handler handler) {
-    auto parse = [](const grpc::ByteBuffer& bytes) -> std::unique_ptr<google::protobuf::Message> {
-      auto request = std::make_unique<Request>();
-      if (!ParseRequest(bytes, request.get())) return nullptr;
-      return request;
-    };
     auto run = [handler = std::move(handler)](
                    const google::protobuf::Message& request,
                    std::shared_ptr<internal::StreamCore> core) -> grpc::Status {
@@ -99,8 +99,33 @@ class Service : public grpc::Service {
         return handler(typed, Stream<Response>(std::move(core)));
       }
     };
-    return AddStreamMethod(method, Request::descriptor(), Response::descriptor(), std::move(parse),
-                           std::move(run));
+    return AddStreamMethod(method, Request::descriptor(), Response::descriptor(),
+                           MakeParser<Request>(), std::move(run));
+  }
+
+  // Serves the unary `method` with `handler`, either
+  //   `(const Request&, UnaryReply<Response>)` returning void: reply through
+  //   the handle, now or later from any thread (see server/unary.h), or
+  //   `(const Request&, const CallInfo&)` returning absl::StatusOr<Response>.
+  // Guards run first, as for streams.
+  template <typename Request, typename Response, typename Handler>
+  absl::Status AddUnary(absl::string_view method, Handler handler) {
+    auto run = [handler = std::move(handler)](const google::protobuf::Message& request,
+                                              std::shared_ptr<internal::UnaryCore> core) {
+      const auto& typed = static_cast<const Request&>(request);
+      if constexpr (std::is_invocable_v<const Handler&, const Request&, UnaryReply<Response>>) {
+        handler(typed, UnaryReply<Response>(std::move(core)));
+      } else {
+        absl::StatusOr<Response> reply = handler(typed, core->call());
+        if (reply.ok()) {
+          core->Finish(*reply);
+        } else {
+          UnaryReply<Response>(std::move(core)).Finish(reply.status());
+        }
+      }
+    };
+    return AddUnaryMethod(method, Request::descriptor(), Response::descriptor(),
+                          MakeParser<Request>(), std::move(run));
   }
 
  private:
@@ -108,20 +133,50 @@ class Service : public grpc::Service {
     std::string full_path;  // "/package.Service/Method", as gRPC names it
     std::vector<gravity::server::Guard> guards;
     std::function<std::unique_ptr<google::protobuf::Message>(const grpc::ByteBuffer&)> parse;
+    // One of the two is set, by the method's kind.
     std::function<grpc::Status(const google::protobuf::Message&,
                                std::shared_ptr<internal::StreamCore>)>
         run;
+    std::function<void(const google::protobuf::Message&, std::shared_ptr<internal::UnaryCore>)>
+        run_unary;
   };
 
+  template <typename Request>
+  static decltype(Method::parse) MakeParser() {
+    return [](const grpc::ByteBuffer& bytes) -> std::unique_ptr<google::protobuf::Message> {
+      auto request = std::make_unique<Request>();
+      if (!ParseRequest(bytes, request.get())) return nullptr;
+      return request;
+    };
+  }
   static bool ParseRequest(const grpc::ByteBuffer& bytes, google::protobuf::Message* request);
 
   absl::Status AddStreamMethod(absl::string_view method,
                                const google::protobuf::Descriptor* request_type,
                                const google::protobuf::Descriptor* response_type,
                                decltype(Method::parse) parse, decltype(Method::run) run);
+  absl::Status AddUnaryMethod(absl::string_view method,
+                              const google::protobuf::Descriptor* request_type,
+                              const google::protobuf::Descriptor* response_type,
+                              decltype(Method::parse) parse, decltype(Method::run_unary) run);
+  // Checks `method` against the descriptors and adds its entry, or says why not.
+  absl::StatusOr<Method*> AddCheckedMethod(absl::string_view method, bool server_streaming,
+                                           const google::protobuf::Descriptor* request_type,
+                                           const google::protobuf::Descriptor* response_type,
+                                           decltype(Method::parse) parse);
+  // The parsed request of `method`'s call, or null and `*refusal` when the
+  // call is refused before its handler runs (shutdown, a guard, a request
+  // that does not parse).
+  std::unique_ptr<google::protobuf::Message> Admit(const Method& method, const CallInfo& call,
+                                                   const grpc::ByteBuffer& request,
+                                                   grpc::Status* refusal);
   grpc::ServerWriteReactor<grpc::ByteBuffer>* HandleCall(const Method& method,
                                                          grpc::CallbackServerContext* context,
                                                          const grpc::ByteBuffer* request);
+  grpc::ServerUnaryReactor* HandleUnaryCall(const Method& method,
+                                            grpc::CallbackServerContext* context,
+                                            const grpc::ByteBuffer* request,
+                                            grpc::ByteBuffer* response);
 
   const std::string full_name_;
   std::vector<gravity::server::Guard> service_guards_;

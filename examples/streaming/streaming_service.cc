@@ -18,7 +18,10 @@ namespace gravity::examples {
 
 namespace {
 
+using server::CallInfo;
 using server::Stream;
+using streaming::v1::EchoReply;
+using streaming::v1::EchoRequest;
 using streaming::v1::PingReply;
 using streaming::v1::PingRequest;
 using streaming::v1::StreamUsersRequest;
@@ -103,6 +106,19 @@ grpc::Status StreamUsers(const StreamUsersRequest& request, Stream<User> stream)
   return grpc::Status::OK;
 }
 
+absl::StatusOr<EchoReply> Echo(const EchoRequest& request, const CallInfo&) {
+  if (request.fail_code() < 0 || request.fail_code() > 16) {
+    return absl::InvalidArgumentError("fail_code must be a gRPC code (0-16)");
+  }
+  if (request.fail_code() != 0) {
+    return absl::Status(static_cast<absl::StatusCode>(request.fail_code()),
+                        absl::StrCat("echo failed as asked (fail_code ", request.fail_code(), ")"));
+  }
+  EchoReply reply;
+  reply.set_text(request.text());
+  return reply;
+}
+
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<server::Service>> MakeStreamingService(std::string admin_token) {
@@ -111,6 +127,8 @@ absl::StatusOr<std::unique_ptr<server::Service>> MakeStreamingService(std::strin
   absl::Status added = service->AddStream<PingRequest, PingReply>("Ping", Ping);
   if (!added.ok()) return added;
   added = service->AddStream<StreamUsersRequest, User>("StreamUsers", StreamUsers);
+  if (!added.ok()) return added;
+  added = service->AddUnary<EchoRequest, EchoReply>("Echo", Echo);
   if (!added.ok()) return added;
   return service;
 }

@@ -8,6 +8,7 @@
 //   stream with that code after the last message.
 // - StreamUsers sends count users (default 5) with random distinct ids every
 //   interval_ms (default 1000).
+// - Echo (unary) replies with the request's text, or fails with fail_code.
 #ifndef GRAVITY_EXAMPLES_STREAMING_STREAMING_SERVICE_H_
 #define GRAVITY_EXAMPLES_STREAMING_STREAMING_SERVICE_H_
 
