@@ -340,11 +340,12 @@ std::string Bridge::address() const { return absl::StrCat(impl_->host_, ":", imp
 std::vector<std::string> Bridge::RouteDescriptions() const {
   std::vector<std::string> lines;
   for (const auto& method : impl_->state_->routes->methods()) {
-    lines.push_back(
-        absl::StrCat("GET|POST ", method.grpc_path, " -> ", method.method->full_name()));
+    const char* verbs = method.unary ? "POST " : "GET|POST ";
+    lines.push_back(absl::StrCat(verbs, method.grpc_path, " -> ", method.method->full_name()));
     const auto& rule = method.method->options().GetExtension(google::api::http);
-    if (!rule.get().empty()) {
-      lines.push_back(absl::StrCat("GET|POST ", rule.get(), " -> ", method.method->full_name()));
+    const std::string& pattern = rule.get().empty() ? rule.post() : rule.get();
+    if (!pattern.empty()) {
+      lines.push_back(absl::StrCat(verbs, pattern, " -> ", method.method->full_name()));
     }
   }
   return lines;

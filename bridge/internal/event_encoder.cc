@@ -40,7 +40,7 @@ void AppendEventId(const google::protobuf::Message& message,
 
 }  // namespace
 
-EventEncoder::EventEncoder(const StreamMethod& method, const JsonEncoder& json,
+EventEncoder::EventEncoder(const RoutedMethod& method, const JsonEncoder& json,
                            const google::protobuf::Message& prototype, StreamFormat format)
     : method_(method), json_(json), format_(format), scratch_(prototype.New()) {}
 

@@ -25,7 +25,7 @@ enum class StreamFormat { kSse, kNdjson };
 class EventEncoder {
  public:
   // `method`, `json` and `prototype` (the method's output type) outlive this.
-  EventEncoder(const StreamMethod& method, const JsonEncoder& json,
+  EventEncoder(const RoutedMethod& method, const JsonEncoder& json,
                const google::protobuf::Message& prototype, StreamFormat format);
 
   // Appends one message as an event (with its event id as the SSE `id:`), or
@@ -33,7 +33,7 @@ class EventEncoder {
   absl::Status Append(const grpc::ByteBuffer& message, std::string* out);
 
  private:
-  const StreamMethod& method_;
+  const RoutedMethod& method_;
   const JsonEncoder& json_;
   const StreamFormat format_;
   const std::unique_ptr<google::protobuf::Message> scratch_;  // reused for every message

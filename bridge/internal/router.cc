@@ -221,22 +221,22 @@ std::variant<PlainResponse, Headers> ForwardedMetadata(
   return metadata;
 }
 
-Routed PlanStream(const HttpRequest& request, const RouteMatch& match,
-                  const std::vector<std::pair<std::string, std::string>>& query,
-                  const BridgeState& state) {
-  if (state.draining.load()) {
-    return ErrorResponse(grpc::Status(grpc::StatusCode::UNAVAILABLE, "the bridge is shutting down"),
-                         state);
-  }
-  if (state.metrics.active_streams.load() >= state.options.max_streams) {
-    return ErrorResponse(
-        grpc::Status(grpc::StatusCode::UNAVAILABLE, "the bridge is at its stream limit"), state);
-  }
+// The request message: the POST body (the whole request, or the field the
+// route names), then the query, then the path's fields; or the refusal.
+std::variant<PlainResponse, std::string> RequestBytes(
+    const HttpRequest& request, const RouteMatch& match,
+    const std::vector<std::pair<std::string, std::string>>& query, const BridgeState& state) {
   const google::protobuf::MethodDescriptor* method = match.method->method;
   std::unique_ptr<google::protobuf::Message> message(
       state.factory->GetPrototype(method->input_type())->New());
   if (request.method() == http::verb::post && !request.body().empty()) {
-    auto parsed = google::protobuf::util::JsonStringToMessage(request.body(), message.get());
+    google::protobuf::Message* target = message.get();
+    if (!match.body_field.empty()) {
+      target = message->GetReflection()->MutableMessage(
+          message.get(), method->input_type()->FindFieldByName(match.body_field),
+          state.factory.get());
+    }
+    auto parsed = google::protobuf::util::JsonStringToMessage(request.body(), target);
     if (!parsed.ok()) return Invalid(absl::StrCat("request body: ", parsed.message().as_string()));
   }
   if (absl::Status applied = ApplyQuery(query, message.get()); !applied.ok()) {
@@ -247,11 +247,32 @@ Routed PlanStream(const HttpRequest& request, const RouteMatch& match,
       return Invalid(set.message());
     }
   }
+  std::string bytes;
+  message->SerializeToString(&bytes);
+  return bytes;
+}
+
+PlainResponse ShuttingDown(const BridgeState& state) {
+  return ErrorResponse(grpc::Status(grpc::StatusCode::UNAVAILABLE, "the bridge is shutting down"),
+                       state);
+}
+
+Routed PlanStream(const HttpRequest& request, const RouteMatch& match,
+                  const std::vector<std::pair<std::string, std::string>>& query,
+                  const BridgeState& state) {
+  if (state.draining.load()) return ShuttingDown(state);
+  if (state.metrics.active_streams.load() >= state.options.max_streams) {
+    return ErrorResponse(
+        grpc::Status(grpc::StatusCode::UNAVAILABLE, "the bridge is at its stream limit"), state);
+  }
+  auto bytes = RequestBytes(request, match, query, state);
+  if (auto* refused = std::get_if<PlainResponse>(&bytes)) return std::move(*refused);
   auto metadata = ForwardedMetadata(request, query, state.options);
   if (auto* refused = std::get_if<PlainResponse>(&metadata)) return std::move(*refused);
 
   StreamPlan plan;
   plan.method = match.method;
+  plan.request_bytes = std::move(std::get<std::string>(bytes));
   plan.metadata = std::move(std::get<Headers>(metadata));
   // NDJSON only when asked for by name, with q > 0 and at least the weight
   // text/event-stream gets; otherwise SSE.
@@ -261,8 +282,34 @@ Routed PlanStream(const HttpRequest& request, const RouteMatch& match,
                     ? StreamFormat::kNdjson
                     : StreamFormat::kSse;
   plan.wants_event_stream = WeightOf(accepted, "text/event-stream", /*exact=*/true) > 0;
-  message->SerializeToString(&plan.request_bytes);
   return plan;
+}
+
+Routed PlanUnary(const HttpRequest& request, const RouteMatch& match,
+                 const std::vector<std::pair<std::string, std::string>>& query,
+                 const BridgeState& state) {
+  if (state.draining.load()) return ShuttingDown(state);
+  auto bytes = RequestBytes(request, match, query, state);
+  if (auto* refused = std::get_if<PlainResponse>(&bytes)) return std::move(*refused);
+  auto metadata = ForwardedMetadata(request, query, state.options);
+  if (auto* refused = std::get_if<PlainResponse>(&metadata)) return std::move(*refused);
+  UnaryPlan plan;
+  plan.method = match.method;
+  plan.request_bytes = std::move(std::get<std::string>(bytes));
+  plan.metadata = std::move(std::get<Headers>(metadata));
+  return plan;
+}
+
+PlainResponse MethodNotAllowed(const HttpRequest& request, const std::string& path,
+                               absl::string_view allowed) {
+  return PlainResponse{
+      http::status::method_not_allowed,
+      "application/json",
+      StatusJson(grpc::StatusCode::UNIMPLEMENTED,
+                 absl::StrCat(std::string(request.method_string()), " is not allowed on ", path,
+                              "; use ", allowed)) +
+          "\n",
+      {{"Allow", absl::StrCat(allowed, ", OPTIONS")}}};
 }
 
 }  // namespace
@@ -337,20 +384,19 @@ Routed Route(const HttpRequest& request, const BridgeState& state) {
   std::optional<RouteMatch> match = state.routes->Match(path);
   if (!match) {
     return ErrorResponse(
-        grpc::Status(grpc::StatusCode::NOT_FOUND, absl::StrCat("no stream at ", path)), state);
+        grpc::Status(grpc::StatusCode::NOT_FOUND, absl::StrCat("no method at ", path)), state);
+  }
+  // A unary call may change state, so only POST reaches it (never a GET a
+  // crawler or a prefetch could make).
+  if (match->method->unary && request.method() != http::verb::post) {
+    return MethodNotAllowed(request, path, "POST");
   }
   if (request.method() != http::verb::get && request.method() != http::verb::post) {
-    return PlainResponse{
-        http::status::method_not_allowed,
-        "application/json",
-        StatusJson(grpc::StatusCode::UNIMPLEMENTED,
-                   absl::StrCat(std::string(request.method_string()), " is not allowed on ", path,
-                                "; use GET or POST")) +
-            "\n",
-        {{"Allow", "GET, POST, OPTIONS"}}};
+    return MethodNotAllowed(request, path, "GET, POST");
   }
   auto query = ParseQuery(std::string(target->encoded_query()));
   if (!query.ok()) return Invalid(query.status().message());
+  if (match->method->unary) return PlanUnary(request, *match, *query, state);
   return PlanStream(request, *match, *query, state);
 }
 

@@ -1,6 +1,7 @@
 // Router: what one HTTP request means, decided without sockets: a plain
-// response (errors, preflight, /healthz, /metrics, the index page) or the
-// plan of a stream (method, request message, metadata to forward, format).
+// response (errors, preflight, /healthz, /metrics, the index page), the plan
+// of a stream (method, request message, metadata to forward, format) or the
+// plan of a unary call (method, request message, metadata).
 //
 // Pure apart from reading BridgeState (options, routes, metrics, draining);
 // thread-safe. The session serves the result; the unit tests call it directly.
@@ -39,14 +40,21 @@ struct PlainResponse {
 };
 
 struct StreamPlan {
-  const StreamMethod* method = nullptr;
+  const RoutedMethod* method = nullptr;
   std::string request_bytes;  // the serialized request message
   Headers metadata;           // lower-case keys
   StreamFormat format = StreamFormat::kSse;
   bool wants_event_stream = false;  // Accept: text/event-stream (EventSource)
 };
 
-using Routed = std::variant<PlainResponse, StreamPlan>;
+// A unary method, POSTed: one call, answered with the reply's JSON.
+struct UnaryPlan {
+  const RoutedMethod* method = nullptr;
+  std::string request_bytes;  // the serialized request message
+  Headers metadata;           // lower-case keys
+};
+
+using Routed = std::variant<PlainResponse, StreamPlan, UnaryPlan>;
 
 Routed Route(const HttpRequest& request, const BridgeState& state);
 

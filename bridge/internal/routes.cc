@@ -35,9 +35,10 @@ RouteTable::RouteTable(const google::protobuf::DescriptorPool& pool,
     if (service == nullptr) continue;
     for (int i = 0; i < service->method_count(); ++i) {
       const google::protobuf::MethodDescriptor* method = service->method(i);
-      if (!method->server_streaming() || method->client_streaming()) continue;
-      StreamMethod routed;
+      if (method->client_streaming()) continue;
+      RoutedMethod routed;
       routed.method = method;
+      routed.unary = !method->server_streaming();
       routed.grpc_path = absl::StrCat("/", service->full_name(), "/", method->name());
       routed.event_id = EventIdField(method->output_type());
       const size_t index = methods_.size();
@@ -45,11 +46,20 @@ RouteTable::RouteTable(const google::protobuf::DescriptorPool& pool,
       methods_.push_back(routed);
 
       const google::api::HttpRule& rule = method->options().GetExtension(google::api::http);
-      if (rule.get().empty()) continue;
+      const std::string& pattern = rule.get().empty() ? rule.post() : rule.get();
+      if (pattern.empty()) continue;
       Template route;
       route.method_index = index;
-      bool usable = absl::StartsWith(rule.get(), "/");
-      for (absl::string_view part : absl::StrSplit(absl::string_view(rule.get()).substr(1), '/')) {
+      bool usable = absl::StartsWith(pattern, "/");
+      if (rule.body() != "*" && !rule.body().empty()) {
+        // Only a message field can take a JSON object body.
+        const google::protobuf::FieldDescriptor* body =
+            method->input_type()->FindFieldByName(rule.body());
+        usable = usable && body != nullptr && !body->is_repeated() &&
+                 body->cpp_type() == google::protobuf::FieldDescriptor::CPPTYPE_MESSAGE;
+        route.body_field = rule.body();
+      }
+      for (absl::string_view part : absl::StrSplit(absl::string_view(pattern).substr(1), '/')) {
         if (absl::StartsWith(part, "{") && absl::EndsWith(part, "}")) {
           absl::string_view field = part.substr(1, part.size() - 2);
           if (absl::EndsWith(field, "=*")) field.remove_suffix(2);
@@ -62,9 +72,11 @@ RouteTable::RouteTable(const google::protobuf::DescriptorPool& pool,
         }
       }
       if (!usable) {
-        warnings->push_back(absl::StrCat("skipped the google.api.http template \"", rule.get(),
-                                         "\" of ", method->full_name(),
-                                         ": only literal and {field} segments are supported"));
+        warnings->push_back(
+            absl::StrCat("skipped the google.api.http template \"", pattern, "\" of ",
+                         method->full_name(),
+                         ": only literal and {field} segments, and a body of \"*\" or one "
+                         "message field, are supported"));
         continue;
       }
       templates_.push_back(std::move(route));
@@ -74,13 +86,13 @@ RouteTable::RouteTable(const google::protobuf::DescriptorPool& pool,
 
 std::optional<RouteMatch> RouteTable::Match(absl::string_view path) const {
   if (auto exact = by_grpc_path_.find(path); exact != by_grpc_path_.end()) {
-    return RouteMatch{&methods_[exact->second], {}};
+    return RouteMatch{&methods_[exact->second], {}, ""};
   }
   if (!absl::StartsWith(path, "/")) return std::nullopt;
   std::vector<absl::string_view> parts = absl::StrSplit(path.substr(1), '/');
   for (const Template& route : templates_) {
     if (route.segments.size() != parts.size()) continue;
-    RouteMatch match{&methods_[route.method_index], {}};
+    RouteMatch match{&methods_[route.method_index], {}, route.body_field};
     bool matched = true;
     for (size_t i = 0; i < parts.size() && matched; ++i) {
       std::optional<std::string> decoded = Decode(parts[i]);

@@ -1,10 +1,13 @@
-// RouteTable: which server-streaming method an HTTP path names.
+// RouteTable: which server-streaming or unary method an HTTP path names.
 //
-// Every server-streaming method of the descriptor pool is routed at its gRPC
-// path, "/<package>.<Service>/<Method>", and also at the `get` template of its
-// `google.api.http` option when it has one ("/v1/users/{org}": each
-// `{field}` or `{field=*}` matches one path segment and fills that request
-// field; other template forms are skipped with a warning).
+// Every server-streaming and unary method of the descriptor pool is routed at
+// its gRPC path, "/<package>.<Service>/<Method>", and also at the `get` or
+// `post` template of its `google.api.http` option when it has one
+// ("/v1/users/{org}": each `{field}` or `{field=*}` matches one path segment
+// and fills that request field; other template forms are skipped with a
+// warning). A POST body is the whole request, or with the rule's `body:
+// "field"` that message field, as grpc-gateway maps it. Client-streaming
+// methods are not routed.
 // Immutable after construction: thread-safe.
 #ifndef GRAVITY_BRIDGE_INTERNAL_ROUTES_H_
 #define GRAVITY_BRIDGE_INTERNAL_ROUTES_H_
@@ -20,22 +23,25 @@
 
 namespace gravity::bridge::internal {
 
-struct StreamMethod {
+struct RoutedMethod {
   const google::protobuf::MethodDescriptor* method = nullptr;
+  bool unary = false;  // else server-streaming
   std::string grpc_path;  // "/package.Service/Method"
   // The response field marked with (gravity.v1.event_id), or null.
   const google::protobuf::FieldDescriptor* event_id = nullptr;
 };
 
 struct RouteMatch {
-  const StreamMethod* method = nullptr;
+  const RoutedMethod* method = nullptr;
   // Request fields taken from path template variables, decoded.
   std::vector<std::pair<std::string, std::string>> path_fields;
+  // The request field a POST body fills; empty: the whole request.
+  std::string body_field;
 };
 
 class RouteTable {
  public:
-  // Routes every server-streaming method of `pool`'s services named in
+  // Routes every server-streaming and unary method of `pool`'s services named in
   // `services` (full names). `warnings` gets one line per skipped template.
   RouteTable(const google::protobuf::DescriptorPool& pool, const std::vector<std::string>& services,
              std::vector<std::string>* warnings);
@@ -43,7 +49,7 @@ class RouteTable {
   // `path` is the request path, still percent-encoded.
   std::optional<RouteMatch> Match(absl::string_view path) const;
 
-  const std::vector<StreamMethod>& methods() const { return methods_; }
+  const std::vector<RoutedMethod>& methods() const { return methods_; }
 
  private:
   struct Template {
@@ -54,9 +60,10 @@ class RouteTable {
     };
     std::vector<Segment> segments;
     size_t method_index = 0;
+    std::string body_field;  // the rule's `body`, "" for "*" or none
   };
 
-  std::vector<StreamMethod> methods_;
+  std::vector<RoutedMethod> methods_;
   std::map<std::string, size_t, std::less<>> by_grpc_path_;
   std::vector<Template> templates_;
 };

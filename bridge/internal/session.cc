@@ -119,7 +119,8 @@ void Session::WatchForDisconnect() {
   // be seen at once: wait for readability, no buffer or parser held.
   socket_.async_wait(
       net::socket_base::wait_read, [self = shared_from_this(), stream = streams_](error_code ec) {
-        if (self->closed_ || !self->streaming_ || stream != self->streams_) return;
+        const bool serving = self->streaming_ || self->unary_ != nullptr;
+        if (self->closed_ || !serving || stream != self->streams_) return;
         if (ec) {
           self->Close();
           return;
@@ -131,7 +132,7 @@ void Session::WatchForDisconnect() {
           self->WatchForDisconnect();
           return;
         }
-        self->Close();  // the browser went away mid-stream: stop the backend
+        self->Close();  // the browser went away mid-stream or mid-call: stop the backend
       });
 }
 
@@ -196,7 +197,62 @@ void Session::HandleRequest(HttpRequest request) {
     Respond(std::move(*plain));
     return;
   }
+  if (auto* unary = std::get_if<UnaryPlan>(&routed)) {
+    StartUnary(std::move(*unary));
+    return;
+  }
   StartStream(std::move(std::get<StreamPlan>(routed)));
+}
+
+void Session::StartUnary(UnaryPlan plan) {
+  // Like a plain response being written: a pipelined request waits for it.
+  responding_ = true;
+  unary_method_ = plan.method;
+  route_ = plan.method->grpc_path;
+  stream_started_ = Clock::now();
+  state_->metrics.unary_calls_total++;
+  // Called on a gRPC thread: only a post; the posted handler owns the
+  // session reference, so the session is never destroyed on a gRPC thread.
+  auto done = [weak = weak_from_this(), executor = socket_.get_executor()](
+                  const grpc::Status& status, std::string reply) {
+    if (auto self = weak.lock()) {
+      net::post(executor, [self = std::move(self), status, reply = std::move(reply)] {
+        self->OnUnaryDone(status, reply);
+      });
+    }
+  };
+  // The backend gets the accept timeout as its deadline: a reply is this
+  // call's acceptance.
+  unary_ = UpstreamUnaryCall::Start(*state_->stub, plan.method->grpc_path,
+                                    std::move(plan.request_bytes), plan.metadata,
+                                    state_->options.accept_timeout, state_->upstream_calls_live,
+                                    std::move(done));
+  ++streams_;
+  WatchForDisconnect();
+}
+
+void Session::OnUnaryDone(const grpc::Status& status, const std::string& reply) {
+  if (closed_ || unary_ == nullptr) return;
+  unary_.reset();
+  PlainResponse response = ErrorResponse(status, *state_);
+  if (status.ok()) {
+    std::string json;
+    absl::Status encoded = state_->json->ToJson(*unary_method_->method->output_type(), reply, &json);
+    if (encoded.ok()) {
+      response = PlainResponse{http::status::ok, "application/json", std::move(json) + "\n"};
+    } else {
+      response = ErrorResponse(
+          grpc::Status(grpc::StatusCode::INTERNAL,
+                       absl::StrCat("the backend's reply does not parse as ",
+                                    unary_method_->method->output_type()->full_name())),
+          *state_);
+    }
+  }
+  LogAccess(static_cast<int>(response.status),
+            status.ok() && response.status != http::status::ok ? grpc::StatusCode::INTERNAL
+                                                                : status.error_code(),
+            0, 0);
+  Respond(std::move(response));
 }
 
 void Session::StartStream(StreamPlan plan) {
@@ -449,19 +505,22 @@ void Session::EndStream() {
   // A client that left before the headers: nginx's 499.
   const int http_status = headers_sent_ ? 200 : final_http_ != 0 ? final_http_ : 499;
   state_->metrics.CountStreamEnd(final_code_);
-  if (state_->access_log != nullptr) {
-    // The route, never the target: a query may hold ?access_token=.
-    state_->access_log->Write(absl::StrCat(
-        "{\"time\":\"", absl::FormatTime("%Y-%m-%dT%H:%M:%E3SZ", absl::Now(), absl::UTCTimeZone()),
-        "\",\"client\":\"", client_address_, "\",\"route\":\"", route_,
-        "\",\"status\":", http_status, ",\"code\":", static_cast<int>(final_code_),
-        ",\"events\":", stream_events_, ",\"bytes\":", stream_bytes_, ",\"duration_ms\":",
-        std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - stream_started_)
-            .count(),
-        "}"));
-  }
+  LogAccess(http_status, final_code_, stream_events_, stream_bytes_);
   // An idle connection keeps no stream-sized buffers.
   std::string().swap(events_);
+}
+
+void Session::LogAccess(int http_status, grpc::StatusCode code, int64_t events, int64_t bytes) {
+  if (state_->access_log == nullptr) return;
+  // The route, never the target: a query may hold ?access_token=.
+  state_->access_log->Write(absl::StrCat(
+      "{\"time\":\"", absl::FormatTime("%Y-%m-%dT%H:%M:%E3SZ", absl::Now(), absl::UTCTimeZone()),
+      "\",\"client\":\"", client_address_, "\",\"route\":\"", route_,
+      "\",\"status\":", http_status, ",\"code\":", static_cast<int>(code), ",\"events\":",
+      events, ",\"bytes\":", bytes, ",\"duration_ms\":",
+      std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - stream_started_)
+          .count(),
+      "}"));
 }
 
 // ---- The write queue -----------------------------------------------------
@@ -570,6 +629,12 @@ void Session::Close() {
   direct_.Disable();  // no send may meet a closed (or reused) descriptor
   ReleaseRelay();
   EndStream();
+  if (unary_ != nullptr) {
+    // The client left before the reply: the backend sees a cancel.
+    unary_->Cancel();
+    unary_.reset();
+    LogAccess(499, grpc::StatusCode::CANCELLED, 0, 0);
+  }
   error_code ignored;
   timer_.cancel();
   socket_.shutdown(net::ip::tcp::socket::shutdown_both, ignored);

@@ -1,9 +1,11 @@
 // Session: one browser connection's loop: reads HTTP/1.1 requests
 // (keep-alive, pipelining), asks the Router what each means, writes plain
-// responses, and serves a stream through its StreamRelay.
+// responses, serves a stream through its StreamRelay and a unary call through
+// its UpstreamUnaryCall.
 //
 // Thread map: everything runs on the connection's strand, but the relay's
-// wake-up, which is called on a gRPC thread and only posts Pump() here, and
+// wake-up and a unary call's completion, which are called on gRPC threads and
+// only post here, and
 // the DirectWriter's sends, which the relay makes on gRPC threads while the
 // session has it enabled (headers out, no Asio write in flight).
 // One write queue (out_ collects, in_flight_ is being written: at most one
@@ -32,6 +34,7 @@
 #include "bridge/internal/direct_writer.h"
 #include "bridge/internal/router.h"
 #include "bridge/internal/stream_relay.h"
+#include "bridge/internal/upstream_unary_call.h"
 
 namespace gravity::bridge::internal {
 
@@ -56,6 +59,11 @@ class Session : public std::enable_shared_from_this<Session> {
   void WatchForDisconnect();
   void HandleRequest(HttpRequest request);
   void StartStream(StreamPlan plan);
+  void StartUnary(UnaryPlan plan);
+  void OnUnaryDone(const grpc::Status& status, const std::string& reply);
+  // One JSON line of the access log, when it is on: a stream's or a unary
+  // call's end.
+  void LogAccess(int http_status, grpc::StatusCode code, int64_t events, int64_t bytes);
 
   // Plain responses.
   void Respond(PlainResponse response);
@@ -93,7 +101,7 @@ class Session : public std::enable_shared_from_this<Session> {
   std::optional<boost::beast::http::request_parser<boost::beast::http::string_body>> parser_;
   std::optional<HttpRequest> pipelined_;
   size_t header_fields_ = 0;  // fields of the request's head, before any trailer
-  uint64_t streams_ = 0;      // streams served, so a stale disconnect watch can tell
+  uint64_t streams_ = 0;      // streams and calls served, so a stale disconnect watch can tell
   std::string client_address_;
   bool reading_ = false;
   bool closed_ = false;
@@ -125,6 +133,10 @@ class Session : public std::enable_shared_from_this<Session> {
   bool headers_sent_ = false;
   bool body_done_ = false;  // the terminal bytes are queued
   bool wrote_since_tick_ = false;
+  // The unary call being served.
+  std::shared_ptr<UpstreamUnaryCall> unary_;
+  const RoutedMethod* unary_method_ = nullptr;
+
   // For /metrics and the access log.
   absl::Time request_arrived_;
   Clock::time_point stream_started_;

@@ -115,7 +115,7 @@ using Result = std::pair<std::string, Fields>;
 
 TEST_F(RoutesTest, EveryServerStreamingMethodIsRoutedAtItsGrpcPath) {
   std::vector<std::string> paths;
-  for (const StreamMethod& method : routes_->methods()) paths.push_back(method.grpc_path);
+  for (const RoutedMethod& method : routes_->methods()) paths.push_back(method.grpc_path);
   const std::vector<std::string> expected = {
       "/t.v1.Svc/Watch",    "/t.v1.Svc/ByOrg",   "/t.v1.Svc/Status",      "/t.v1.Svc/Deep",
       "/t.v1.Svc/Prefixed", "/t.v1.Svc/AnyItem", "/t.v1.Svc/SpecialItem", "/t.v1.Svc/Plain"};

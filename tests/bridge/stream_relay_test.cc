@@ -40,7 +40,7 @@ class StreamRelayTest : public ::testing::Test {
     return std::make_unique<StreamRelay>(std::move(encoder), limits, [this] { ++wakes_; });
   }
 
-  const StreamMethod* Ping() { return routes_.Match("/streaming.v1.Streaming/Ping")->method; }
+  const RoutedMethod* Ping() { return routes_.Match("/streaming.v1.Streaming/Ping")->method; }
 
   std::vector<std::string> warnings_;
   RouteTable routes_;
