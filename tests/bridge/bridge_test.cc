@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <fstream>
 #include <memory>
+#include <mutex>
 #include <thread>
 #include <vector>
 
@@ -21,6 +22,7 @@
 #include "grpcpp/server_builder.h"
 #include "gtest/gtest.h"
 #include "server/service.h"
+#include "server/unary.h"
 #include "streaming/v1/streaming.pb.h"
 #include "tests/bridge/http_test_client.h"
 #include "tests/examples/example_server.h"
@@ -949,6 +951,86 @@ TEST(BridgeDisconnectTest, ABrowserDisconnectCancelsTheBackendWithin100ms) {
   // The gauge comes back to zero.
   testing::WaitFor([&] { return (*bridge)->active_streams() == 0; }, absl::Seconds(1));
   EXPECT_EQ((*bridge)->active_streams(), 0);
+}
+
+// ---- Unary methods ----------------------------------------------------------
+
+TEST_F(BridgeTest, APostToAUnaryMethodAnswersWithTheRepliesJson) {
+  BridgeOptions options;
+  options.cors_origins = {"https://app.test"};
+  StartBridge(options);
+  for (const char* target : {"/streaming.v1.Streaming/Echo", "/api/streaming/echo"}) {
+    HttpResponse response = HttpRequest(
+        bridge_->port(), "POST", target,
+        {{"Content-Type", "application/json"}, {"Origin", "https://app.test"}},
+        R"({"text":"héllo"})");
+    EXPECT_EQ(response.status, 200) << target << " " << response.body;
+    EXPECT_EQ(response.header("content-type"), "application/json");
+    EXPECT_EQ(response.header("access-control-allow-origin"), "https://app.test");
+    EXPECT_EQ(response.body, "{\"text\":\"héllo\"}\n");
+  }
+  // An empty body is the empty request; proto3 JSON leaves out the empty text.
+  EXPECT_EQ(HttpRequest(bridge_->port(), "POST", "/streaming.v1.Streaming/Echo").body, "{}\n");
+}
+
+TEST_F(BridgeTest, AFailedUnaryCallIsItsMappedStatusWithTheStatusJson) {
+  StartBridge();
+  HttpResponse response = HttpRequest(bridge_->port(), "POST", "/streaming.v1.Streaming/Echo", {},
+                                      R"({"text":"x","failCode":5})");
+  EXPECT_EQ(response.status, 404);
+  EXPECT_EQ(response.header("content-type"), "application/json");
+  EXPECT_EQ(response.body,
+            "{\"code\":5,\"message\":\"echo failed as asked (fail_code 5)\",\"details\":[]}\n");
+  // The connection stays usable: keep-alive after an error reply.
+  HttpConnection connection(bridge_->port());
+  for (int i = 0; i < 2; ++i) {
+    connection.SendRequest("POST", "/streaming.v1.Streaming/Echo", {},
+                           absl::StrCat(R"({"failCode":)", i == 0 ? 16 : 0, "}"));
+    HttpResponse answer = connection.ReadResponse();
+    EXPECT_EQ(answer.status, i == 0 ? 401 : 200) << answer.body;
+  }
+}
+
+// A unary backend that holds every call until the client leaves.
+TEST(BridgeUnaryCancelTest, AClientThatLeavesCancelsTheBackendCall) {
+  server::Service service("streaming.v1.Streaming");
+  std::atomic<int> started{0};
+  std::atomic<int> cancelled{0};
+  std::mutex held_mu;
+  std::vector<server::UnaryReply<streaming::v1::EchoReply>> held;
+  ASSERT_TRUE((service.AddUnary<streaming::v1::EchoRequest, streaming::v1::EchoReply>(
+                   "Echo",
+                   [&](const streaming::v1::EchoRequest&,
+                       server::UnaryReply<streaming::v1::EchoReply> reply) {
+                     reply.OnCancel([&] { ++cancelled; });
+                     std::lock_guard<std::mutex> lock(held_mu);
+                     held.push_back(reply);
+                     ++started;
+                   }))
+                  .ok());
+  auto backend = testing::StartServer({&service});
+  ASSERT_NE(backend, nullptr);
+  auto descriptors = DescriptorsOfLinkedServices({"streaming.v1.Streaming"});
+  ASSERT_TRUE(descriptors.ok());
+  BridgeOptions options;
+  options.listen = "127.0.0.1:0";
+  auto bridge = Bridge::Start(
+      options, grpc::CreateChannel(backend->address(), grpc::InsecureChannelCredentials()),
+      *descriptors);
+  ASSERT_TRUE(bridge.ok()) << bridge.status();
+  {
+    HttpConnection connection((*bridge)->port());
+    connection.SendRequest("POST", "/streaming.v1.Streaming/Echo", {}, "{}");
+    ASSERT_TRUE(testing::WaitFor([&] { return started.load() == 1; }, absl::Seconds(10)));
+  }  // the client leaves
+  const absl::Duration bound = testing::kSanitizedBuild ? absl::Milliseconds(500)
+                                                        : absl::Milliseconds(100);
+  const absl::Time left = absl::Now();
+  EXPECT_TRUE(testing::WaitFor([&] { return cancelled.load() == 1; }, absl::Seconds(5)));
+  EXPECT_LT(absl::Now() - left, bound);
+  (*bridge)->Shutdown();
+  std::lock_guard<std::mutex> lock(held_mu);
+  held.clear();
 }
 
 }  // namespace

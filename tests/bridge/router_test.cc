@@ -132,6 +132,47 @@ TEST_F(RouterTest, OversizedForwardedMetadataIs431AndClosesTheConnection) {
             1u);
 }
 
+TEST_F(RouterTest, APostToAUnaryMethodPlansOneCallWithTheBodyAsRequest) {
+  const auto metadata_headers = std::vector<std::pair<std::string, std::string>>{
+      {"Authorization", "Bearer t"}, {"Content-Type", "application/json"}};
+  for (const char* target : {"/streaming.v1.Streaming/Echo", "/api/streaming/echo"}) {
+    Routed routed = Route(Request(http::verb::post, target, metadata_headers,
+                                  R"({"text":"hi","failCode":3})"),
+                          state_);
+    ASSERT_TRUE(std::holds_alternative<UnaryPlan>(routed)) << target;
+    const UnaryPlan& plan = std::get<UnaryPlan>(routed);
+    EXPECT_EQ(plan.method->grpc_path, "/streaming.v1.Streaming/Echo");
+    EXPECT_TRUE(plan.method->unary);
+    streaming::v1::EchoRequest request;
+    ASSERT_TRUE(request.ParseFromString(plan.request_bytes));
+    EXPECT_EQ(request.text(), "hi");
+    EXPECT_EQ(request.fail_code(), 3);
+    EXPECT_EQ(plan.metadata, (Headers{{"authorization", "Bearer t"}}));
+  }
+}
+
+TEST_F(RouterTest, AUnaryMethodTakesOnlyPost) {
+  for (http::verb verb : {http::verb::get, http::verb::head, http::verb::put}) {
+    PlainResponse response = Plain(Request(verb, "/streaming.v1.Streaming/Echo?text=x"));
+    EXPECT_EQ(response.status, http::status::method_not_allowed);
+    EXPECT_EQ(response.headers, (Headers{{"Allow", "POST, OPTIONS"}}));
+    EXPECT_TRUE(absl::StartsWith(response.body, R"({"code":12,)")) << response.body;
+  }
+  // Streams still take both.
+  EXPECT_EQ(Plain(Request(http::verb::put, "/streaming.v1.Streaming/Ping")).headers,
+            (Headers{{"Allow", "GET, POST, OPTIONS"}}));
+}
+
+TEST_F(RouterTest, AUnaryCallWithABadBodyOrWhileDrainingIsRefusedBeforeAnyCall) {
+  PlainResponse bad = Plain(Request(http::verb::post, "/streaming.v1.Streaming/Echo", {},
+                                    R"({"text":1,})"));
+  EXPECT_EQ(bad.status, http::status::bad_request);
+  EXPECT_TRUE(absl::StartsWith(bad.body, R"({"code":3,"message":"request body: )")) << bad.body;
+  state_.draining = true;
+  EXPECT_EQ(Plain(Request(http::verb::post, "/streaming.v1.Streaming/Echo", {}, "{}")).status,
+            http::status::service_unavailable);
+}
+
 TEST_F(RouterTest, PlainAnswers) {
   EXPECT_EQ(Plain(Request(http::verb::get, "/nope")).status, http::status::not_found);
   PlainResponse wrong = Plain(Request(http::verb::delete_, "/streaming.v1.Streaming/Ping"));

@@ -70,6 +70,10 @@ class RoutesTest : public ::testing::Test {
     AddMethod(service, "AnyItem", "/v1/items/{name}");
     AddMethod(service, "SpecialItem", "/v1/items/special");
     AddMethod(service, "Plain", "");
+    AddPostMethod(service, "Create", "/v1/teams/{org}/users", "user");
+    AddPostMethod(service, "Rename", "/v1/rename", "*");
+    // A body can only be a message field.
+    AddPostMethod(service, "BadBody", "/v1/bad", "org");
 
     EXPECT_NE(pool_.BuildFile(file), nullptr);
     routes_.emplace(pool_, std::vector<std::string>{"t.v1.Svc", "t.v1.Missing"}, &warnings_);
@@ -98,6 +102,19 @@ class RoutesTest : public ::testing::Test {
     if (!get.empty()) method->mutable_options()->MutableExtension(google::api::http)->set_get(get);
   }
 
+  // A unary method with a `post:` template and `body:`.
+  static void AddPostMethod(google::protobuf::ServiceDescriptorProto* service,
+                            const std::string& name, const std::string& post,
+                            const std::string& body) {
+    auto* method = service->add_method();
+    method->set_name(name);
+    method->set_input_type(".t.v1.Request");
+    method->set_output_type(".t.v1.Reply");
+    auto* rule = method->mutable_options()->MutableExtension(google::api::http);
+    rule->set_post(post);
+    rule->set_body(body);
+  }
+
   // The name of the method `path` routes to, and its path fields; "" when
   // nothing matches.
   std::pair<std::string, Fields> Routed(const std::string& path) {
@@ -113,12 +130,14 @@ class RoutesTest : public ::testing::Test {
 
 using Result = std::pair<std::string, Fields>;
 
-TEST_F(RoutesTest, EveryServerStreamingMethodIsRoutedAtItsGrpcPath) {
+TEST_F(RoutesTest, EveryServerStreamingAndUnaryMethodIsRoutedAtItsGrpcPath) {
   std::vector<std::string> paths;
   for (const RoutedMethod& method : routes_->methods()) paths.push_back(method.grpc_path);
   const std::vector<std::string> expected = {
-      "/t.v1.Svc/Watch",    "/t.v1.Svc/ByOrg",   "/t.v1.Svc/Status",      "/t.v1.Svc/Deep",
-      "/t.v1.Svc/Prefixed", "/t.v1.Svc/AnyItem", "/t.v1.Svc/SpecialItem", "/t.v1.Svc/Plain"};
+      "/t.v1.Svc/Watch",       "/t.v1.Svc/ByOrg",  "/t.v1.Svc/Status", "/t.v1.Svc/Deep",
+      "/t.v1.Svc/Prefixed",    "/t.v1.Svc/Unary",  "/t.v1.Svc/AnyItem",
+      "/t.v1.Svc/SpecialItem", "/t.v1.Svc/Plain",  "/t.v1.Svc/Create", "/t.v1.Svc/Rename",
+      "/t.v1.Svc/BadBody"};
   EXPECT_EQ(paths, expected);
   std::optional<RouteMatch> match = routes_->Match("/t.v1.Svc/Watch");
   ASSERT_TRUE(match.has_value());
@@ -134,10 +153,26 @@ TEST_F(RoutesTest, EveryServerStreamingMethodIsRoutedAtItsGrpcPath) {
   EXPECT_EQ(Routed("t.v1.Svc/Watch"), Result());
 }
 
-TEST_F(RoutesTest, UnaryAndClientStreamingMethodsAreNotRouted) {
-  EXPECT_EQ(Routed("/t.v1.Svc/Unary"), Result());
-  EXPECT_EQ(Routed("/v1/unary/acme"), Result());
+TEST_F(RoutesTest, UnaryMethodsAreRoutedAndClientStreamingOnesAreNot) {
+  EXPECT_EQ(Routed("/t.v1.Svc/Unary"), Result("Unary", {}));
+  EXPECT_EQ(Routed("/v1/unary/acme"), Result("Unary", {{"org", "acme"}}));
+  EXPECT_TRUE(routes_->Match("/t.v1.Svc/Unary")->method->unary);
+  EXPECT_FALSE(routes_->Match("/t.v1.Svc/Watch")->method->unary);
   EXPECT_EQ(Routed("/t.v1.Svc/Chat"), Result());
+}
+
+TEST_F(RoutesTest, APostTemplatesBodyNamesTheFieldItFills) {
+  std::optional<RouteMatch> create = routes_->Match("/v1/teams/acme/users");
+  ASSERT_TRUE(create.has_value());
+  EXPECT_EQ(create->method->method->name(), "Create");
+  EXPECT_EQ(create->body_field, "user");
+  EXPECT_EQ(create->path_fields, (Fields{{"org", "acme"}}));
+  // "*": the body is the whole request, as on the gRPC path.
+  EXPECT_EQ(routes_->Match("/v1/rename")->body_field, "");
+  EXPECT_EQ(routes_->Match("/t.v1.Svc/Create")->body_field, "");
+  // A scalar body field is not supported: only the gRPC path routes it.
+  EXPECT_EQ(Routed("/v1/bad"), Result());
+  EXPECT_EQ(Routed("/t.v1.Svc/BadBody"), Result("BadBody", {}));
 }
 
 TEST_F(RoutesTest, OneVariableFillsItsField) {
@@ -188,11 +223,12 @@ TEST_F(RoutesTest, TrailingSlashesAndExtraOrMissingSegmentsDoNotMatch) {
 }
 
 TEST_F(RoutesTest, MultiSegmentTemplatesAreSkippedWithAWarning) {
-  ASSERT_EQ(warnings_.size(), 2u) << ::testing::PrintToString(warnings_);
+  ASSERT_EQ(warnings_.size(), 3u) << ::testing::PrintToString(warnings_);
   EXPECT_TRUE(absl::StrContains(warnings_[0], "\"/v1/files/{name=**}\"")) << warnings_[0];
   EXPECT_TRUE(absl::StrContains(warnings_[0], "t.v1.Svc.Deep")) << warnings_[0];
   EXPECT_TRUE(absl::StrContains(warnings_[1], "\"/v1/things/{name=foo/*}\"")) << warnings_[1];
   EXPECT_TRUE(absl::StrContains(warnings_[1], "t.v1.Svc.Prefixed")) << warnings_[1];
+  EXPECT_TRUE(absl::StrContains(warnings_[2], "\"/v1/bad\" of t.v1.Svc.BadBody")) << warnings_[2];
   EXPECT_EQ(Routed("/v1/files/a"), Result());
   EXPECT_EQ(Routed("/v1/files/a/b"), Result());
   EXPECT_EQ(Routed("/v1/things/foo/a"), Result());
