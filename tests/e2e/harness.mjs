@@ -72,6 +72,20 @@ export function onFailure(fn) {
   failureHooks.push(fn);
 }
 
+// Runs the cleanups registered so far, newest first, each once: for test
+// runners other than run() (client/web's node:test files call it from an
+// after() hook).
+export async function runCleanups() {
+  while (cleanups.length > 0) {
+    const fn = cleanups.pop();
+    try {
+      await withTimeout(Promise.resolve().then(fn), 10000, 'cleanup');
+    } catch (e) {
+      console.log(`# cleanup: ${e.message}`);
+    }
+  }
+}
+
 let finishing = false;
 
 async function finish(code) {
