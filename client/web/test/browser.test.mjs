@@ -1,0 +1,184 @@
+// @gravity/client in Debian's Chromium (driven by playwright-core): the
+// client bundled with esbuild into a page served from ANOTHER origin than the
+// bridge, so fetch with CORS (and a preflight for the Authorization header)
+// is part of what is tested.
+//
+//   SERVER=... BRIDGE=... [CHROMIUM=/usr/bin/chromium] node --test test/browser.test.mjs
+import assert from 'node:assert/strict';
+import { mkdtemp, rm } from 'node:fs/promises';
+import http from 'node:http';
+import os from 'node:os';
+import path from 'node:path';
+import { after, before, test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import * as esbuild from 'esbuild';
+import { chromium } from 'playwright-core';
+import {
+  flags,
+  onCleanup,
+  randomToken,
+  runCleanups,
+  startBridge,
+  startServer,
+  waitForMetric,
+  withTimeout,
+} from '../../../tests/e2e/harness.mjs';
+
+const WEB = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const args = flags(['server', 'bridge']);
+const CHROMIUM = args.chromium ?? process.env.CHROMIUM ?? '/usr/bin/chromium';
+
+// The client and the example's descriptors as one script: window.Gravity.
+async function bundle() {
+  const result = await esbuild.build({
+    stdin: {
+      contents: [
+        "export { createApi, GravityError } from './dist/index.js';",
+        "export { Streaming } from './dist/gen/streaming/v1/streaming_pb.js';",
+      ].join('\n'),
+      resolveDir: WEB,
+      loader: 'js',
+    },
+    bundle: true,
+    format: 'iife',
+    globalName: 'Gravity',
+    target: 'es2022',
+    write: false,
+    logLevel: 'silent',
+  });
+  return result.outputFiles[0].text;
+}
+
+// Helpers the test calls with page.evaluate(); results are plain JSON.
+const HELPERS = `
+const { createApi, Streaming } = Gravity;
+const api = (base, options = {}) => createApi({ baseUrl: base, credentials: 'include', ...options }, { streaming: Streaming });
+const plainError = (e) => ({ name: e.name, code: e.code, message: e.message, httpStatus: e.httpStatus, isGravityError: e instanceof Gravity.GravityError });
+window.run = async (what, base, token) => {
+  const out = { messages: [], error: null, thrown: null, seqTypes: [] };
+  let result;
+  if (what === 'ping') result = await api(base).streaming.ping({ to: 'browser', count: 3, intervalMs: 50 });
+  else if (what === 'fail') result = await api(base).streaming.ping({ to: 'browser', count: 2, intervalMs: 20, failCode: 10 });
+  else if (what === 'users') result = await api(base, token === undefined ? {} : { token }).streaming.streamUsers({ count: 2, intervalMs: 20 });
+  if (result.error) {
+    out.error = plainError(result.error);
+    out.hasData = result.data !== undefined;
+    return out;
+  }
+  try {
+    for await (const m of result.data) {
+      out.messages.push(JSON.parse(JSON.stringify(m, (k, v) => typeof v === 'bigint' ? v.toString() : v)));
+      if ('seq' in m) out.seqTypes.push(typeof m.seq);
+    }
+  } catch (e) {
+    out.thrown = plainError(e);
+  }
+  return out;
+};
+`;
+
+let base;
+let origin;
+let page;
+const adminToken = randomToken();
+const consoleLines = [];
+const responses = [];
+
+before(async () => {
+  const script = await bundle();
+  const html = `<!doctype html><html><head><meta charset="utf-8"><title>client e2e</title></head><body>
+<script>${script.replace(/<\/script/gi, '<\\/script')}</script><script>${HELPERS}</script></body></html>`;
+  const pageServer = http.createServer((req, res) => {
+    if (req.url === '/') {
+      res.writeHead(200, { 'Content-Type': 'text/html; charset=utf-8', 'Cache-Control': 'no-store' });
+      res.end(html);
+    } else if (req.url === '/favicon.ico') res.writeHead(204).end();
+    else res.writeHead(404).end();
+  });
+  await new Promise((resolve) => pageServer.listen(0, '127.0.0.1', resolve));
+  onCleanup(() => {
+    pageServer.closeAllConnections();
+    return new Promise((resolve) => pageServer.close(() => resolve()));
+  });
+  origin = `http://127.0.0.1:${pageServer.address().port}`;
+
+  const server = await startServer(args.server, { adminToken });
+  const bridge = await startBridge(args.bridge, server.address, [`--cors_origin=${origin}`]);
+  base = bridge.url;
+
+  const profile = await mkdtemp(path.join(os.tmpdir(), 'gravity-client-chromium-'));
+  onCleanup(() => rm(profile, { recursive: true, force: true }));
+  const context = await chromium.launchPersistentContext(profile, {
+    executablePath: CHROMIUM,
+    headless: true,
+    timeout: 20000,
+    args: [
+      '--headless',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+    ],
+  });
+  onCleanup(() => context.close());
+  page = context.pages()[0] ?? (await context.newPage());
+  page.setDefaultTimeout(15000);
+  page.on('console', (m) => consoleLines.push(`[${m.type()}] ${m.text()}`));
+  page.on('pageerror', (e) => consoleLines.push(`[pageerror] ${e.message}`));
+  page.on('response', (r) => {
+    if (r.url().startsWith(base)) responses.push({ url: r.url(), method: r.request().method(), status: r.status(), headers: r.headers() });
+  });
+  await page.goto(`${origin}/`, { waitUntil: 'load' });
+  assert.notEqual(new URL(origin).origin, new URL(base).origin);
+});
+
+after(async () => {
+  if (consoleLines.length > 0) console.log(`# browser console:\n# ${consoleLines.join('\n# ')}`);
+  await runCleanups();
+});
+for (const signal of ['SIGINT', 'SIGTERM']) {
+  process.on(signal, () => runCleanups().finally(() => process.exit(1)));
+}
+
+const inPage = (what, token) =>
+  withTimeout(page.evaluate(([w, b, t]) => window.run(w, b, t), [what, base, token]), 20000, `page run(${what})`);
+
+test('Chromium, cross-origin: ping through the client, seq as bigint, CORS headers', async () => {
+  const r = await inPage('ping');
+  assert.equal(r.error, null);
+  assert.equal(r.thrown, null);
+  assert.deepEqual(r.messages, [1, 2, 3].map((seq) => ({ $typeName: 'streaming.v1.PingReply', message: 'Sending ping to browser', seq: String(seq) })));
+  assert.deepEqual(r.seqTypes, ['bigint', 'bigint', 'bigint']);
+  const response = responses.find((x) => x.url.includes('/streaming.v1.Streaming/Ping') && x.method === 'GET');
+  assert.equal(response?.status, 200);
+  assert.equal(response?.headers['access-control-allow-origin'], origin);
+});
+
+test('Chromium, cross-origin: the guard gives {error} code 16 and no data', async () => {
+  const r = await inPage('users');
+  assert.equal(r.hasData, false);
+  assert.deepEqual(
+    { code: r.error?.code, httpStatus: r.error?.httpStatus, isGravityError: r.error?.isGravityError },
+    { code: 16, httpStatus: 401, isGravityError: true },
+  );
+});
+
+test('Chromium, cross-origin: a token (Authorization, preflighted) passes the guard', async () => {
+  const r = await inPage('users', adminToken);
+  assert.equal(r.error, null);
+  assert.equal(r.messages.length, 2);
+  const wrong = await inPage('users', 'wrong');
+  assert.equal(wrong.error?.code, 16);
+});
+
+test('Chromium, cross-origin: mid-stream error thrown after 2 messages', async () => {
+  const r = await inPage('fail');
+  assert.equal(r.error, null);
+  assert.equal(r.messages.length, 2);
+  assert.equal(r.thrown?.code, 10);
+  assert.equal(r.thrown?.isGravityError, true);
+  assert.equal(await waitForMetric(base, 'gravity_bridge_active_streams', 0), 0);
+});
