@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # Installs what gravity needs to build, test and demo on Debian 12, then the
-# npm packages of the end-to-end tests. Safe to run again: it only calls apt-get
-# when a package is missing, and npm only when node_modules is missing or older
-# than package.json / package-lock.json.
+# npm packages of the end-to-end tests and of the web client (client/web).
+# Safe to run again: it only calls apt-get when a package is missing, and npm
+# only when node_modules is missing or older than package.json / package-lock.json.
 #
-#   bash scripts/setup.sh              # Debian packages + npm packages of tests/e2e
+#   bash scripts/setup.sh              # Debian packages + npm packages of tests/e2e, client/web
 #   bash scripts/setup.sh --no-npm     # Debian packages only
 #   bash scripts/setup.sh --npm DIR    # ... and the npm packages of DIR (repeatable)
 #
@@ -122,7 +122,7 @@ npm_install() {
 }
 
 main() {
-  local npm_dirs=("$REPO_ROOT/tests/e2e") no_npm=0
+  local npm_dirs=("$REPO_ROOT/tests/e2e" "$REPO_ROOT/client/web") no_npm=0
   while (($# > 0)); do
     case "$1" in
       --no-npm) no_npm=1 ;;
