@@ -122,7 +122,24 @@ TEST_F(GravityCliTest, ListPrintsTheServices) {
 TEST_F(GravityCliTest, ListServicePrintsItsMethods) {
   auto result = Run({"list", "streaming.v1.Streaming"});
   EXPECT_EQ(result.exit_code, 0) << result.err;
-  EXPECT_EQ(result.out, "streaming.v1.Streaming/Ping\nstreaming.v1.Streaming/StreamUsers\n");
+  EXPECT_EQ(result.out,
+            "streaming.v1.Streaming/Ping\nstreaming.v1.Streaming/StreamUsers\n"
+            "streaming.v1.Streaming/Echo\n");
+}
+
+// A unary call is a stream of one message on the wire: the same output.
+TEST_F(GravityCliTest, AUnaryMethodPrintsItsReplyThenTheStatus) {
+  auto result = Run({"streaming.v1.Streaming/Echo", R"({"text":"hi"})"});
+  EXPECT_EQ(result.exit_code, 0) << result.err;
+  EXPECT_EQ(Lines(result.out), (std::vector<std::string>{
+                                   R"({"text":"hi"})",
+                                   R"({"code":0,"message":""})",
+                               }));
+  result = Run({"streaming.v1.Streaming/Echo", R"({"failCode":7})"});
+  EXPECT_EQ(result.exit_code, 1);
+  EXPECT_EQ(Lines(result.out), (std::vector<std::string>{
+                                   R"j({"code":7,"message":"echo failed as asked (fail_code 7)"})j",
+                               }));
 }
 
 TEST_F(GravityCliTest, DescribeShowsAMethodAndItsTypes) {
