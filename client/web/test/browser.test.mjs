@@ -5,6 +5,7 @@
 //
 //   SERVER=... BRIDGE=... [CHROMIUM=/usr/bin/chromium] node --test test/browser.test.mjs
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import http from 'node:http';
 import os from 'node:os';
@@ -80,6 +81,8 @@ window.run = async (what, base, token) => {
 let base;
 let origin;
 let page;
+let context;
+let backend;
 const adminToken = randomToken();
 const consoleLines = [];
 const responses = [];
@@ -102,13 +105,13 @@ before(async () => {
   });
   origin = `http://127.0.0.1:${pageServer.address().port}`;
 
-  const server = await startServer(args.server, { adminToken });
-  const bridge = await startBridge(args.bridge, server.address, [`--cors_origin=${origin}`]);
+  backend = await startServer(args.server, { adminToken });
+  const bridge = await startBridge(args.bridge, backend.address, [`--cors_origin=${origin}`]);
   base = bridge.url;
 
   const profile = await mkdtemp(path.join(os.tmpdir(), 'gravity-client-chromium-'));
   onCleanup(() => rm(profile, { recursive: true, force: true }));
-  const context = await chromium.launchPersistentContext(profile, {
+  context = await chromium.launchPersistentContext(profile, {
     executablePath: CHROMIUM,
     headless: true,
     timeout: 20000,
@@ -181,4 +184,45 @@ test('Chromium, cross-origin: mid-stream error thrown after 2 messages', async (
   assert.equal(r.thrown?.code, 10);
   assert.equal(r.thrown?.isGravityError, true);
   assert.equal(await waitForMetric(base, 'gravity_bridge_active_streams', 0), 0);
+});
+
+test('the demo page (examples/demo, built by npm run demo) served by gravity-bridge --index_html', async () => {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'gravity-client-demo-'));
+  onCleanup(() => rm(dir, { recursive: true, force: true }));
+  const html = path.join(dir, 'index.html');
+  execFileSync(process.execPath, [path.join(WEB, 'scripts/demo.mjs'), html], { cwd: WEB, stdio: 'ignore' });
+  const demoBridge = await startBridge(args.bridge, backend.address, [`--index_html=${html}`]);
+  const demo = await context.newPage();
+  demo.setDefaultTimeout(15000);
+  demo.on('pageerror', (e) => consoleLines.push(`[demo pageerror] ${e.message}`));
+  await demo.goto(`${demoBridge.url}/`, { waitUntil: 'load' });
+  const items = (id) => demo.$$eval(`#${id} li`, (lis) => lis.map((li) => li.textContent));
+  const text = (id) => demo.$eval(`#${id}`, (e) => e.textContent);
+
+  // Ping live: the page starts one stream on load; run a short one instead.
+  await demo.fill('#ping-count', '3');
+  await demo.fill('#ping-interval', '50');
+  await demo.click('#ping-start');
+  await demo.waitForFunction(() => document.getElementById('ping-status').textContent.startsWith('done'));
+  assert.deepEqual(await items('ping-messages'), [1, 2, 3].map((n) => `#${n} Sending ping to browser`));
+
+  // StreamUsers: a wrong token shows the guard's error, the right one users.
+  await demo.fill('#users-token', 'wrong');
+  await demo.click('#users-form button');
+  await demo.waitForFunction(() => document.getElementById('users-status').textContent.startsWith('refused'));
+  assert.match(await text('users-status'), /UNAUTHENTICATED \(16\)/);
+  await demo.fill('#users-token', adminToken);
+  await demo.click('#users-form button');
+  await demo.waitForFunction(() => document.getElementById('users-status').textContent.startsWith('done'));
+  assert.equal((await items('users-messages')).length, 5);
+
+  // fail_code: three messages, then the error thrown from the loop.
+  await demo.fill('#fail-code', '10');
+  await demo.click('#fail-form button');
+  await demo.waitForFunction(() => document.getElementById('fail-status').textContent.startsWith('ended'));
+  const fail = await items('fail-messages');
+  assert.equal(fail.length, 4);
+  assert.match(fail[3], /ABORTED \(10\)/);
+  assert.equal(await text('reconnects'), '0');
+  await demo.close();
 });
