@@ -487,7 +487,27 @@ class Stream<O extends DescMessage> implements GravityStream<MessageShape<O>> {
   [Symbol.asyncIterator](): AsyncIterator<MessageShape<O>> {
     if (this.iterated) throw new TypeError("@gravity/client: a stream can be iterated once");
     this.iterated = true;
-    return this.messages();
+    const generator = this.messages();
+    const control = this.state.control;
+    // return() on a generator that never started skips its finally blocks:
+    // release the request here too, so it is closed whatever the caller did.
+    return {
+      next: () => generator.next(),
+      return: async (value?: unknown) => {
+        try {
+          return await generator.return(value as undefined);
+        } finally {
+          control.release();
+        }
+      },
+      throw: async (error?: unknown) => {
+        try {
+          return await generator.throw(error);
+        } finally {
+          control.release();
+        }
+      },
+    };
   }
 
   private async *messages(): AsyncGenerator<MessageShape<O>, void, undefined> {
@@ -532,7 +552,9 @@ class Stream<O extends DescMessage> implements GravityStream<MessageShape<O>> {
                   } catch {
                     status = undefined;
                   }
-                  const error = GravityError.fromStatusJson(status, Code.INTERNAL);
+                  // proto3 JSON may leave out a code of 0.
+                  const fallback = status !== null && typeof status === "object" ? Code.OK : Code.INTERNAL;
+                  const error = GravityError.fromStatusJson(status, fallback);
                   if (error.code !== Code.OK) throw error;
                   return;
                 }

@@ -511,3 +511,20 @@ test('unary: a reply that is not JSON gives {error} INTERNAL', async () => {
   const { error } = await api().test.call({});
   assert.equal(error.code, 13);
 });
+
+test('an end event whose Status JSON leaves out code 0 ends the loop normally', async () => {
+  handler = (r, res) => {
+    sse(res);
+    res.end(event(1) + 'event: end\ndata: {}\n\n');
+  };
+  const { data } = await api().test.stream();
+  assert.deepEqual((await collect(data)).map((m) => m.seq), [1n]);
+});
+
+test('return() on an iterator that never started closes the request', async () => {
+  handler = endless;
+  const { data } = await api().test.stream();
+  await waitFor(() => requests.length === 1, 'the request');
+  await data[Symbol.asyncIterator]().return();
+  await waitFor(() => requests[0].closed, 'the server to see the request closed');
+});
