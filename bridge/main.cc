@@ -28,7 +28,8 @@
 
 ABSL_FLAG(std::string, listen, "127.0.0.1:8080", "host:port to serve HTTP on; port 0 picks one");
 ABSL_FLAG(std::string, backend, "127.0.0.1:50051",
-          "gRPC target of the backend, e.g. host:port or dns:///svc:50051 (round_robin)");
+          "gRPC target of the backend, e.g. host:port, dns:///svc:50051 or "
+          "ipv4:10.0.0.1:50051,10.0.0.2:50051 (the last two: round_robin)");
 ABSL_FLAG(bool, backend_tls, false, "use TLS to the backend");
 ABSL_FLAG(std::string, backend_ca, "", "PEM roots for --backend_tls (default: system roots)");
 ABSL_FLAG(std::string, backend_tls_name, "", "TLS server name override for --backend_tls");
@@ -150,7 +151,11 @@ absl::StatusOr<FileConfig> LoadFileConfig() {
 std::shared_ptr<grpc::Channel> BackendChannel(const FileConfig& config) {
   const std::string target = absl::GetFlag(FLAGS_backend);
   grpc::ChannelArguments arguments = gravity::bridge::BackendChannelArguments();
-  if (absl::StartsWith(target, "dns:")) arguments.SetLoadBalancingPolicyName("round_robin");
+  // A target that names several addresses spreads calls over all of them
+  // (gRPC's default, pick_first, would send everything to the first).
+  for (const char* scheme : {"dns:", "ipv4:", "ipv6:"}) {
+    if (absl::StartsWith(target, scheme)) arguments.SetLoadBalancingPolicyName("round_robin");
+  }
   std::shared_ptr<grpc::ChannelCredentials> credentials = grpc::InsecureChannelCredentials();
   if (absl::GetFlag(FLAGS_backend_tls)) {
     grpc::SslCredentialsOptions ssl;
