@@ -30,6 +30,7 @@ LIBRARIES = {
     "gtest": (["gtest", "gmock"], [], "libgtest-dev libgmock-dev"),
     "gtest_main": (["gtest_main"], [], "libgtest-dev"),
     "boost": ([], ["-lboost_url"], "libboost1.81-dev libboost-url1.81-dev"),
+    "hiredis": (["hiredis"], [], "libhiredis-dev"),
 }
 
 TOOLS = {

@@ -1,0 +1,458 @@
+// The Redis Streams TopicBackend (see RedisTopicOptions in topic_backend.h).
+//
+// Three connections per topic, each with one owner: the publish connection
+// (Append, under publish_mu_), the reader thread's (XREAD BLOCK) and the
+// replay thread's (XRANGE). hiredis' synchronous API is used on all three;
+// every call is bounded by socket timeouts, and the reader's by the block
+// time, so Stop returns within about block_time.
+#include <hiredis/hiredis.h>
+#include <sys/time.h>
+
+#include <algorithm>
+#include <condition_variable>
+#include <deque>
+#include <iostream>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/clock.h"
+#include "server/topic_backend.h"
+
+namespace gravity::server {
+
+namespace {
+
+struct ReplyDeleter {
+  void operator()(redisReply* reply) const { freeReplyObject(reply); }
+};
+using Reply = std::unique_ptr<redisReply, ReplyDeleter>;
+
+timeval BoundedTimeval(absl::Duration duration) {
+  return absl::ToTimeval(std::max(duration, absl::Milliseconds(1)));
+}
+
+absl::string_view Text(const redisReply* reply) {
+  return reply == nullptr ? absl::string_view() : absl::string_view(reply->str, reply->len);
+}
+
+absl::StatusOr<EventPosition> ParseRedisId(absl::string_view id) {
+  std::vector<absl::string_view> parts = absl::StrSplit(id, absl::MaxSplits('-', 1));
+  EventPosition position;
+  auto digits = [](absl::string_view s) {
+    return !s.empty() && s.size() <= 20 && std::all_of(s.begin(), s.end(), absl::ascii_isdigit);
+  };
+  if (parts.size() != 2 || !digits(parts[0]) || !digits(parts[1]) ||
+      !absl::SimpleAtoi(parts[0], &position.major) ||
+      !absl::SimpleAtoi(parts[1], &position.minor)) {
+    return absl::InvalidArgumentError(
+        "Redis stream ids have the form <milliseconds>-<sequence>, e.g. 1733140000000-0");
+  }
+  return position;
+}
+
+std::string FormatRedisId(EventPosition position) {
+  return absl::StrCat(position.major, "-", position.minor);
+}
+
+// One synchronous hiredis connection with bounded connect and I/O. Not
+// thread-safe: each has one owner.
+class RedisConnection {
+ public:
+  RedisConnection(std::string host, int port, absl::Duration connect_timeout,
+                  absl::Duration io_timeout)
+      : host_(std::move(host)),
+        port_(port),
+        connect_timeout_(connect_timeout),
+        io_timeout_(io_timeout) {}
+  ~RedisConnection() { Reset(); }
+
+  bool connected() const { return context_ != nullptr; }
+
+  absl::Status Connect() {
+    if (context_ != nullptr) return absl::OkStatus();
+    redisContext* context =
+        redisConnectWithTimeout(host_.c_str(), port_, BoundedTimeval(connect_timeout_));
+    if (context == nullptr) return absl::UnavailableError("redis: out of memory");
+    if (context->err != 0) {
+      absl::Status status = absl::UnavailableError(
+          absl::StrCat("redis ", host_, ":", port_, ": ", context->errstr));
+      redisFree(context);
+      return status;
+    }
+    if (redisSetTimeout(context, BoundedTimeval(io_timeout_)) != REDIS_OK) {
+      redisFree(context);
+      return absl::UnavailableError(absl::StrCat("redis ", host_, ":", port_, ": set timeout"));
+    }
+    context_ = context;
+    return absl::OkStatus();
+  }
+
+  void Reset() {
+    if (context_ != nullptr) redisFree(context_);
+    context_ = nullptr;
+  }
+
+  // Sends every command, then reads every reply: one round trip. An I/O
+  // error drops the connection (the next call reconnects) and is
+  // UNAVAILABLE; Redis error replies are returned as replies.
+  absl::StatusOr<std::vector<Reply>> Run(const std::vector<std::vector<std::string>>& commands) {
+    absl::Status connected = Connect();
+    if (!connected.ok()) return connected;
+    for (const std::vector<std::string>& command : commands) {
+      std::vector<const char*> argv;
+      std::vector<size_t> lengths;
+      for (const std::string& arg : command) {
+        argv.push_back(arg.data());
+        lengths.push_back(arg.size());
+      }
+      if (redisAppendCommandArgv(context_, static_cast<int>(argv.size()), argv.data(),
+                                 lengths.data()) != REDIS_OK) {
+        return IoError();
+      }
+    }
+    std::vector<Reply> replies;
+    for (size_t i = 0; i < commands.size(); ++i) {
+      void* raw = nullptr;
+      if (redisGetReply(context_, &raw) != REDIS_OK || raw == nullptr) return IoError();
+      replies.emplace_back(static_cast<redisReply*>(raw));
+    }
+    return replies;
+  }
+
+  absl::StatusOr<Reply> Run(const std::vector<std::string>& command) {
+    absl::StatusOr<std::vector<Reply>> replies = Run(std::vector<std::vector<std::string>>{command});
+    if (!replies.ok()) return replies.status();
+    return std::move(replies->front());
+  }
+
+  std::string address() const { return absl::StrCat(host_, ":", port_); }
+
+ private:
+  absl::Status IoError() {
+    absl::Status status = absl::UnavailableError(absl::StrCat(
+        "redis ", host_, ":", port_, ": ",
+        context_ != nullptr && context_->errstr[0] != '\0' ? context_->errstr : "connection lost"));
+    Reset();
+    return status;
+  }
+
+  const std::string host_;
+  const int port_;
+  const absl::Duration connect_timeout_;
+  const absl::Duration io_timeout_;
+  redisContext* context_ = nullptr;
+};
+
+// A Redis error reply as a status: the ones that mean "not now" (loading
+// the AOF, busy, a replica without its master) are UNAVAILABLE.
+absl::Status ErrorReplyStatus(const redisReply* reply, absl::string_view what) {
+  const absl::string_view text = Text(reply);
+  const bool transient = absl::StartsWith(text, "LOADING") || absl::StartsWith(text, "BUSY") ||
+                         absl::StartsWith(text, "MASTERDOWN") ||
+                         absl::StartsWith(text, "TRYAGAIN") || absl::StartsWith(text, "READONLY");
+  const std::string message = absl::StrCat("redis ", what, ": ", text);
+  return transient ? absl::UnavailableError(message) : absl::InternalError(message);
+}
+
+// Entries of an XRANGE / XREAD reply: [[id, [field, value, ...]], ...].
+absl::StatusOr<std::vector<TopicEvent>> ParseEntries(const redisReply* entries) {
+  std::vector<TopicEvent> events;
+  if (entries == nullptr || entries->type == REDIS_REPLY_NIL) return events;
+  if (entries->type != REDIS_REPLY_ARRAY) return absl::InternalError("redis: unexpected entries");
+  for (size_t i = 0; i < entries->elements; ++i) {
+    const redisReply* entry = entries->element[i];
+    if (entry->type != REDIS_REPLY_ARRAY || entry->elements != 2 ||
+        entry->element[0]->type != REDIS_REPLY_STRING) {
+      return absl::InternalError("redis: unexpected stream entry");
+    }
+    TopicEvent event;
+    event.id = std::string(Text(entry->element[0]));
+    absl::StatusOr<EventPosition> position = ParseRedisId(event.id);
+    if (!position.ok()) return absl::InternalError("redis: unexpected stream id");
+    event.position = *position;
+    const redisReply* fields = entry->element[1];
+    if (fields->type == REDIS_REPLY_ARRAY) {
+      for (size_t f = 0; f + 1 < fields->elements; f += 2) {
+        if (Text(fields->element[f]) == "payload") {
+          event.payload = std::string(Text(fields->element[f + 1]));
+          break;
+        }
+      }
+    }
+    events.push_back(std::move(event));
+  }
+  return events;
+}
+
+class RedisTopicBackend final : public TopicBackend {
+ public:
+  RedisTopicBackend(RedisTopicOptions options, std::string topic_name)
+      : options_(std::move(options)),
+        key_(options_.key_prefix + topic_name),
+        publish_(options_.host, options_.port, options_.publish_timeout, options_.publish_timeout) {
+  }
+
+  ~RedisTopicBackend() override { Stop(); }
+
+  absl::Status Start(LiveListener listener) override {
+    // "Now" is the stream's last entry when the topic starts: live
+    // subscribers get what comes after it.
+    std::string last_id = "0-0";
+    {
+      absl::MutexLock lock(&publish_mu_);
+      absl::StatusOr<Reply> reply = publish_.Run({"XREVRANGE", key_, "+", "-", "COUNT", "1"});
+      if (!reply.ok()) return reply.status();
+      if ((*reply)->type == REDIS_REPLY_ERROR) return ErrorReplyStatus(reply->get(), "XREVRANGE");
+      absl::StatusOr<std::vector<TopicEvent>> last = ParseEntries(reply->get());
+      if (!last.ok()) return last.status();
+      if (!last->empty()) last_id = last->back().id;
+    }
+    listener_ = std::move(listener);
+    reader_ = std::thread([this, last_id] { ReadLoop(last_id); });
+    replayer_ = std::thread([this] { ReplayLoop(); });
+    return absl::OkStatus();
+  }
+
+  void Stop() override {
+    {
+      std::lock_guard<std::mutex> lock(stop_mu_);
+      if (stopping_) return;
+      stopping_ = true;
+    }
+    stop_cv_.notify_all();
+    if (reader_.joinable()) reader_.join();
+    if (replayer_.joinable()) replayer_.join();
+  }
+
+  absl::StatusOr<std::string> Append(const std::string& payload) override {
+    absl::MutexLock lock(&publish_mu_);
+    // After a failure, fail fast for a moment: with Redis hung, publishers
+    // must not queue up behind one timeout after another.
+    if (absl::Now() < publish_retry_after_) return publish_down_;
+    absl::StatusOr<Reply> reply =
+        publish_.Run({"XADD", key_, "MAXLEN", "~", absl::StrCat(options_.max_len), "*", "payload",
+                      payload});
+    absl::Status failure;
+    if (!reply.ok()) {
+      failure = reply.status();
+    } else if ((*reply)->type == REDIS_REPLY_STRING) {
+      return std::string(Text(reply->get()));
+    } else {
+      failure = (*reply)->type == REDIS_REPLY_ERROR
+                    ? ErrorReplyStatus(reply->get(), "XADD")
+                    : absl::InternalError("redis XADD: unexpected reply");
+    }
+    if (failure.code() == absl::StatusCode::kUnavailable) {
+      publish_down_ = failure;
+      publish_retry_after_ = absl::Now() + absl::Milliseconds(100);
+    }
+    return failure;
+  }
+
+  void ReadAfter(const std::string& /*after_id*/, EventPosition after, size_t limit,
+                 PageCallback done) override {
+    {
+      std::lock_guard<std::mutex> lock(stop_mu_);
+      if (!stopping_) {
+        replays_.push_back(Replay{after, limit, std::move(done)});
+        stop_cv_.notify_all();
+        return;
+      }
+    }
+    done(absl::UnavailableError("the topic is stopped"));
+  }
+
+  absl::StatusOr<EventPosition> ParseId(absl::string_view id) const override {
+    return ParseRedisId(id);
+  }
+  bool integer_ids() const override { return false; }
+  std::string Describe() const override {
+    return absl::StrCat("redis ", options_.host, ":", options_.port, " key ", key_);
+  }
+
+ private:
+  struct Replay {
+    EventPosition after;
+    size_t limit;
+    PageCallback done;
+  };
+
+  // Sleeps up to `duration`; false when stopping.
+  bool SleepUnlessStopping(absl::Duration duration) {
+    std::unique_lock<std::mutex> lock(stop_mu_);
+    stop_cv_.wait_for(lock, absl::ToChronoMilliseconds(duration), [this] { return stopping_; });
+    return !stopping_;
+  }
+
+  bool Stopping() {
+    std::lock_guard<std::mutex> lock(stop_mu_);
+    return stopping_;
+  }
+
+  void ReadLoop(std::string last_id) {
+    // The socket timeout is past the block time: a hung Redis is noticed.
+    RedisConnection connection(options_.host, options_.port, options_.publish_timeout,
+                               options_.block_time + absl::Seconds(2));
+    const std::string block_ms = absl::StrCat(absl::ToInt64Milliseconds(options_.block_time));
+    const absl::Duration first_backoff = absl::Milliseconds(50);
+    absl::Duration backoff = first_backoff;
+    bool down = false;
+    while (!Stopping()) {
+      absl::StatusOr<Reply> reply = connection.Run(
+          {"XREAD", "COUNT", "1000", "BLOCK", block_ms, "STREAMS", key_, last_id});
+      absl::Status failure;
+      if (!reply.ok()) {
+        failure = reply.status();
+      } else if ((*reply)->type == REDIS_REPLY_ERROR) {
+        failure = ErrorReplyStatus(reply->get(), "XREAD");
+      }
+      if (!failure.ok()) {
+        if (!down) {
+          std::cerr << "gravity: topic " << key_ << ": reader lost Redis (" << failure.message()
+                    << "); reconnecting, will continue after " << last_id << "\n";
+        }
+        down = true;
+        if (!SleepUnlessStopping(backoff)) break;
+        backoff = std::min(backoff * 2, options_.max_reconnect_backoff);
+        continue;
+      }
+      if (down) {
+        std::cerr << "gravity: topic " << key_ << ": reader back on Redis, continuing after "
+                  << last_id << "\n";
+        down = false;
+      }
+      backoff = first_backoff;
+      const redisReply* streams = reply->get();
+      if (streams->type != REDIS_REPLY_ARRAY || streams->elements == 0) continue;  // timed out
+      const redisReply* stream = streams->element[0];
+      if (stream->type != REDIS_REPLY_ARRAY || stream->elements != 2) continue;
+      absl::StatusOr<std::vector<TopicEvent>> events = ParseEntries(stream->element[1]);
+      if (!events.ok()) {
+        std::cerr << "gravity: topic " << key_ << ": " << events.status().message() << "\n";
+        SleepUnlessStopping(backoff);
+        continue;
+      }
+      if (events->empty()) continue;
+      last_id = events->back().id;
+      listener_(std::move(*events));
+    }
+  }
+
+  void ReplayLoop() {
+    RedisConnection connection(options_.host, options_.port, options_.publish_timeout,
+                               options_.publish_timeout * 4);
+    for (;;) {
+      Replay replay;
+      {
+        std::unique_lock<std::mutex> lock(stop_mu_);
+        stop_cv_.wait(lock, [this] { return stopping_ || !replays_.empty(); });
+        if (stopping_) break;
+        replay = std::move(replays_.front());
+        replays_.pop_front();
+      }
+      replay.done(ReadPage(connection, replay.after, replay.limit));
+    }
+    std::deque<Replay> left;
+    {
+      std::lock_guard<std::mutex> lock(stop_mu_);
+      left.swap(replays_);
+    }
+    for (Replay& replay : left) replay.done(absl::UnavailableError("the topic is stopped"));
+  }
+
+  absl::StatusOr<TopicPage> ReadPage(RedisConnection& connection, EventPosition after,
+                                     size_t limit) {
+    const std::string after_id = FormatRedisId(after);
+    // One transaction: the range and the retention facts describe the same
+    // moment, so a trim cannot slip between them.
+    absl::StatusOr<std::vector<Reply>> replies = connection.Run({
+        {"MULTI"},
+        {"XRANGE", key_, "(" + after_id, "+", "COUNT", absl::StrCat(limit)},
+        {"XINFO", "STREAM", key_},
+        {"EXEC"},
+    });
+    if (!replies.ok()) return replies.status();
+    const redisReply* exec = (*replies)[3].get();
+    if (exec->type == REDIS_REPLY_ERROR) return ErrorReplyStatus(exec, "EXEC");
+    if (exec->type != REDIS_REPLY_ARRAY || exec->elements != 2) {
+      return absl::InternalError("redis EXEC: unexpected reply");
+    }
+    const redisReply* range = exec->element[0];
+    const redisReply* info = exec->element[1];
+    if (range->type == REDIS_REPLY_ERROR) return ErrorReplyStatus(range, "XRANGE");
+    const std::string gone = absl::StrCat("the history after event ", after_id, " is gone: ");
+    const std::string again = "; subscribe again without an id";
+    if (info->type == REDIS_REPLY_ERROR) {
+      if (!absl::StrContains(Text(info), "no such key")) return ErrorReplyStatus(info, "XINFO");
+      if (after == EventPosition{}) return TopicPage{{}, true};
+      return absl::OutOfRangeError(absl::StrCat(gone, "the Redis stream ", key_,
+                                                " does not exist (Redis lost its data?)", again));
+    }
+    EventPosition last_generated, max_deleted;
+    for (size_t i = 0; info->type == REDIS_REPLY_ARRAY && i + 1 < info->elements; i += 2) {
+      const absl::string_view name = Text(info->element[i]);
+      const redisReply* value = info->element[i + 1];
+      if (value->type != REDIS_REPLY_STRING) continue;
+      if (name == "last-generated-id") {
+        last_generated = ParseRedisId(Text(value)).value_or(EventPosition{});
+      } else if (name == "max-deleted-entry-id") {
+        max_deleted = ParseRedisId(Text(value)).value_or(EventPosition{});
+      }
+    }
+    if (after < max_deleted) {
+      return absl::OutOfRangeError(absl::StrCat(
+          gone, "the Redis stream ", key_, " keeps about ", options_.max_len,
+          " events (MAXLEN ~) and has dropped those up to ", FormatRedisId(max_deleted), again));
+    }
+    if (last_generated < after) {
+      return absl::OutOfRangeError(absl::StrCat(gone, "the Redis stream ", key_,
+                                                " ends at ", FormatRedisId(last_generated),
+                                                " (Redis lost its data?)", again));
+    }
+    absl::StatusOr<std::vector<TopicEvent>> events = ParseEntries(range);
+    if (!events.ok()) return events.status();
+    TopicPage page;
+    page.at_end = events->size() < limit;
+    page.events = std::move(*events);
+    return page;
+  }
+
+  const RedisTopicOptions options_;
+  const std::string key_;
+  LiveListener listener_;  // set in Start, before the reader starts
+
+  absl::Mutex publish_mu_;
+  RedisConnection publish_ ABSL_GUARDED_BY(publish_mu_);
+  absl::Time publish_retry_after_ ABSL_GUARDED_BY(publish_mu_) = absl::InfinitePast();
+  absl::Status publish_down_ ABSL_GUARDED_BY(publish_mu_);
+
+  // Stop flag and the replay queue; std::mutex for condition_variable's
+  // timed wait.
+  std::mutex stop_mu_;
+  std::condition_variable stop_cv_;
+  bool stopping_ = false;
+  std::deque<Replay> replays_;
+
+  std::thread reader_;
+  std::thread replayer_;
+};
+
+}  // namespace
+
+std::unique_ptr<TopicBackend> NewRedisTopicBackend(RedisTopicOptions options,
+                                                   std::string topic_name) {
+  return std::make_unique<RedisTopicBackend>(std::move(options), std::move(topic_name));
+}
+
+}  // namespace gravity::server

@@ -1,0 +1,411 @@
+#include "server/internal/topic_core.h"
+
+#include <algorithm>
+#include <iostream>
+#include <utility>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "gravity/v1/options.pb.h"
+
+namespace gravity::server::internal {
+
+namespace {
+
+using google::protobuf::FieldDescriptor;
+
+// Replays read the log this many events at a time, then check the stream's
+// queue: a replay never fills a queue past Backlogged().
+constexpr size_t kReplayPageSize = 256;
+// Live events held for a subscriber while its replay catches up. Past this
+// it is too far behind: RESOURCE_EXHAUSTED, as for a full stream queue.
+constexpr size_t kMaxPendingWhileReplaying = 8192;
+
+bool IsInteger(FieldDescriptor::CppType type) {
+  return type == FieldDescriptor::CPPTYPE_INT64 || type == FieldDescriptor::CPPTYPE_UINT64 ||
+         type == FieldDescriptor::CPPTYPE_INT32 || type == FieldDescriptor::CPPTYPE_UINT32;
+}
+
+}  // namespace
+
+absl::StatusOr<std::shared_ptr<TopicCore>> TopicCore::Create(
+    std::string name, std::unique_ptr<TopicBackend> backend,
+    const google::protobuf::Message& prototype) {
+  const google::protobuf::Descriptor* type = prototype.GetDescriptor();
+  const FieldDescriptor* id_field = nullptr;
+  for (int i = 0; i < type->field_count(); ++i) {
+    if (type->field(i)->options().GetExtension(gravity::v1::event_id)) {
+      id_field = type->field(i);
+      break;
+    }
+  }
+  if (id_field == nullptr || id_field->is_repeated()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "topic ", name, ": ", type->full_name(),
+        " has no singular field marked [(gravity.v1.event_id) = true] to carry event ids"));
+  }
+  if (id_field->cpp_type() != FieldDescriptor::CPPTYPE_STRING) {
+    if (!IsInteger(id_field->cpp_type())) {
+      return absl::InvalidArgumentError(absl::StrCat("topic ", name, ": event-id field ",
+                                                     id_field->full_name(),
+                                                     " must be a string or an integer"));
+    }
+    if (!backend->integer_ids()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("topic ", name, ": event-id field ", id_field->full_name(),
+                       " is an integer, but the ids of ", backend->Describe(),
+                       " are not (make it a string)"));
+    }
+  }
+  auto core = std::make_shared<TopicCore>(std::move(name), std::move(backend), prototype, id_field);
+  // The listener may use a plain pointer: Stop joins the backend's threads
+  // before the core can go away.
+  absl::Status started =
+      core->backend_->Start([raw = core.get()](std::vector<TopicEvent> events) {
+        raw->OnLive(std::move(events));
+      });
+  if (!started.ok()) {
+    return absl::Status(started.code(),
+                        absl::StrCat("topic ", core->name_, ": ", started.message()));
+  }
+  return core;
+}
+
+TopicCore::TopicCore(std::string name, std::unique_ptr<TopicBackend> backend,
+                     const google::protobuf::Message& prototype,
+                     const google::protobuf::FieldDescriptor* id_field)
+    : name_(std::move(name)),
+      backend_(std::move(backend)),
+      prototype_(prototype),
+      id_field_(id_field) {}
+
+TopicCore::~TopicCore() { Stop(); }
+
+void TopicCore::Stop() {
+  {
+    absl::MutexLock lock(&mu_);
+    if (stopped_) return;
+    stopped_ = true;
+  }
+  backend_->Stop();
+}
+
+absl::StatusOr<std::string> TopicCore::Publish(const google::protobuf::Message& message) {
+  {
+    absl::MutexLock lock(&mu_);
+    if (stopped_) return absl::UnavailableError(absl::StrCat("topic ", name_, " is stopped"));
+  }
+  std::string payload;
+  // The log assigns the id: a caller's value would only be overwritten.
+  if (message.GetReflection()->HasField(message, id_field_)) {
+    std::unique_ptr<google::protobuf::Message> copy(message.New());
+    copy->CopyFrom(message);
+    copy->GetReflection()->ClearField(copy.get(), id_field_);
+    copy->SerializeToString(&payload);
+  } else {
+    message.SerializeToString(&payload);
+  }
+  absl::StatusOr<std::string> id = backend_->Append(payload);
+  if (id.ok()) events_published_.fetch_add(1, std::memory_order_relaxed);
+  return id;
+}
+
+absl::Status TopicCore::CheckEventId(const std::string& id) const {
+  if (id.empty()) return absl::OkStatus();
+  absl::StatusOr<EventPosition> parsed = backend_->ParseId(id);
+  if (parsed.ok()) return absl::OkStatus();
+  return absl::InvalidArgumentError(absl::StrCat("last-event-id \"", id,
+                                                 "\" is not an event id of topic ", name_, ": ",
+                                                 parsed.status().message()));
+}
+
+void TopicCore::Subscribe(std::unique_ptr<SubscriberSink> sink, const std::string& after_id) {
+  auto subscriber = std::make_shared<Subscriber>(std::move(sink));
+  EventPosition after;
+  if (!after_id.empty()) {
+    absl::StatusOr<EventPosition> parsed = backend_->ParseId(after_id);
+    if (!parsed.ok()) {
+      subscriber->sink->Close(CheckEventId(after_id));
+      return;
+    }
+    after = *parsed;
+  }
+  // Hooks hold the subscriber by plain pointer or weakly: the subscriber owns
+  // the stream, which owns the hooks. The cancel hook may run inside a Send
+  // (queue bound) with subscriber->mu held, so it only flips an atomic; the
+  // list drops ended subscribers lazily.
+  Subscriber* raw = subscriber.get();
+  std::weak_ptr<TopicCore> weak_core = weak_from_this();
+  subscriber->sink->OnCancel([weak_core, raw] {
+    if (std::shared_ptr<TopicCore> core = weak_core.lock()) core->MarkEnded(*raw);
+  });
+  if (!after_id.empty()) {
+    std::weak_ptr<Subscriber> weak_subscriber = subscriber;
+    subscriber->sink->OnDrained([weak_core, weak_subscriber] {
+      std::shared_ptr<TopicCore> core = weak_core.lock();
+      std::shared_ptr<Subscriber> subscriber = weak_subscriber.lock();
+      if (core != nullptr && subscriber != nullptr) core->ResumeReplay(subscriber);
+    });
+  }
+
+  bool stopped = false;
+  {
+    absl::MutexLock lock(&mu_);
+    stopped = stopped_;
+    if (!stopped) {
+      // Lock order: mu_, then a subscriber's mu (never the other way).
+      absl::MutexLock subscriber_lock(&subscriber->mu);
+      if (after_id.empty()) {
+        subscriber->state = Subscriber::State::kLive;
+        subscriber->cursor = live_position_;
+      } else {
+        subscriber->state = Subscriber::State::kReplaying;
+        subscriber->cursor = after;
+        subscriber->cursor_id = after_id;
+      }
+      subscribers_.erase(std::remove_if(subscribers_.begin(), subscribers_.end(),
+                                        [](const SubscriberPtr& s) { return s->ended.load(); }),
+                         subscribers_.end());
+      subscribers_.push_back(subscriber);
+      subscriber_count_.fetch_add(1, std::memory_order_relaxed);
+    }
+  }
+  if (stopped) {
+    subscriber->sink->Close(absl::UnavailableError(absl::StrCat("topic ", name_, " is stopped")));
+    return;
+  }
+  if (!after_id.empty()) {
+    replays_.fetch_add(1, std::memory_order_relaxed);
+    RequestPage(subscriber);
+  }
+}
+
+TopicStats TopicCore::Stats() const {
+  TopicStats stats;
+  stats.events_published = events_published_.load(std::memory_order_relaxed);
+  stats.events_delivered = events_delivered_.load(std::memory_order_relaxed);
+  stats.subscribers = subscriber_count_.load(std::memory_order_relaxed);
+  stats.replays = replays_.load(std::memory_order_relaxed);
+  stats.slow_subscribers_dropped = slow_dropped_.load(std::memory_order_relaxed);
+  return stats;
+}
+
+void TopicCore::MarkEnded(Subscriber& subscriber) {
+  if (!subscriber.ended.exchange(true)) subscriber_count_.fetch_sub(1, std::memory_order_relaxed);
+}
+
+void TopicCore::OnLive(std::vector<TopicEvent> events) {
+  if (events.empty()) return;
+  events_delivered_.fetch_add(events.size(), std::memory_order_relaxed);
+  const EventPosition last = events.back().position;
+  std::vector<EventPtr> parsed;
+  parsed.reserve(events.size());
+  for (TopicEvent& event : events) {
+    absl::StatusOr<EventPtr> one = Parse(std::move(event));
+    if (one.ok()) parsed.push_back(std::move(*one));
+  }
+  std::vector<SubscriberPtr> snapshot;
+  {
+    absl::MutexLock lock(&mu_);
+    live_position_ = last;
+    subscribers_.erase(std::remove_if(subscribers_.begin(), subscribers_.end(),
+                                      [](const SubscriberPtr& s) { return s->ended.load(); }),
+                       subscribers_.end());
+    snapshot = subscribers_;
+  }
+  for (const SubscriberPtr& subscriber : snapshot) {
+    absl::MutexLock lock(&subscriber->mu);
+    switch (subscriber->state) {
+      case Subscriber::State::kEnded:
+        break;
+      case Subscriber::State::kReplaying:
+        subscriber->pending.insert(subscriber->pending.end(), parsed.begin(), parsed.end());
+        if (subscriber->pending.size() > kMaxPendingWhileReplaying) {
+          slow_dropped_.fetch_add(1, std::memory_order_relaxed);
+          EndLocked(*subscriber,
+                    absl::ResourceExhaustedError(absl::StrCat(
+                        "client too slow: more than ", kMaxPendingWhileReplaying,
+                        " new events arrived while replaying topic ", name_, "; resume again")));
+        }
+        break;
+      case Subscriber::State::kLive:
+        for (const EventPtr& event : parsed) {
+          if (event->position > subscriber->cursor && !SendLocked(*subscriber, *event)) break;
+        }
+        break;
+    }
+  }
+}
+
+bool TopicCore::SendLocked(Subscriber& subscriber, const Event& event) {
+  const bool was_open = subscriber.sink->IsOpen();
+  if (subscriber.sink->Send(*event.message)) {
+    subscriber.cursor = event.position;
+    subscriber.cursor_id = event.id;
+    return true;
+  }
+  // An open stream that refuses a message has just hit its queue's bound
+  // (RESOURCE_EXHAUSTED); one that was already closed went away on its own.
+  if (was_open) slow_dropped_.fetch_add(1, std::memory_order_relaxed);
+  subscriber.state = Subscriber::State::kEnded;
+  subscriber.pending.clear();
+  MarkEnded(subscriber);
+  return false;
+}
+
+void TopicCore::EndLocked(Subscriber& subscriber, const absl::Status& status) {
+  subscriber.state = Subscriber::State::kEnded;
+  subscriber.pending.clear();
+  MarkEnded(subscriber);
+  subscriber.sink->Close(status);
+}
+
+void TopicCore::RequestPage(const SubscriberPtr& subscriber) {
+  // The in-memory backend answers on this thread, Redis on its replay
+  // thread. `call` tells the callback whether this loop is still running
+  // (then the loop asks for the next page: no recursion per page) or has
+  // returned (then the callback asks itself).
+  enum : int { kInCall, kReturned, kMoreWanted };
+  for (;;) {
+    std::string after_id;
+    EventPosition after;
+    {
+      absl::MutexLock lock(&subscriber->mu);
+      if (subscriber->state != Subscriber::State::kReplaying || subscriber->replay_paused) return;
+      after_id = subscriber->cursor_id;
+      after = subscriber->cursor;
+    }
+    auto call = std::make_shared<std::atomic<int>>(kInCall);
+    std::weak_ptr<TopicCore> weak_core = weak_from_this();
+    backend_->ReadAfter(after_id, after, kReplayPageSize,
+                        [weak_core, subscriber, call](absl::StatusOr<TopicPage> page) {
+                          if (!OnPage(weak_core, subscriber, std::move(page))) return;
+                          int expected = kInCall;
+                          if (call->compare_exchange_strong(expected, kMoreWanted)) return;
+                          if (std::shared_ptr<TopicCore> core = weak_core.lock()) {
+                            core->RequestPage(subscriber);
+                          }
+                        });
+    int expected = kInCall;
+    if (call->compare_exchange_strong(expected, kReturned)) return;
+  }
+}
+
+bool TopicCore::OnPage(const std::weak_ptr<TopicCore>& weak_core, const SubscriberPtr& subscriber,
+                       absl::StatusOr<TopicPage> page) {
+  std::shared_ptr<TopicCore> core = weak_core.lock();
+  absl::ReleasableMutexLock lock(&subscriber->mu);
+  if (subscriber->state != Subscriber::State::kReplaying) return false;
+  if (core == nullptr) {
+    subscriber->state = Subscriber::State::kEnded;
+    subscriber->sink->Close(absl::UnavailableError("the topic was stopped"));
+    return false;
+  }
+  if (!page.ok()) {
+    core->EndLocked(*subscriber, page.status());
+    return false;
+  }
+  // Stops early once the stream is backlogged: a replay never fills the
+  // queue past half its bound, and the rest of the page is read again later.
+  bool backlogged = false;
+  for (TopicEvent& raw : page->events) {
+    if (!(raw.position > subscriber->cursor)) continue;
+    if (subscriber->sink->Backlogged()) {
+      backlogged = true;
+      break;
+    }
+    const EventPosition position = raw.position;
+    std::string id = raw.id;
+    absl::StatusOr<EventPtr> event = core->Parse(std::move(raw));
+    if (!event.ok()) {
+      subscriber->cursor = position;  // logged by Parse; never read again
+      subscriber->cursor_id = std::move(id);
+      continue;
+    }
+    if (!core->SendLocked(*subscriber, **event)) return false;
+  }
+  if (!backlogged && page->at_end) {
+    // The log is sent up to where it ended when read. Live events that came
+    // meanwhile and are not sent yet are read from the log too (paced like
+    // the rest); once none is left, the subscriber goes live. No live batch
+    // can slip in between: it would need subscriber->mu.
+    while (!subscriber->pending.empty() &&
+           !(subscriber->pending.front()->position > subscriber->cursor)) {
+      subscriber->pending.pop_front();
+    }
+    if (subscriber->pending.empty()) {
+      subscriber->state = Subscriber::State::kLive;
+      return false;
+    }
+  }
+  if (!backlogged && !subscriber->sink->Backlogged()) return true;
+  // Wait for the queue to drain (OnDrained calls ResumeReplay). It may have
+  // drained between the check and now: look again once unlocked.
+  subscriber->replay_paused = true;
+  lock.Release();
+  if (!subscriber->sink->Backlogged()) core->ResumeReplay(subscriber);
+  return false;
+}
+
+void TopicCore::ResumeReplay(const SubscriberPtr& subscriber) {
+  {
+    absl::MutexLock lock(&subscriber->mu);
+    if (!subscriber->replay_paused) return;
+    subscriber->replay_paused = false;
+  }
+  RequestPage(subscriber);
+}
+
+absl::StatusOr<TopicCore::EventPtr> TopicCore::Parse(TopicEvent raw) const {
+  auto event = std::make_shared<Event>();
+  event->message.reset(prototype_.New());
+  if (!event->message->ParseFromString(raw.payload)) {
+    std::cerr << "gravity: topic " << name_ << ": event " << raw.id << " is not a "
+              << prototype_.GetTypeName() << "; skipped\n";
+    return absl::DataLossError("unparsable event");
+  }
+  const google::protobuf::Reflection* reflection = event->message->GetReflection();
+  google::protobuf::Message* message = event->message.get();
+  bool set = true;
+  switch (id_field_->cpp_type()) {
+    case FieldDescriptor::CPPTYPE_STRING:
+      reflection->SetString(message, id_field_, raw.id);
+      break;
+    case FieldDescriptor::CPPTYPE_INT64: {
+      int64_t value = 0;
+      set = absl::SimpleAtoi(raw.id, &value);
+      if (set) reflection->SetInt64(message, id_field_, value);
+      break;
+    }
+    case FieldDescriptor::CPPTYPE_UINT64: {
+      uint64_t value = 0;
+      set = absl::SimpleAtoi(raw.id, &value);
+      if (set) reflection->SetUInt64(message, id_field_, value);
+      break;
+    }
+    case FieldDescriptor::CPPTYPE_INT32: {
+      int32_t value = 0;
+      set = absl::SimpleAtoi(raw.id, &value);
+      if (set) reflection->SetInt32(message, id_field_, value);
+      break;
+    }
+    case FieldDescriptor::CPPTYPE_UINT32: {
+      uint32_t value = 0;
+      set = absl::SimpleAtoi(raw.id, &value);
+      if (set) reflection->SetUInt32(message, id_field_, value);
+      break;
+    }
+    default:
+      set = false;
+  }
+  if (!set) {
+    std::cerr << "gravity: topic " << name_ << ": event id " << raw.id << " does not fit "
+              << id_field_->full_name() << "; skipped\n";
+    return absl::DataLossError("event id does not fit");
+  }
+  event->id = std::move(raw.id);
+  event->position = raw.position;
+  return EventPtr(std::move(event));
+}
+
+}  // namespace gravity::server::internal

@@ -1,0 +1,117 @@
+// Topic<T>: a named event log with subscribers. Publish once, and every
+// subscribed stream gets the event, in this process and (with the Redis
+// backend) in every process that shares the log.
+//
+//   auto room = Topic<chat::v1::Message>::Create("lobby", NewRedisTopicBackend(redis, "lobby"));
+//   absl::StatusOr<std::string> id = (*room)->Publish(message);   // id: "1733140000000-0"
+//   (*room)->Subscribe(stream);   // replays after stream.last_event_id(), then live
+//
+// Guarantees, per subscription:
+// - Order and exactly-once: events arrive in log order, each once, also
+//   across the hand-over from replay to live and across Redis restarts.
+// - Resume: Subscribe(stream, after_id) first replays what the log holds
+//   after `after_id`. If the log no longer holds everything after it
+//   (retention: max events, max age, MAXLEN) or never had it (the log was
+//   reset), the stream ends with OUT_OF_RANGE saying the history is gone:
+//   never a silent gap. A malformed id ends it with INVALID_ARGUMENT.
+//   An empty `after_id` subscribes from now on.
+// - Event ids: the id is written into T's field marked (gravity.v1.event_id),
+//   so the bridge's SSE `id:` and Last-Event-ID work unchanged.
+// - Slow subscribers: each event goes into the stream's bounded queue
+//   (StreamOptions). A replay waits whenever the stream is Backlogged() and
+//   continues when it drains. A live subscriber whose queue reaches the bound
+//   is ended with RESOURCE_EXHAUSTED (StreamCore's policy) and dropped: it
+//   reconnects and resumes from the log. Nobody waits for it: not the
+//   publisher, not the other subscribers.
+// - Publish never queues: when the log is unreachable it returns UNAVAILABLE
+//   (Redis: after at most RedisTopicOptions::publish_timeout).
+//
+// Blocking: Subscribe never blocks (a Redis replay runs on the topic's replay
+// thread). Publish with the in-memory backend does not block; with Redis it is
+// one round trip to Redis (bounded by publish_timeout), fine for a handler on
+// a loopback or LAN Redis. The publisher's thread also hands the event to the
+// local subscribers in memory mode (a few microseconds each).
+//
+// Thread-safety: Publish, Subscribe and Stats may be called from any thread
+// concurrently. Destroying the Topic stops its backend (joins its threads,
+// bounded by the block time); do not destroy it from a stream hook.
+#ifndef GRAVITY_SERVER_TOPIC_H_
+#define GRAVITY_SERVER_TOPIC_H_
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <utility>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "google/protobuf/message.h"
+#include "server/internal/topic_core.h"
+#include "server/stream.h"
+#include "server/topic_backend.h"
+
+namespace gravity::server {
+
+template <typename T>
+class Topic {
+ public:
+  // INVALID_ARGUMENT when T has no (gravity.v1.event_id) field, or an integer
+  // one and the backend's ids are not integers; UNAVAILABLE when the backend
+  // cannot start (Redis unreachable).
+  static absl::StatusOr<std::unique_ptr<Topic>> Create(
+      std::string name, std::unique_ptr<TopicBackend> backend = NewInMemoryTopicBackend()) {
+    auto core = internal::TopicCore::Create(std::move(name), std::move(backend),
+                                            T::default_instance());
+    if (!core.ok()) return core.status();
+    return std::unique_ptr<Topic>(new Topic(std::move(*core)));
+  }
+
+  Topic(const Topic&) = delete;
+  Topic& operator=(const Topic&) = delete;
+  ~Topic() { core_->Stop(); }
+
+  // Appends `message` (its event-id field is ignored) and returns the id.
+  absl::StatusOr<std::string> Publish(const T& message) { return core_->Publish(message); }
+
+  // Replays after `after_id` ("" = from now), then delivers live.
+  void Subscribe(Stream<T> stream, const std::string& after_id) {
+    core_->Subscribe(std::make_unique<StreamSink>(std::move(stream)), after_id);
+  }
+  // Resumes after the client's last-event-id (browsers: Last-Event-ID).
+  void Subscribe(Stream<T> stream) {
+    const std::string after_id = stream.last_event_id();
+    Subscribe(std::move(stream), after_id);
+  }
+
+  // OK when `id` has the form of this topic's event ids ("" too): lets a
+  // handler reject a bad last-event-id before accepting the call.
+  absl::Status CheckEventId(const std::string& id) const { return core_->CheckEventId(id); }
+
+  TopicStats Stats() const { return core_->Stats(); }
+  const std::string& name() const { return core_->name(); }
+
+ private:
+  class StreamSink final : public internal::SubscriberSink {
+   public:
+    explicit StreamSink(Stream<T> stream) : stream_(std::move(stream)) {}
+    bool Send(const google::protobuf::Message& message) override {
+      return stream_.Send(static_cast<const T&>(message));
+    }
+    void Close(const absl::Status& status) override { stream_.Close(status); }
+    bool IsOpen() const override { return stream_.IsOpen(); }
+    bool Backlogged() const override { return stream_.Backlogged(); }
+    void OnCancel(std::function<void()> hook) override { stream_.OnCancel(std::move(hook)); }
+    void OnDrained(std::function<void()> hook) override { stream_.OnDrained(std::move(hook)); }
+
+   private:
+    const Stream<T> stream_;
+  };
+
+  explicit Topic(std::shared_ptr<internal::TopicCore> core) : core_(std::move(core)) {}
+
+  const std::shared_ptr<internal::TopicCore> core_;
+};
+
+}  // namespace gravity::server
+
+#endif  // GRAVITY_SERVER_TOPIC_H_

@@ -1,0 +1,133 @@
+// TopicBackend: the event log under a gravity::server::Topic<T>, and the two
+// that gravity ships: in memory (one process) and Redis Streams (any number
+// of processes sharing one log).
+//
+// A backend stores opaque payloads (the serialized message without its event
+// id) under ids it assigns in increasing order, tells its topic about every
+// entry appended to the log (by this process or any other) exactly once and
+// in log order, and reads the log after an id for replays. Topic<T> does the
+// rest (subscribers, replay-then-live hand-over, back-pressure).
+//
+// Thread-safety of an implementation: Append, ReadAfter and ParseId may be
+// called from any thread concurrently; Start once, Stop once (the topic does
+// both). The live listener is called from one thread at a time, in log order.
+#ifndef GRAVITY_SERVER_TOPIC_BACKEND_H_
+#define GRAVITY_SERVER_TOPIC_BACKEND_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <tuple>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/time/time.h"
+
+namespace gravity::server {
+
+// Where an event id sits in its log, for ordering: in-memory id "N" is
+// {N, 0}; Redis id "ms-seq" is {ms, seq}. {0, 0} is before every event.
+// A plain value type.
+struct EventPosition {
+  uint64_t major = 0;
+  uint64_t minor = 0;
+
+  friend bool operator<(const EventPosition& a, const EventPosition& b) {
+    return std::tie(a.major, a.minor) < std::tie(b.major, b.minor);
+  }
+  friend bool operator>(const EventPosition& a, const EventPosition& b) { return b < a; }
+  friend bool operator==(const EventPosition& a, const EventPosition& b) {
+    return a.major == b.major && a.minor == b.minor;
+  }
+};
+
+// One entry of a log. A plain value type.
+struct TopicEvent {
+  std::string id;
+  EventPosition position;
+  std::string payload;
+};
+
+// A slice of the log read for a replay; `at_end` when it reached the end of
+// the log as it was when read. A plain value type.
+struct TopicPage {
+  std::vector<TopicEvent> events;
+  bool at_end = false;
+};
+
+// The interface; see the file comment for the contract and thread-safety.
+class TopicBackend {
+ public:
+  using LiveListener = std::function<void(std::vector<TopicEvent>)>;
+  using PageCallback = std::function<void(absl::StatusOr<TopicPage>)>;
+
+  virtual ~TopicBackend() = default;
+
+  // Starts telling `listener` about every entry appended from now on. An
+  // error (UNAVAILABLE: the log cannot be reached to learn where "now" is)
+  // means the topic cannot be created yet.
+  virtual absl::Status Start(LiveListener listener) = 0;
+  // Stops the listener and any thread of the backend; bounded in time. Replays
+  // still waiting get UNAVAILABLE.
+  virtual void Stop() = 0;
+
+  // Appends and returns the new entry's id. UNAVAILABLE when the log cannot
+  // be reached: never queued for later.
+  virtual absl::StatusOr<std::string> Append(const std::string& payload) = 0;
+
+  // Up to `limit` entries after `after` (exclusive), oldest first, given to
+  // `done` exactly once: maybe at once on the caller's thread (in memory),
+  // maybe later on the backend's own thread (Redis). OUT_OF_RANGE when the
+  // log no longer holds every entry after `after` (retention) or never had
+  // `after` (ahead of the log: it was reset); UNAVAILABLE when unreachable.
+  virtual void ReadAfter(const std::string& after_id, EventPosition after, size_t limit,
+                         PageCallback done) = 0;
+
+  // INVALID_ARGUMENT unless `id` has the form of this log's ids.
+  virtual absl::StatusOr<EventPosition> ParseId(absl::string_view id) const = 0;
+  // Whether ids are decimal integers (they fit an int64 event-id field).
+  virtual bool integer_ids() const = 0;
+  // For messages: "in memory", "redis 127.0.0.1:6379 key gravity:topic:x".
+  virtual std::string Describe() const = 0;
+};
+
+// The in-memory log: a ring of at most `max_events` entries, none older than
+// `max_age` (older ones are dropped on the next append or read). Ids are
+// "1", "2", ... in append order; a new process starts again at "1".
+struct InMemoryTopicOptions {
+  size_t max_events = 10000;
+  absl::Duration max_age = absl::Hours(1);
+};
+std::unique_ptr<TopicBackend> NewInMemoryTopicBackend(InMemoryTopicOptions options = {});
+
+// A Redis stream at key `key_prefix + topic name`:
+// - Append is `XADD key MAXLEN ~ max_len * payload <bytes>` on a connection
+//   of its own, serialized by a mutex; it waits at most `publish_timeout`
+//   (connect and reply; loopback round trips are ~0.1 ms), then UNAVAILABLE.
+// - One reader thread per topic runs `XREAD BLOCK block_time` from the last
+//   id it delivered; when Redis goes away it reconnects with backoff (50 ms
+//   doubling to max_reconnect_backoff) and continues from that id, so nothing
+//   is lost or delivered twice (Redis must persist the stream: AOF).
+// - One replay thread per topic serves replays with `XRANGE key (id + COUNT`
+//   and checks retention against XINFO STREAM's max-deleted-entry-id, in one
+//   MULTI/EXEC.
+// Redis 7 or later (exclusive ranges, max-deleted-entry-id).
+struct RedisTopicOptions {
+  std::string host = "127.0.0.1";
+  int port = 6379;
+  std::string key_prefix = "gravity:topic:";
+  size_t max_len = 10000;
+  absl::Duration publish_timeout = absl::Milliseconds(500);
+  absl::Duration block_time = absl::Seconds(1);
+  absl::Duration max_reconnect_backoff = absl::Seconds(1);
+};
+std::unique_ptr<TopicBackend> NewRedisTopicBackend(RedisTopicOptions options,
+                                                   std::string topic_name);
+
+}  // namespace gravity::server
+
+#endif  // GRAVITY_SERVER_TOPIC_BACKEND_H_
