@@ -60,6 +60,20 @@ export async function typed(): Promise<void> {
   // @ts-expect-error a unary reply is a message, not a stream
   if (!reply.error) for await (const x of reply.data) void x;
 
+  // Unary: the example's Echo resolves to { data: EchoReply } or { error }.
+  const echoed = await api.streaming.echo({ text: "hi", failCode: 0 }, { signal });
+  if (echoed.error) {
+    const code: number = echoed.error.code;
+    void code;
+  } else {
+    const text: string = echoed.data.text;
+    void text;
+  }
+  // @ts-expect-error `text` is a string
+  await api.streaming.echo({ text: 1 });
+  // @ts-expect-error a unary call takes no stream options
+  await api.streaming.echo({}, { lastEventId: "1" });
+
   // @ts-expect-error `to` is a string
   await api.streaming.ping({ to: 1 });
   // @ts-expect-error no such method
