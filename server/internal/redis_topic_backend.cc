@@ -399,21 +399,41 @@ class RedisTopicBackend final : public TopicBackend {
       return absl::OutOfRangeError(absl::StrCat(gone, "the Redis stream ", key_,
                                                 " does not exist (Redis lost its data?)", again));
     }
-    EventPosition last_generated, max_deleted;
+    // Redis 7.0 counts trimmed entries (entries-added - length) but records
+    // only XDEL's in max-deleted-entry-id. Trimming removes the oldest, all
+    // before first-entry: a resume point before first-entry may have missed
+    // some (it is refused even when it is exactly the last trimmed entry,
+    // which cannot be told apart).
+    EventPosition last_generated, max_deleted, first_entry;
+    bool has_first_entry = false;
+    long long length = 0, entries_added = 0;
     for (size_t i = 0; info->type == REDIS_REPLY_ARRAY && i + 1 < info->elements; i += 2) {
       const absl::string_view name = Text(info->element[i]);
       const redisReply* value = info->element[i + 1];
-      if (value->type != REDIS_REPLY_STRING) continue;
-      if (name == "last-generated-id") {
-        last_generated = ParseRedisId(Text(value)).value_or(EventPosition{});
-      } else if (name == "max-deleted-entry-id") {
-        max_deleted = ParseRedisId(Text(value)).value_or(EventPosition{});
+      if (value->type == REDIS_REPLY_INTEGER) {
+        if (name == "length") length = value->integer;
+        if (name == "entries-added") entries_added = value->integer;
+      } else if (value->type == REDIS_REPLY_STRING) {
+        if (name == "last-generated-id") {
+          last_generated = ParseRedisId(Text(value)).value_or(EventPosition{});
+        } else if (name == "max-deleted-entry-id") {
+          max_deleted = ParseRedisId(Text(value)).value_or(EventPosition{});
+        }
+      } else if (value->type == REDIS_REPLY_ARRAY && name == "first-entry" &&
+                 value->elements == 2 && value->element[0]->type == REDIS_REPLY_STRING) {
+        absl::StatusOr<EventPosition> first = ParseRedisId(Text(value->element[0]));
+        if (first.ok()) {
+          first_entry = *first;
+          has_first_entry = true;
+        }
       }
     }
-    if (after < max_deleted) {
+    const bool trimmed = entries_added > length;
+    const EventPosition kept_from = has_first_entry ? first_entry : last_generated;
+    if (after < max_deleted || (trimmed && after < kept_from)) {
       return absl::OutOfRangeError(absl::StrCat(
           gone, "the Redis stream ", key_, " keeps about ", options_.max_len,
-          " events (MAXLEN ~) and has dropped those up to ", FormatRedisId(max_deleted), again));
+          " events (MAXLEN ~) and now starts at ", FormatRedisId(kept_from), again));
     }
     if (last_generated < after) {
       return absl::OutOfRangeError(absl::StrCat(gone, "the Redis stream ", key_,

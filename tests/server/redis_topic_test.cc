@@ -1,0 +1,229 @@
+// Topic<T> on the Redis Streams backend against a real redis-server started
+// by the test (AOF on, a temporary directory): fan-out between two Topic
+// objects sharing one stream (as two processes would), replay with Redis ids,
+// retention (MAXLEN ~), malformed ids, Redis restarted under live
+// subscribers (nothing lost, nothing twice) and Publish while Redis is down
+// (UNAVAILABLE).
+#include <stdlib.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "gtest/gtest.h"
+#include "server/topic.h"
+#include "tests/server/redis_server.h"
+#include "tests/server/topic_harness.h"
+#include "tests/testing/wait_for.h"
+
+namespace gravity::server {
+namespace {
+
+using testing::ChatMessage;
+using testing::ChatTopic;
+using testing::RecordingSubscriber;
+using testing::RedisServer;
+using testing::TopicHarness;
+using testing::WaitFor;
+
+std::string MakeTempDir() {
+  const char* base = std::getenv("TEST_TMPDIR");
+  std::string path = absl::StrCat(base != nullptr ? base : "/tmp", "/redis-XXXXXX");
+  return mkdtemp(path.data()) != nullptr ? path : "";
+}
+
+class RedisTopicTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = MakeTempDir();
+    ASSERT_FALSE(dir_.empty());
+    redis_ = RedisServer::Start(dir_);
+    ASSERT_NE(redis_, nullptr) << "redis-server did not start (Debian package redis-server)";
+  }
+
+  RedisTopicOptions Options() const {
+    RedisTopicOptions options;
+    options.port = redis_->port();
+    options.block_time = absl::Milliseconds(500);
+    options.max_reconnect_backoff = absl::Milliseconds(200);
+    return options;
+  }
+
+  std::unique_ptr<ChatTopic> MakeTopic(const std::string& name, RedisTopicOptions options) {
+    auto topic = ChatTopic::Create(name, NewRedisTopicBackend(options, name));
+    EXPECT_TRUE(topic.ok()) << topic.status();
+    return topic.ok() ? std::move(*topic) : nullptr;
+  }
+  std::unique_ptr<ChatTopic> MakeTopic(const std::string& name) {
+    return MakeTopic(name, Options());
+  }
+
+  std::string dir_;
+  std::unique_ptr<RedisServer> redis_;
+};
+
+bool StrictlyIncreasingRedisIds(const std::vector<std::string>& ids) {
+  EventPosition previous;
+  for (const std::string& id : ids) {
+    std::pair<std::string, std::string> parts = absl::StrSplit(id, '-');
+    EventPosition position;
+    if (!absl::SimpleAtoi(parts.first, &position.major) ||
+        !absl::SimpleAtoi(parts.second, &position.minor) || !(position > previous)) {
+      return false;
+    }
+    previous = position;
+  }
+  return true;
+}
+
+TEST_F(RedisTopicTest, TwoTopicObjectsOnOneStreamFanOutToEachOthersSubscribers) {
+  // Two Topic objects on one key stand for two server processes.
+  auto a = MakeTopic("room");
+  auto b = MakeTopic("room");
+  ASSERT_NE(a, nullptr);
+  ASSERT_NE(b, nullptr);
+  TopicHarness harness_a(a.get());
+  TopicHarness harness_b(b.get());
+  std::vector<std::shared_ptr<RecordingSubscriber>> subscribers;
+  for (int i = 0; i < 10; ++i) {
+    subscribers.push_back(harness_a.Subscribe());
+    subscribers.push_back(harness_b.Subscribe());
+  }
+  ASSERT_TRUE(WaitFor([&] { return a->Stats().subscribers == 10 && b->Stats().subscribers == 10; },
+                      absl::Seconds(10)));
+  std::vector<std::string> published;
+  for (int i = 0; i < 200; ++i) {
+    absl::StatusOr<std::string> id = (i % 2 == 0 ? a : b)->Publish(ChatMessage(absl::StrCat(i)));
+    ASSERT_TRUE(id.ok()) << id.status();
+    published.push_back(*id);
+  }
+  for (const auto& subscriber : subscribers) {
+    ASSERT_TRUE(WaitFor([&] { return subscriber->count() >= 200; }, absl::Seconds(20)))
+        << subscriber->count();
+    EXPECT_EQ(subscriber->ids(), published);  // Redis ids, in log order, once each
+  }
+  EXPECT_TRUE(StrictlyIncreasingRedisIds(published));
+  EXPECT_EQ(a->Stats().events_published, 100u);
+  EXPECT_EQ(a->Stats().events_delivered, 200u);  // b's too, through Redis
+}
+
+TEST_F(RedisTopicTest, ReplaysAfterARedisIdThenGoesLive) {
+  auto topic = MakeTopic("replay");
+  ASSERT_NE(topic, nullptr);
+  TopicHarness harness(topic.get());
+  std::vector<std::string> ids;
+  for (int i = 0; i < 600; ++i) {  // more than one replay page
+    absl::StatusOr<std::string> id = topic->Publish(ChatMessage(absl::StrCat(i)));
+    ASSERT_TRUE(id.ok()) << id.status();
+    ids.push_back(*id);
+  }
+  auto resumed = harness.Subscribe(ids[4]);
+  auto everything = harness.Subscribe("0-0");
+  ASSERT_TRUE(WaitFor([&] { return resumed->count() == 595 && everything->count() == 600; },
+                      absl::Seconds(20)));
+  absl::StatusOr<std::string> live = topic->Publish(ChatMessage("live"));
+  ASSERT_TRUE(live.ok());
+  ids.push_back(*live);
+  ASSERT_TRUE(WaitFor([&] { return resumed->count() == 596; }, absl::Seconds(20)));
+  EXPECT_EQ(resumed->ids(), std::vector<std::string>(ids.begin() + 5, ids.end()));
+  ASSERT_TRUE(WaitFor([&] { return everything->count() == 601; }, absl::Seconds(20)));
+  EXPECT_EQ(everything->ids(), ids);
+  EXPECT_EQ(topic->Stats().replays, 2u);
+}
+
+TEST_F(RedisTopicTest, ResumingPastMaxLenEndsWithOutOfRange) {
+  RedisTopicOptions options = Options();
+  options.max_len = 10;  // "~": Redis trims whole nodes (100 entries) at a time
+  auto topic = MakeTopic("short", options);
+  ASSERT_NE(topic, nullptr);
+  TopicHarness harness(topic.get());
+  std::vector<std::string> ids;
+  for (int i = 0; i < 500; ++i) {
+    absl::StatusOr<std::string> id = topic->Publish(ChatMessage(absl::StrCat(i)));
+    ASSERT_TRUE(id.ok()) << id.status();
+    ids.push_back(*id);
+  }
+  auto too_old = harness.Subscribe(ids[0]);
+  std::optional<absl::Status> status = too_old->WaitForEnd(absl::Seconds(20));
+  ASSERT_TRUE(status.has_value());
+  EXPECT_EQ(status->code(), absl::StatusCode::kOutOfRange) << *status;
+  EXPECT_TRUE(absl::StrContains(status->message(), "history")) << *status;
+  EXPECT_EQ(too_old->count(), 0u);
+
+  auto recent = harness.Subscribe(ids[495]);
+  ASSERT_TRUE(WaitFor([&] { return recent->count() == 4; }, absl::Seconds(20)));
+  EXPECT_EQ(recent->ids(), std::vector<std::string>(ids.begin() + 496, ids.end()));
+}
+
+TEST_F(RedisTopicTest, MalformedIdsAreInvalidArgument) {
+  auto topic = MakeTopic("ids");
+  ASSERT_NE(topic, nullptr);
+  TopicHarness harness(topic.get());
+  for (const std::string id : {"abc", "17", "1-x", "-1-0", "1-2-3"}) {
+    auto subscriber = harness.Subscribe(id);
+    std::optional<absl::Status> status = subscriber->WaitForEnd(absl::Seconds(10));
+    ASSERT_TRUE(status.has_value()) << id;
+    EXPECT_EQ(status->code(), absl::StatusCode::kInvalidArgument) << id << ": " << *status;
+  }
+}
+
+TEST_F(RedisTopicTest, RedisRestartedUnderLiveSubscribersLosesAndRepeatsNothing) {
+  auto topic = MakeTopic("restart");
+  ASSERT_NE(topic, nullptr);
+  TopicHarness harness(topic.get());
+  std::vector<std::shared_ptr<RecordingSubscriber>> subscribers;
+  for (int i = 0; i < 5; ++i) subscribers.push_back(harness.Subscribe());
+  ASSERT_TRUE(WaitFor([&] { return topic->Stats().subscribers == 5; }, absl::Seconds(10)));
+
+  std::vector<std::string> published;
+  for (int i = 0; i < 50; ++i) {
+    absl::StatusOr<std::string> id = topic->Publish(ChatMessage(absl::StrCat(i)));
+    ASSERT_TRUE(id.ok()) << id.status();
+    published.push_back(*id);
+  }
+  redis_->Stop();
+  // Down: Publish fails at once with UNAVAILABLE; nothing is queued.
+  const absl::Time before = absl::Now();
+  absl::StatusOr<std::string> refused = topic->Publish(ChatMessage("while down"));
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kUnavailable) << refused.status();
+  EXPECT_LT(absl::Now() - before, absl::Seconds(2));
+  ASSERT_TRUE(redis_->Restart());
+  // Back: the publisher's connection is made again on a later Publish.
+  absl::StatusOr<std::string> first_after;
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        first_after = topic->Publish(ChatMessage("50"));
+        return first_after.ok();
+      },
+      absl::Seconds(10)))
+      << first_after.status();
+  published.push_back(*first_after);
+  for (int i = 51; i < 100; ++i) {
+    absl::StatusOr<std::string> id = topic->Publish(ChatMessage(absl::StrCat(i)));
+    ASSERT_TRUE(id.ok()) << id.status();
+    published.push_back(*id);
+  }
+  for (const auto& subscriber : subscribers) {
+    ASSERT_TRUE(WaitFor([&] { return subscriber->count() >= 100; }, absl::Seconds(20)))
+        << subscriber->count();
+    EXPECT_EQ(subscriber->ids(), published);
+  }
+  // A subscriber that resumes after the restart replays from the AOF-backed log.
+  auto resumed = harness.Subscribe(published[20]);
+  ASSERT_TRUE(WaitFor([&] { return resumed->count() == 79; }, absl::Seconds(20)));
+  EXPECT_EQ(resumed->ids(), std::vector<std::string>(published.begin() + 21, published.end()));
+}
+
+TEST_F(RedisTopicTest, CreatingATopicWhileRedisIsDownIsUnavailable) {
+  RedisTopicOptions options = Options();
+  redis_->Stop();
+  auto topic = ChatTopic::Create("down", NewRedisTopicBackend(options, "down"));
+  EXPECT_EQ(topic.status().code(), absl::StatusCode::kUnavailable) << topic.status();
+}
+
+}  // namespace
+}  // namespace gravity::server
