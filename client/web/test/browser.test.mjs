@@ -60,6 +60,10 @@ window.run = async (what, base, token) => {
   let result;
   if (what === 'ping') result = await api(base).streaming.ping({ to: 'browser', count: 3, intervalMs: 50 });
   else if (what === 'fail') result = await api(base).streaming.ping({ to: 'browser', count: 2, intervalMs: 20, failCode: 10 });
+  else if (what === 'echo' || what === 'echo-fail') {
+    const reply = await api(base).streaming.echo({ text: 'from the browser', failCode: what === 'echo' ? 0 : 9 });
+    return reply.error ? { error: plainError(reply.error) } : { reply: { text: reply.data.text, type: reply.data.$typeName } };
+  }
   else if (what === 'users') result = await api(base, token === undefined ? {} : { token }).streaming.streamUsers({ count: 2, intervalMs: 20 });
   if (result.error) {
     out.error = plainError(result.error);
@@ -184,6 +188,14 @@ test('Chromium, cross-origin: mid-stream error thrown after 2 messages', async (
   assert.equal(r.thrown?.code, 10);
   assert.equal(r.thrown?.isGravityError, true);
   assert.equal(await waitForMetric(base, 'gravity_bridge_active_streams', 0), 0);
+});
+
+test('Chromium, cross-origin: unary Echo (a preflighted JSON POST): {data} and {error}', async () => {
+  const ok = await inPage('echo');
+  assert.deepEqual(ok, { reply: { text: 'from the browser', type: 'streaming.v1.EchoReply' } });
+  const failed = await inPage('echo-fail');
+  assert.equal(failed.error?.code, 9);
+  assert.equal(failed.error?.isGravityError, true);
 });
 
 test('the demo page (examples/demo, built by npm run demo) served by gravity-bridge --index_html', async () => {
