@@ -342,9 +342,7 @@ std::vector<std::string> Bridge::RouteDescriptions() const {
   for (const auto& method : impl_->state_->routes->methods()) {
     const char* verbs = method.unary ? "POST " : "GET|POST ";
     lines.push_back(absl::StrCat(verbs, method.grpc_path, " -> ", method.method->full_name()));
-    const auto& rule = method.method->options().GetExtension(google::api::http);
-    const std::string& pattern = rule.get().empty() ? rule.post() : rule.get();
-    if (!pattern.empty()) {
+    for (const std::string& pattern : method.templates) {
       lines.push_back(absl::StrCat(verbs, pattern, " -> ", method.method->full_name()));
     }
   }

@@ -46,42 +46,50 @@ RouteTable::RouteTable(const google::protobuf::DescriptorPool& pool,
       methods_.push_back(routed);
 
       const google::api::HttpRule& rule = method->options().GetExtension(google::api::http);
-      const std::string& pattern = rule.get().empty() ? rule.post() : rule.get();
-      if (pattern.empty()) continue;
-      Template route;
-      route.method_index = index;
-      bool usable = absl::StartsWith(pattern, "/");
-      if (rule.body() != "*" && !rule.body().empty()) {
-        // Only a message field can take a JSON object body.
-        const google::protobuf::FieldDescriptor* body =
-            method->input_type()->FindFieldByName(rule.body());
-        usable = usable && body != nullptr && !body->is_repeated() &&
-                 body->cpp_type() == google::protobuf::FieldDescriptor::CPPTYPE_MESSAGE;
-        route.body_field = rule.body();
+      AddTemplate(rule, index, warnings);
+      for (const google::api::HttpRule& binding : rule.additional_bindings()) {
+        AddTemplate(binding, index, warnings);
       }
-      for (absl::string_view part : absl::StrSplit(absl::string_view(pattern).substr(1), '/')) {
-        if (absl::StartsWith(part, "{") && absl::EndsWith(part, "}")) {
-          absl::string_view field = part.substr(1, part.size() - 2);
-          if (absl::EndsWith(field, "=*")) field.remove_suffix(2);
-          usable =
-              usable && !field.empty() && field.find_first_of("={}*") == absl::string_view::npos;
-          route.segments.push_back({std::string(field), true});
-        } else {
-          usable = usable && part.find_first_of("{}*:") == absl::string_view::npos;
-          route.segments.push_back({std::string(part), false});
-        }
-      }
-      if (!usable) {
-        warnings->push_back(
-            absl::StrCat("skipped the google.api.http template \"", pattern, "\" of ",
-                         method->full_name(),
-                         ": only literal and {field} segments, and a body of \"*\" or one "
-                         "message field, are supported"));
-        continue;
-      }
-      templates_.push_back(std::move(route));
     }
   }
+}
+
+void RouteTable::AddTemplate(const google::api::HttpRule& rule, size_t index,
+                             std::vector<std::string>* warnings) {
+  RoutedMethod& routed = methods_[index];
+  const std::string& pattern = rule.get().empty() ? rule.post() : rule.get();
+  if (pattern.empty()) return;
+  Template route;
+  route.method_index = index;
+  bool usable = absl::StartsWith(pattern, "/");
+  if (rule.body() != "*" && !rule.body().empty()) {
+    // Only a message field can take a JSON object body.
+    const google::protobuf::FieldDescriptor* body =
+        routed.method->input_type()->FindFieldByName(rule.body());
+    usable = usable && body != nullptr && !body->is_repeated() &&
+             body->cpp_type() == google::protobuf::FieldDescriptor::CPPTYPE_MESSAGE;
+    route.body_field = rule.body();
+  }
+  for (absl::string_view part : absl::StrSplit(absl::string_view(pattern).substr(1), '/')) {
+    if (absl::StartsWith(part, "{") && absl::EndsWith(part, "}")) {
+      absl::string_view field = part.substr(1, part.size() - 2);
+      if (absl::EndsWith(field, "=*")) field.remove_suffix(2);
+      usable = usable && !field.empty() && field.find_first_of("={}*") == absl::string_view::npos;
+      route.segments.push_back({std::string(field), true});
+    } else {
+      usable = usable && part.find_first_of("{}*:") == absl::string_view::npos;
+      route.segments.push_back({std::string(part), false});
+    }
+  }
+  if (!usable) {
+    warnings->push_back(absl::StrCat(
+        "skipped the google.api.http template \"", pattern, "\" of ", routed.method->full_name(),
+        ": only literal and {field} segments, and a body of \"*\" or one message field, are "
+        "supported"));
+    return;
+  }
+  routed.templates.push_back(pattern);
+  templates_.push_back(std::move(route));
 }
 
 std::optional<RouteMatch> RouteTable::Match(absl::string_view path) const {

@@ -2,7 +2,8 @@
 //
 // Every server-streaming and unary method of the descriptor pool is routed at
 // its gRPC path, "/<package>.<Service>/<Method>", and also at the `get` or
-// `post` template of its `google.api.http` option when it has one
+// `post` template of its `google.api.http` option and its
+// `additional_bindings`
 // ("/v1/users/{org}": each `{field}` or `{field=*}` matches one path segment
 // and fills that request field; other template forms are skipped with a
 // warning). A POST body is the whole request, or with the rule's `body:
@@ -19,6 +20,7 @@
 #include <vector>
 
 #include "absl/strings/string_view.h"
+#include "google/api/http.pb.h"
 #include "google/protobuf/descriptor.h"
 
 namespace gravity::bridge::internal {
@@ -27,6 +29,8 @@ struct RoutedMethod {
   const google::protobuf::MethodDescriptor* method = nullptr;
   bool unary = false;  // else server-streaming
   std::string grpc_path;  // "/package.Service/Method"
+  // The google.api.http templates it is routed at, in order.
+  std::vector<std::string> templates;
   // The response field marked with (gravity.v1.event_id), or null.
   const google::protobuf::FieldDescriptor* event_id = nullptr;
 };
@@ -62,6 +66,10 @@ class RouteTable {
     size_t method_index = 0;
     std::string body_field;  // the rule's `body`, "" for "*" or none
   };
+
+  // Adds `rule`'s template for methods_[index], or a warning why not.
+  void AddTemplate(const google::api::HttpRule& rule, size_t index,
+                   std::vector<std::string>* warnings);
 
   std::vector<RoutedMethod> methods_;
   std::map<std::string, size_t, std::less<>> by_grpc_path_;

@@ -953,6 +953,21 @@ TEST(BridgeDisconnectTest, ABrowserDisconnectCancelsTheBackendWithin100ms) {
   EXPECT_EQ((*bridge)->active_streams(), 0);
 }
 
+TEST_F(BridgeTest, APathTemplateVariableFillsItsFieldPercentDecoded) {
+  StartBridge();
+  auto events = ParseSse(Get("/api/streaming/ping/b%C3%B6b%2F2?count=1&interval_ms=5").body);
+  ASSERT_EQ(events.size(), 2u);
+  EXPECT_EQ(events[0].data, "{\"message\":\"Sending ping to b\xC3\xB6" "b/2\",\"seq\":\"1\"}");
+  EXPECT_EQ(events[1].event, "end");
+  // A variable segment never matches an empty segment or two segments.
+  EXPECT_EQ(Get("/api/streaming/ping/").status, 404);
+  EXPECT_EQ(Get("/api/streaming/ping/a/b").status, 404);
+  // The path's value wins over the query's, as in grpc-gateway.
+  events = ParseSse(Get("/api/streaming/ping/bob?to=ann&count=1&interval_ms=5").body);
+  ASSERT_FALSE(events.empty());
+  EXPECT_EQ(events[0].data, "{\"message\":\"Sending ping to bob\",\"seq\":\"1\"}");
+}
+
 // ---- Unary methods ----------------------------------------------------------
 
 TEST_F(BridgeTest, APostToAUnaryMethodAnswersWithTheRepliesJson) {

@@ -74,6 +74,13 @@ class RoutesTest : public ::testing::Test {
     AddPostMethod(service, "Rename", "/v1/rename", "*");
     // A body can only be a message field.
     AddPostMethod(service, "BadBody", "/v1/bad", "org");
+    // A second binding of the same method.
+    AddPostMethod(service, "Bound", "/v1/bound", "*");
+    service->mutable_method(service->method_size() - 1)
+        ->mutable_options()
+        ->MutableExtension(google::api::http)
+        ->add_additional_bindings()
+        ->set_get("/v1/bound/{name}");
 
     EXPECT_NE(pool_.BuildFile(file), nullptr);
     routes_.emplace(pool_, std::vector<std::string>{"t.v1.Svc", "t.v1.Missing"}, &warnings_);
@@ -137,7 +144,7 @@ TEST_F(RoutesTest, EveryServerStreamingAndUnaryMethodIsRoutedAtItsGrpcPath) {
       "/t.v1.Svc/Watch",       "/t.v1.Svc/ByOrg",  "/t.v1.Svc/Status", "/t.v1.Svc/Deep",
       "/t.v1.Svc/Prefixed",    "/t.v1.Svc/Unary",  "/t.v1.Svc/AnyItem",
       "/t.v1.Svc/SpecialItem", "/t.v1.Svc/Plain",  "/t.v1.Svc/Create", "/t.v1.Svc/Rename",
-      "/t.v1.Svc/BadBody"};
+      "/t.v1.Svc/BadBody",     "/t.v1.Svc/Bound"};
   EXPECT_EQ(paths, expected);
   std::optional<RouteMatch> match = routes_->Match("/t.v1.Svc/Watch");
   ASSERT_TRUE(match.has_value());
@@ -173,6 +180,13 @@ TEST_F(RoutesTest, APostTemplatesBodyNamesTheFieldItFills) {
   // A scalar body field is not supported: only the gRPC path routes it.
   EXPECT_EQ(Routed("/v1/bad"), Result());
   EXPECT_EQ(Routed("/t.v1.Svc/BadBody"), Result("BadBody", {}));
+}
+
+TEST_F(RoutesTest, AdditionalBindingsRouteTheSameMethod) {
+  EXPECT_EQ(Routed("/v1/bound"), Result("Bound", {}));
+  EXPECT_EQ(Routed("/v1/bound/x%20y"), Result("Bound", {{"name", "x y"}}));
+  const std::vector<std::string> templates = {"/v1/bound", "/v1/bound/{name}"};
+  EXPECT_EQ(routes_->Match("/v1/bound")->method->templates, templates);
 }
 
 TEST_F(RoutesTest, OneVariableFillsItsField) {

@@ -44,7 +44,7 @@ expected='{"message":"Sending ping to consumer","seq":"7"}
 1 Sending ping to consumer
 2 Sending ping to consumer
 status OK
-bridge routes 5'
+bridge routes 6'
 if [[ "$output" != "$expected" ]]; then
   printf 'FAIL: expected\n%s\n' "$expected" >&2
   exit 1
