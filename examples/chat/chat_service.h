@@ -1,0 +1,69 @@
+// The fan-out example: chat rooms on gravity::server::Topic.
+//
+//   chat.v1.Chat/Post       {room, text} -> the stored Message (with its id)
+//   chat.v1.Chat/Subscribe  {room}       -> stream of Message, from now on, or
+//                                           after metadata last-event-id
+//
+// One Topic per room, created on first use. With Redis (ChatOptions::redis)
+// every chat-server sharing that Redis shares the rooms: a message posted on
+// one instance reaches the subscribers of all of them, and a subscriber can
+// resume on any instance with the id of the last message it got.
+//
+// Blocking: Post publishes on the gRPC thread that runs it. In memory that is
+// a few microseconds per local subscriber; with Redis it is one XADD round
+// trip, bounded by RedisTopicOptions::publish_timeout (500 ms) when Redis
+// hangs, and it fails at once with UNAVAILABLE while Redis is down. The first
+// call for a room on an instance also creates the room's topic (with Redis:
+// one XREVRANGE round trip, same bound).
+#ifndef GRAVITY_EXAMPLES_CHAT_CHAT_SERVICE_H_
+#define GRAVITY_EXAMPLES_CHAT_CHAT_SERVICE_H_
+
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "chat/v1/chat.pb.h"
+#include "server/service.h"
+#include "server/topic.h"
+
+namespace gravity::examples {
+
+struct ChatOptions {
+  // Unset: every room lives in this process's memory.
+  std::optional<server::RedisTopicOptions> redis;
+  server::InMemoryTopicOptions memory;
+};
+
+// The rooms of one chat-server: one Topic per room, made on first use and
+// kept for the life of the process.
+// Thread-safe: Room and Stats may be called from any thread.
+class ChatRooms {
+ public:
+  using Room = server::Topic<chat::v1::Message>;
+
+  explicit ChatRooms(ChatOptions options) : options_(std::move(options)) {}
+
+  // The room's topic; INVALID_ARGUMENT for a bad name, UNAVAILABLE when
+  // Redis cannot be reached to create it (a later call tries again).
+  absl::StatusOr<std::shared_ptr<Room>> Get(const std::string& name);
+
+  // Each room's counters, by room name.
+  std::vector<std::pair<std::string, server::TopicStats>> Stats() const;
+
+ private:
+  const ChatOptions options_;
+  mutable absl::Mutex mu_;
+  std::map<std::string, std::shared_ptr<Room>> rooms_ ABSL_GUARDED_BY(mu_);
+};
+
+absl::StatusOr<std::unique_ptr<server::Service>> MakeChatService(std::shared_ptr<ChatRooms> rooms);
+
+}  // namespace gravity::examples
+
+#endif  // GRAVITY_EXAMPLES_CHAT_CHAT_SERVICE_H_
