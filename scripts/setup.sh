@@ -17,6 +17,7 @@ REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 # protobuf, Abseil, GoogleTest and Boost. Tests and demo: a real browser
 # (chromium), nginx (h2/TLS front), h2load (nghttp2-client), wrk, curl.
 # Fuzzing (tests/fuzz): clang with its libFuzzer and sanitizer runtimes, make.
+# Fan-out (server/topic.h, examples/chat): hiredis, and redis-server for tests.
 PACKAGES=(
   bazel-bootstrap
   pkg-config
@@ -36,6 +37,8 @@ PACKAGES=(
   libgmock-dev
   libboost1.81-dev
   libboost-url1.81-dev
+  libhiredis-dev
+  redis-server
   nodejs
   npm
   chromium
