@@ -15,7 +15,8 @@ REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 
 # Build: Bazel (Debian's bazel-bootstrap) and CMake over Debian's gRPC,
 # protobuf, Abseil, GoogleTest and Boost. Tests and demo: a real browser
-# (chromium), nginx (h2/TLS front), h2load (nghttp2-client), wrk, curl.
+# (chromium), nginx (h2/TLS front), openssl (the scale-out test's certificate),
+# h2load (nghttp2-client), wrk, curl.
 # Fuzzing (tests/fuzz): clang with its libFuzzer and sanitizer runtimes, make.
 # Fan-out (server/topic.h, examples/chat): hiredis, and redis-server for tests.
 PACKAGES=(
@@ -43,6 +44,7 @@ PACKAGES=(
   npm
   chromium
   nginx-light
+  openssl
   nghttp2-client
   wrk
   curl
