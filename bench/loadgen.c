@@ -20,6 +20,12 @@
  *            holds them until --hold-file exists (or --timeout), closes all.
  *   churn    --cycles times: connect, GET, first event, close; --concurrency
  *            cycles at a time.
+ *   soak     for --duration seconds keeps S streams open: each asks for a
+ *            random count in [1, --count] at --interval_ms; one in four is
+ *            closed by the client after a random number of its events (a
+ *            cancel), the others must end with code 0 after seq 1..count; a
+ *            finished stream is replaced at once. At the end the open ones
+ *            are closed. Prints a PROGRESS line every 10 s.
  * Output: one line "RESULT mode=.. key=value ..." on stdout; the first
  * failures on stderr. Exit status 0 when nothing failed, 1 otherwise, 2 on a
  * usage error.
@@ -54,7 +60,7 @@
 #define IP_BIND_ADDRESS_NO_PORT 24
 #endif
 
-enum mode { M_STREAMS, M_LATENCY, M_IDLE, M_CHURN };
+enum mode { M_STREAMS, M_LATENCY, M_IDLE, M_CHURN, M_SOAK };
 enum state { S_FREE, S_CONNECTING, S_HEADERS, S_BODY, S_DONE };
 enum chunk { CH_SIZE, CH_DATA, CH_DATA_END, CH_TRAILER, CH_END };
 
@@ -77,6 +83,10 @@ struct conn {
   int end_seen;
   int end_code;
   char error[160];
+  /* soak: this stream's own request, its count and the event it closes at (0: never) */
+  char own_request[512];
+  long long want;
+  long long close_at;
 };
 
 /* Options. */
@@ -108,6 +118,8 @@ static int64_t* lat; /* ns */
 static size_t lat_len, lat_cap;
 static unsigned source_next;
 static long long cycles_started, cycles_done, cycles_ok;
+static double duration_s = 60;
+static char host_header[64];
 
 static int64_t now_ns(void) {
   struct timespec t;
@@ -243,6 +255,7 @@ static void on_block(struct conn* c, const char* p, size_t n, int64_t now) {
       add_latency(now - stamp);
   }
   if (mode == M_CHURN) c->state = S_DONE; /* first event: this cycle is done */
+  if (mode == M_SOAK && c->close_at > 0 && c->events == c->close_at) c->state = S_DONE;
 }
 
 /* Decoded body bytes. */
@@ -698,11 +711,110 @@ static int run_churn(void) {
   return failures ? 1 : 0;
 }
 
+/* xorshift64: reproducible, no libc state */
+static uint64_t rng_state = 0x9E3779B97F4A7C15ull;
+static uint64_t next_random(void) {
+  rng_state ^= rng_state << 13;
+  rng_state ^= rng_state >> 7;
+  rng_state ^= rng_state << 17;
+  return rng_state;
+}
+
+static int open_soak_stream(struct conn* c, int index) {
+  long long want = 1 + (long long)(next_random() % (uint64_t)count);
+  long long close_at = next_random() % 4 == 0 ? 1 + (long long)(next_random() % (uint64_t)want) : 0;
+  if (close_at == want) close_at = 0; /* the last event: let it end by itself */
+  if (open_conn(c, index) != 0) return -1;
+  c->want = want;
+  c->close_at = close_at;
+  int len = snprintf(c->own_request, sizeof c->own_request,
+                     "GET %s?to=soak&count=%lld&interval_ms=%d HTTP/1.1\r\nHost: %s\r\n"
+                     "Accept: text/event-stream\r\nConnection: close\r\n\r\n",
+                     route, want, interval_ms, host_header);
+  c->out = c->own_request;
+  c->out_len = (size_t)len;
+  return 0;
+}
+
+static int run_soak(void) {
+  int64_t start = now_ns();
+  int64_t stop_opening = start + (int64_t)(duration_s * 1e9);
+  int64_t deadline = stop_opening + (int64_t)(timeout_s * 1e9);
+  int64_t next_progress = start + 10 * (int64_t)1000000000;
+  conns = calloc((size_t)streams, sizeof *conns);
+  nconns = streams;
+  long long opened = 0, completed = 0, closed_early = 0;
+  int live = 0;
+  struct epoll_event evs[256];
+  for (;;) {
+    int64_t now = now_ns();
+    const int opening = now < stop_opening;
+    for (int i = 0; opening && i < streams; ++i) {
+      if (conns[i].state != S_FREE) continue;
+      ++opened;
+      if (open_soak_stream(&conns[i], i) != 0) {
+        report_failure(&conns[i]);
+        close_conn(&conns[i]);
+        continue; /* stays S_FREE: tried again next round */
+      }
+      ++live;
+    }
+    if (!opening) break;
+    if (now >= next_progress) {
+      printf("PROGRESS seconds=%.0f open=%d opened=%lld completed=%lld closed_early=%lld events=%lld failed=%d\n",
+             (double)(now - start) / 1e9, live, opened, completed, closed_early, total_events,
+             failures);
+      next_progress += 10 * (int64_t)1000000000;
+    }
+    int n = epoll_wait(ep, evs, 256, 100);
+    now = now_ns();
+    for (int k = 0; k < n; ++k) {
+      struct conn* c = evs[k].data.ptr;
+      if (c->state == S_DONE || c->state == S_FREE) continue;
+      if (!on_event(c, evs[k].events, now)) continue;
+      if (!c->error[0] && c->close_at > 0 && c->events == c->close_at) {
+        ++closed_early; /* the client's cancel: seq 1..close_at seen, in order */
+      } else if (!c->error[0]) {
+        if (!c->end_seen) {
+          fail(c, "closed without an end event%s", NULL);
+        } else if (c->end_code != 0) {
+          char d[32];
+          snprintf(d, sizeof d, "%d", c->end_code);
+          fail(c, "end code %s", d);
+        } else if (c->events != c->want) {
+          char d[64];
+          snprintf(d, sizeof d, "%lld events, expected %lld", c->events, c->want);
+          fail(c, "%s", d);
+        } else {
+          ++completed;
+        }
+      }
+      if (c->error[0]) report_failure(c);
+      close_conn(c);
+      c->state = S_FREE;
+      --live;
+    }
+    if (now >= deadline) break;
+  }
+  /* The open ones are closed mid-stream: cancels, as a leaving browser's. */
+  for (int i = 0; i < streams; ++i) {
+    if (conns[i].state == S_FREE) continue;
+    if (conns[i].error[0]) report_failure(&conns[i]);
+    close_conn(&conns[i]);
+  }
+  double secs = (double)(now_ns() - start) / 1e9;
+  printf("RESULT mode=soak streams=%d seconds=%.0f opened=%lld completed=%lld closed_early=%lld "
+         "closed_at_end=%d events=%lld failed=%d\n",
+         streams, secs, opened, completed, closed_early, live, total_events, failures);
+  return failures ? 1 : 0;
+}
+
 static int usage(const char* msg) {
   fprintf(stderr,
-          "loadgen: %s\nusage: loadgen streams|latency|idle|churn --addr=HOST:PORT [--streams=S] "
-          "[--count=N] [--interval_ms=M] [--route=/api/streaming/ping] [--timeout=SECS] "
-          "[--cpu-pid=PID]... [--batch=N] [--hold-file=PATH] [--cycles=N] [--concurrency=C]\n",
+          "loadgen: %s\nusage: loadgen streams|latency|idle|churn|soak --addr=HOST:PORT "
+          "[--streams=S] [--count=N] [--interval_ms=M] [--route=/api/streaming/ping] "
+          "[--timeout=SECS] [--cpu-pid=PID]... [--batch=N] [--hold-file=PATH] [--cycles=N] "
+          "[--concurrency=C] [--duration=SECS]\n",
           msg);
   return 2;
 }
@@ -717,6 +829,8 @@ int main(int argc, char** argv) {
     mode = M_IDLE;
   else if (strcmp(argv[1], "churn") == 0)
     mode = M_CHURN;
+  else if (strcmp(argv[1], "soak") == 0)
+    mode = M_SOAK;
   else
     return usage("unknown mode");
   const char* addr = NULL;
@@ -744,6 +858,8 @@ int main(int argc, char** argv) {
       cycles = atoll(v);
     else if (strncmp(a, "--concurrency=", 14) == 0)
       concurrency = atoi(v);
+    else if (strncmp(a, "--duration=", 11) == 0)
+      duration_s = atof(v);
     else if (strncmp(a, "--cpu-pid=", 10) == 0 && ncpu_pids < 8)
       cpu_pids[ncpu_pids++] = atoi(v);
     else
@@ -762,6 +878,7 @@ int main(int argc, char** argv) {
   target.sin_port = htons((uint16_t)atoi(colon + 1));
   if (inet_pton(AF_INET, host, &target.sin_addr) != 1) return usage("--addr: an IPv4 address");
   rotate_sources = strncmp(host, "127.", 4) == 0;
+  snprintf(host_header, sizeof host_header, "%s", addr);
   int len = snprintf(request, sizeof request,
                      "GET %s?to=bench&count=%lld&interval_ms=%d HTTP/1.1\r\nHost: %s\r\n"
                      "Accept: text/event-stream\r\nConnection: close\r\n\r\n",
@@ -782,6 +899,8 @@ int main(int argc, char** argv) {
       return run_idle();
     case M_CHURN:
       return run_churn();
+    case M_SOAK:
+      return run_soak();
   }
   return 2;
 }
