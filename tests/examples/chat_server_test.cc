@@ -7,7 +7,6 @@
 #include <signal.h>
 #include <stdlib.h>
 
-#include <iostream>
 #include <memory>
 #include <optional>
 #include <string>
@@ -44,6 +43,10 @@ struct ChatServer {
 
 // "chat-server listening on 127.0.0.1:PORT (rooms in ...)"
 std::optional<ChatServer> StartChatServer(const std::vector<std::string>& extra_args) {
+  if (chat_server_path == nullptr) {
+    ADD_FAILURE() << "usage: chat_server_test <chat-server>";
+    return std::nullopt;
+  }
   std::vector<std::string> args = {chat_server_path, "--listen=127.0.0.1:0", "--drain=0s"};
   args.insert(args.end(), extra_args.begin(), extra_args.end());
   ChatServer server;
@@ -182,9 +185,5 @@ TEST(ChatServerTest, ResumesOnAnotherInstanceThroughRedisAfterTheFirstIsKilled) 
 int main(int argc, char** argv) {
   ::testing::InitGoogleTest(&argc, argv);
   if (argc > 1) gravity::examples::chat_server_path = argv[1];
-  if (gravity::examples::chat_server_path == nullptr) {
-    std::cerr << "usage: chat_server_test <chat-server>\n";
-    return 2;
-  }
   return RUN_ALL_TESTS();
 }
