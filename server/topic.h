@@ -34,7 +34,8 @@
 //
 // Thread-safety: Publish, Subscribe and Stats may be called from any thread
 // concurrently. Destroying the Topic stops its backend (joins its threads,
-// bounded by the block time); do not destroy it from a stream hook.
+// bounded by the block time) and ends its open subscriptions with
+// UNAVAILABLE (clients resume elsewhere); do not destroy it from a stream hook.
 #ifndef GRAVITY_SERVER_TOPIC_H_
 #define GRAVITY_SERVER_TOPIC_H_
 

@@ -113,8 +113,8 @@ std::unique_ptr<TopicBackend> NewInMemoryTopicBackend(InMemoryTopicOptions optio
 //   doubling to max_reconnect_backoff) and continues from that id, so nothing
 //   is lost or delivered twice (Redis must persist the stream: AOF).
 // - One replay thread per topic serves replays with `XRANGE key (id + COUNT`
-//   and checks retention against XINFO STREAM's max-deleted-entry-id, in one
-//   MULTI/EXEC.
+//   and checks retention against XINFO STREAM (entries-added, length,
+//   first-entry, max-deleted-entry-id) in the same MULTI/EXEC.
 // Redis 7 or later (exclusive ranges, max-deleted-entry-id).
 struct RedisTopicOptions {
   std::string host = "127.0.0.1";

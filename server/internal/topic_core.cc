@@ -82,12 +82,22 @@ TopicCore::TopicCore(std::string name, std::unique_ptr<TopicBackend> backend,
 TopicCore::~TopicCore() { Stop(); }
 
 void TopicCore::Stop() {
+  std::vector<SubscriberPtr> subscribers;
   {
     absl::MutexLock lock(&mu_);
     if (stopped_) return;
     stopped_ = true;
+    subscribers.swap(subscribers_);
   }
   backend_->Stop();
+  // Nothing will reach them any more: UNAVAILABLE, so clients resume
+  // elsewhere instead of waiting on a silent stream.
+  for (const SubscriberPtr& subscriber : subscribers) {
+    absl::MutexLock lock(&subscriber->mu);
+    if (subscriber->state != Subscriber::State::kEnded) {
+      EndLocked(*subscriber, absl::UnavailableError(absl::StrCat("topic ", name_, " stopped")));
+    }
+  }
 }
 
 absl::StatusOr<std::string> TopicCore::Publish(const google::protobuf::Message& message) {
@@ -130,17 +140,21 @@ void TopicCore::Subscribe(std::unique_ptr<SubscriberSink> sink, const std::strin
     }
     after = *parsed;
   }
-  // Hooks hold the subscriber by plain pointer or weakly: the subscriber owns
-  // the stream, which owns the hooks. The cancel hook may run inside a Send
-  // (queue bound) with subscriber->mu held, so it only flips an atomic; the
-  // list drops ended subscribers lazily.
-  Subscriber* raw = subscriber.get();
+  // Counted from here on; MarkEnded counts it out exactly once.
+  subscriber_count_.fetch_add(1, std::memory_order_relaxed);
+  // Hooks hold the subscriber weakly: the subscriber owns the stream, which
+  // owns the hooks, and a hook may fire after the topic let the subscriber
+  // go. The cancel hook may run inside a Send (queue bound) with
+  // subscriber->mu held, so it only flips an atomic; the list drops ended
+  // subscribers lazily.
   std::weak_ptr<TopicCore> weak_core = weak_from_this();
-  subscriber->sink->OnCancel([weak_core, raw] {
-    if (std::shared_ptr<TopicCore> core = weak_core.lock()) core->MarkEnded(*raw);
+  std::weak_ptr<Subscriber> weak_subscriber = subscriber;
+  subscriber->sink->OnCancel([weak_core, weak_subscriber] {
+    std::shared_ptr<TopicCore> core = weak_core.lock();
+    std::shared_ptr<Subscriber> subscriber = weak_subscriber.lock();
+    if (core != nullptr && subscriber != nullptr) core->MarkEnded(*subscriber);
   });
   if (!after_id.empty()) {
-    std::weak_ptr<Subscriber> weak_subscriber = subscriber;
     subscriber->sink->OnDrained([weak_core, weak_subscriber] {
       std::shared_ptr<TopicCore> core = weak_core.lock();
       std::shared_ptr<Subscriber> subscriber = weak_subscriber.lock();
@@ -167,13 +181,15 @@ void TopicCore::Subscribe(std::unique_ptr<SubscriberSink> sink, const std::strin
                                         [](const SubscriberPtr& s) { return s->ended.load(); }),
                          subscribers_.end());
       subscribers_.push_back(subscriber);
-      subscriber_count_.fetch_add(1, std::memory_order_relaxed);
     }
   }
   if (stopped) {
+    MarkEnded(*subscriber);
     subscriber->sink->Close(absl::UnavailableError(absl::StrCat("topic ", name_, " is stopped")));
     return;
   }
+  // A stream that ended before its cancel hook was set never runs it.
+  if (!subscriber->sink->IsOpen()) MarkEnded(*subscriber);
   if (!after_id.empty()) {
     replays_.fetch_add(1, std::memory_order_relaxed);
     RequestPage(subscriber);

@@ -287,5 +287,17 @@ TEST(TopicTest, PublishIgnoresTheCallersIdAndSubscribersGetTheLogs) {
   EXPECT_EQ(subscriber->messages()[0].text(), "hello");
 }
 
+TEST(TopicTest, DestroyingTheTopicEndsItsSubscribersWithUnavailable) {
+  auto topic = MakeTopic();
+  ASSERT_NE(topic, nullptr);
+  TopicHarness harness(topic.get());
+  auto subscriber = harness.Subscribe();
+  ASSERT_TRUE(WaitFor([&] { return topic->Stats().subscribers == 1; }, absl::Seconds(10)));
+  topic.reset();  // no new calls reach the harness after this
+  std::optional<absl::Status> status = subscriber->WaitForEnd(absl::Seconds(10));
+  ASSERT_TRUE(status.has_value());
+  EXPECT_EQ(status->code(), absl::StatusCode::kUnavailable) << *status;
+}
+
 }  // namespace
 }  // namespace gravity::server
