@@ -9,10 +9,13 @@
 # client/web/dist/demo/index.html), then runs the seed's streaming service
 # (gRPC on 127.0.0.1:50051) and gravity-bridge in front of it (HTTP on
 # 127.0.0.1:8080), which serves that page: Ping live, StreamUsers with a token,
-# an error mid-stream and a reconnection counter. Ctrl-C stops both.
+# an error mid-stream and a reconnection counter. The bridge cuts every stream
+# after GRAVITY_DEMO_MAX_STREAM (default 15s, --max_stream_duration) with a
+# retry: hint, so the page's 30-ping stream shows the client resuming by
+# itself. Ctrl-C stops both.
 #
 # Environment: GRAVITY_DEMO_GRPC (default 127.0.0.1:50051),
-# GRAVITY_DEMO_HTTP (default 127.0.0.1:8080), GRAVITY_ADMIN_TOKEN (the token
+# GRAVITY_DEMO_HTTP (default 127.0.0.1:8080), GRAVITY_DEMO_MAX_STREAM (15s), GRAVITY_ADMIN_TOKEN (the token
 # StreamUsers wants; default "demo-token").
 set -euo pipefail
 
@@ -43,7 +46,7 @@ trap cleanup EXIT INT TERM
 "$SERVER" --listen="$GRPC_LISTEN" &
 pids+=($!)
 "$BRIDGE" --listen="$HTTP_LISTEN" --backend="$GRPC_LISTEN" \
-  --index_html="$PAGE" &
+  --index_html="$PAGE" --max_stream_duration="${GRAVITY_DEMO_MAX_STREAM:-15s}" &
 pids+=($!)
 
 cat <<MSG

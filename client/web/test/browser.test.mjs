@@ -203,7 +203,12 @@ test('the demo page (examples/demo, built by npm run demo) served by gravity-bri
   onCleanup(() => rm(dir, { recursive: true, force: true }));
   const html = path.join(dir, 'index.html');
   execFileSync(process.execPath, [path.join(WEB, 'scripts/demo.mjs'), html], { cwd: WEB, stdio: 'ignore' });
-  const demoBridge = await startBridge(args.bridge, backend.address, [`--index_html=${html}`]);
+  // Streams are cut after 2 s (with retry: 100 ms), as demo.sh cuts them after 15 s.
+  const demoBridge = await startBridge(args.bridge, backend.address, [
+    `--index_html=${html}`,
+    '--max_stream_duration=2s',
+    '--retry=100ms',
+  ]);
   const demo = await context.newPage();
   demo.setDefaultTimeout(15000);
   demo.on('pageerror', (e) => consoleLines.push(`[demo pageerror] ${e.message}`));
@@ -235,6 +240,18 @@ test('the demo page (examples/demo, built by npm run demo) served by gravity-bri
   const fail = await items('fail-messages');
   assert.equal(fail.length, 4);
   assert.match(fail[3], /ABORTED \(10\)/);
-  assert.equal(await text('reconnects'), '0');
+
+  // A ping longer than the bridge's --max_stream_duration: cut, resumed by
+  // the client (the counter goes up), every ping once.
+  const before = Number(await text('reconnects'));
+  await demo.fill('#ping-count', '8');
+  await demo.fill('#ping-interval', '400');
+  await demo.click('#ping-start');
+  await demo.waitForFunction(() => document.getElementById('ping-status').textContent.startsWith('done'), null, {
+    timeout: 20000,
+  });
+  assert.deepEqual(await items('ping-messages'), [1, 2, 3, 4, 5, 6, 7, 8].map((n) => `#${n} Sending ping to browser`));
+  const after = Number(await text('reconnects'));
+  assert.ok(after >= before + 1, `reconnects: ${before} before, ${after} after`);
   await demo.close();
 });
