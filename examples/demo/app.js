@@ -59,6 +59,7 @@ async function ping() {
     }
     setStatus('ping-status', `done (status OK), ${data.reconnects} reconnection(s)`);
   } catch (e) {
+    if (pingAbort !== controller) return; // replaced by a newer run
     if (controller.signal.aborted) setStatus('ping-status', 'stopped');
     else setStatus('ping-status', describe(e), true);
   }
