@@ -97,7 +97,14 @@ class TopicHarness {
     stub_ = chat::v1::Chat::NewStub(channel_);
   }
 
+  // Ends every subscription and waits (bounded) until each call is over
+  // before the channel goes: gRPC 1.51 fails when a channel's last
+  // reference is dropped on one of its own callback threads.
   ~TopicHarness() {
+    for (const auto& subscriber : subscribers_) subscriber->Cancel();
+    for (const auto& subscriber : subscribers_) {
+      EXPECT_TRUE(subscriber->WaitForEnd(absl::Seconds(10)).has_value());
+    }
     if (server_ != nullptr) server_->Shutdown();
   }
 
@@ -113,6 +120,7 @@ class TopicHarness {
         stub_, &chat::v1::Chat::Stub::async::Subscribe, {}, options,
         [subscriber](const chat::v1::Message& message) { subscriber->Add(message); },
         [subscriber](absl::Status status) { subscriber->End(std::move(status)); });
+    subscribers_.push_back(subscriber);
     return subscriber;
   }
 
@@ -124,6 +132,7 @@ class TopicHarness {
   std::unique_ptr<server::Server> server_;
   std::shared_ptr<grpc::Channel> channel_;
   std::unique_ptr<chat::v1::Chat::Stub> stub_;
+  std::vector<std::shared_ptr<RecordingSubscriber>> subscribers_;
 };
 
 inline chat::v1::Message ChatMessage(std::string text) {
