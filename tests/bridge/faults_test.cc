@@ -20,6 +20,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
 #include "boost/asio/io_context.hpp"
 #include "boost/asio/ip/tcp.hpp"
@@ -191,12 +192,19 @@ class CuttableProxy {
   std::thread thread_;
 };
 
+// A stream that delivers nothing (keep-alive comments aside) for this long
+// has stopped moving: the client notes a stall and reconnects, so a bridge
+// bug shows as a failure with its details, never as a hung test. Longer than
+// any silence the faults cause (the 10 s freeze).
+constexpr absl::Duration kStall = absl::Seconds(20);
+
 // One EventSource-like client of a Ping stream.
 struct Client {
   std::vector<int> seqs;
   int end_code = -1;
   int cuts = 0;
   int keepalives = 0;
+  std::vector<std::string> stalls;  // what each stall looked like
 
   void Run(int bridge_port, int count, absl::Time deadline, const std::atomic<bool>& stop) {
     int last = 0;
@@ -207,7 +215,26 @@ struct Client {
       connection.SendRequest(
           "GET", absl::StrCat("/streaming.v1.Streaming/Ping?to=f&interval_ms=10&count=", count),
           headers);
-      testing::HttpResponse response = connection.ReadResponse();
+      const absl::Time opened = absl::Now();
+      absl::Time last_progress = opened;
+      size_t events_seen = 0;
+      testing::HttpResponse response = connection.ReadResponse([&](const std::string& body) {
+        size_t events = 0;
+        for (size_t at = body.find("data:"); at != std::string::npos;
+             at = body.find("data:", at + 1)) {
+          ++events;
+        }
+        if (events > events_seen) {
+          events_seen = events;
+          last_progress = absl::Now();
+        }
+        return absl::Now() - last_progress < kStall;
+      });
+      if (response.error == "stopped by the caller") {
+        stalls.push_back(absl::StrCat("after seq ", last, ", ", events_seen,
+                                      " events into a connection opened ",
+                                      absl::FormatDuration(absl::Now() - opened), " before"));
+      }
       for (size_t at = response.body.find(": keep-alive"); at != std::string::npos;
            at = response.body.find(": keep-alive", at + 1)) {
         ++keepalives;
@@ -230,6 +257,8 @@ struct Client {
   }
 
   void ExpectComplete(int count, int index) const {
+    EXPECT_TRUE(stalls.empty()) << "client " << index << ": streams stopped moving: "
+                                << absl::StrJoin(stalls, "; ");
     EXPECT_EQ(end_code, 0) << "client " << index;
     ASSERT_EQ(seqs.size(), static_cast<size_t>(count)) << "client " << index;
     for (int i = 0; i < count; ++i) {

@@ -6,6 +6,7 @@
 #include <sys/socket.h>
 #include <sys/time.h>
 
+#include <functional>
 #include <map>
 #include <string>
 #include <utility>
@@ -58,13 +59,28 @@ class HttpConnection {
 
   // Reads one whole response (a chunked stream up to its last chunk).
   HttpResponse ReadResponse() {
+    return ReadResponse([](const std::string&) { return true; });
+  }
+
+  // Reads one response like ReadResponse(), asking `go_on(body so far)` after
+  // each read; stops with error "stopped by the caller" when it answers false
+  // (a stream that no longer moves, say).
+  HttpResponse ReadResponse(const std::function<bool(const std::string&)>& go_on) {
     namespace http = boost::beast::http;
     http::response_parser<http::string_body> parser;
     parser.body_limit(64 << 20);
     boost::system::error_code ec;
-    http::read(socket_, buffer_, parser, ec);
+    bool stopped = false;
+    while (!ec && !parser.is_done()) {
+      http::read_some(socket_, buffer_, parser, ec);
+      if (!ec && !parser.is_done() && !go_on(parser.get().body())) {
+        stopped = true;
+        break;
+      }
+    }
     HttpResponse result;
     if (ec) result.error = ec.message();
+    if (stopped) result.error = "stopped by the caller";
     const auto& response = parser.get();
     result.status = static_cast<int>(response.result_int());
     for (const auto& field : response) {
