@@ -12,6 +12,9 @@
 #                its seeds; one check per target (skipped with GRAVITY_SKIP_FUZZ=1)
 #   cmake        configure build/ and build it (-j2)
 #   ctest        ctest --output-on-failure in build/
+#   secrets      tests/lint/no_secrets_in_logs.sh over every log of the stages
+#                above (Bazel's test logs of both passes, ctest's): no
+#                credential the suites used was logged (one check)
 # then `bazel shutdown`. Each stage prints its wall time. The last line is
 # "N passed, M failed": Bazel test targets (both passes), fuzz targets and
 # ctest tests, a stage that fails outside of its tests (setup, a build)
@@ -166,6 +169,13 @@ main() {
 
   run_stage bazel "$logs/bazel.log" bazel test "${bazel_flags[@]}" //...
   record_counts bazel bazel_counts "$logs/bazel.log"
+  # The ASan pass writes its test logs over these: keep them for the secrets check.
+  local testlogs
+  testlogs="$(bazel info bazel-testlogs 2>/dev/null)"
+  if [[ -d "$testlogs" ]]; then
+    mkdir -p "$logs/bazel-testlogs-plain"
+    (cd "$testlogs" && find . -name test.log -exec cp --parents {} "$logs/bazel-testlogs-plain/" \;)
+  fi
 
   if [[ "${GRAVITY_SKIP_ASAN:-0}" == 1 ]]; then
     printf '\n==== bazel-asan: skipped (GRAVITY_SKIP_ASAN=1)\n'
@@ -187,6 +197,10 @@ main() {
     run_stage ctest "$logs/ctest.log" ctest --test-dir "$build_dir" --output-on-failure
     record_counts ctest ctest_counts "$logs/ctest.log"
   fi
+
+  run_stage secrets "$logs/secrets.log" bash tests/lint/no_secrets_in_logs.sh \
+    "$logs" ${testlogs:+"$testlogs"} "$build_dir/Testing/Temporary"
+  if [[ "$STAGE_RC" -eq 0 ]]; then record secrets 1 0 "no credential in any log"; else record secrets 0 1 "FAILED"; fi
 
   run_stage bazel-shutdown "$logs/shutdown.log" bazel shutdown
 

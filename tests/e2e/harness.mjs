@@ -154,7 +154,9 @@ export function withTimeout(promise, ms, what) {
 export const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
 export function randomToken() {
-  return `e2e-${Math.random().toString(36).slice(2)}${Date.now().toString(36)}`;
+  // "gv5ecret" marks every credential of the suites, so that
+  // tests/lint/no_secrets_in_logs.sh can find one that leaked into a log.
+  return `e2e-gv5ecret-${Math.random().toString(36).slice(2)}${Date.now().toString(36)}`;
 }
 
 // Starts `file args...`, waits (up to timeoutMs) for a stdout line matching

@@ -142,7 +142,7 @@ TEST(UnaryTest, AClientCancelRunsTheHookAndALaterReplyIsRefused) {
 TEST(UnaryTest, GuardsRunBeforeTheHandler) {
   Service service("streaming.v1.Streaming");
   std::atomic<int> handled{0};
-  service.GuardMethod("Echo", RequireBearerToken("secret"));
+  service.GuardMethod("Echo", RequireBearerToken("unary-gv5ecret"));
   ASSERT_TRUE((service
                   .AddUnary<EchoRequest, EchoReply>(
                       "Echo",
@@ -156,7 +156,7 @@ TEST(UnaryTest, GuardsRunBeforeTheHandler) {
   EchoReply reply;
   EXPECT_EQ(CallEcho(*stub, "x", &reply).error_code(), grpc::StatusCode::UNAUTHENTICATED);
   EXPECT_EQ(handled.load(), 0);
-  EXPECT_TRUE(CallEcho(*stub, "x", &reply, "secret").ok());
+  EXPECT_TRUE(CallEcho(*stub, "x", &reply, "unary-gv5ecret").ok());
   EXPECT_EQ(handled.load(), 1);
 }
 
