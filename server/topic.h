@@ -61,8 +61,8 @@ class Topic {
   // cannot start (Redis unreachable).
   static absl::StatusOr<std::unique_ptr<Topic>> Create(
       std::string name, std::unique_ptr<TopicBackend> backend = NewInMemoryTopicBackend()) {
-    auto core = internal::TopicCore::Create(std::move(name), std::move(backend),
-                                            T::default_instance());
+    auto core =
+        internal::TopicCore::Create(std::move(name), std::move(backend), T::default_instance());
     if (!core.ok()) return core.status();
     return std::unique_ptr<Topic>(new Topic(std::move(*core)));
   }

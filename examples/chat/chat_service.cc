@@ -27,8 +27,8 @@ absl::Status CheckRoomName(const std::string& room) {
                            c == '_' || c == '.';
                   });
   if (ok) return absl::OkStatus();
-  return absl::InvalidArgumentError(absl::StrCat(
-      "room must be 1-", kMaxRoomName, " characters of A-Z a-z 0-9 - _ ."));
+  return absl::InvalidArgumentError(
+      absl::StrCat("room must be 1-", kMaxRoomName, " characters of A-Z a-z 0-9 - _ ."));
 }
 
 }  // namespace

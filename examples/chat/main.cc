@@ -40,8 +40,8 @@ void PrintStats(const gravity::examples::ChatRooms& rooms) {
   for (const auto& [name, stats] : rooms.Stats()) {
     std::cout << "chat-server stats room=" << name << " published=" << stats.events_published
               << " delivered=" << stats.events_delivered << " subscribers=" << stats.subscribers
-              << " replays=" << stats.replays
-              << " slow_dropped=" << stats.slow_subscribers_dropped << std::endl;
+              << " replays=" << stats.replays << " slow_dropped=" << stats.slow_subscribers_dropped
+              << std::endl;
   }
 }
 
@@ -52,7 +52,8 @@ int main(int argc, char** argv) {
   absl::ParseCommandLine(argc, argv);
 
   gravity::examples::ChatOptions chat;
-  chat.memory.max_events = static_cast<size_t>(std::max<int64_t>(1, absl::GetFlag(FLAGS_max_events)));
+  chat.memory.max_events =
+      static_cast<size_t>(std::max<int64_t>(1, absl::GetFlag(FLAGS_max_events)));
   chat.memory.max_age = absl::GetFlag(FLAGS_max_age);
   if (const std::string redis = absl::GetFlag(FLAGS_redis); !redis.empty()) {
     std::vector<std::string> parts = absl::StrSplit(redis, absl::MaxSplits(':', 1));
@@ -93,8 +94,8 @@ int main(int argc, char** argv) {
   std::thread stats_printer([&] {
     if (interval <= absl::ZeroDuration()) return;
     std::unique_lock<std::mutex> lock(stats_mu);
-    while (!stats_cv.wait_for(lock, absl::ToChronoMilliseconds(interval),
-                              [&] { return stopping; })) {
+    while (
+        !stats_cv.wait_for(lock, absl::ToChronoMilliseconds(interval), [&] { return stopping; })) {
       PrintStats(*rooms);
     }
   });

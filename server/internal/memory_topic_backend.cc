@@ -117,8 +117,8 @@ class InMemoryTopicBackend final : public TopicBackend {
       size_t index = after < ring_.front().number ? 0 : after + 1 - ring_.front().number;
       for (; index < ring_.size() && page.events.size() < limit; ++index) {
         const Entry& entry = ring_[index];
-        page.events.push_back(TopicEvent{absl::StrCat(entry.number),
-                                         EventPosition{entry.number, 0}, entry.payload});
+        page.events.push_back(
+            TopicEvent{absl::StrCat(entry.number), EventPosition{entry.number, 0}, entry.payload});
       }
       page.at_end = index >= ring_.size();
     } else {

@@ -85,8 +85,8 @@ class RedisConnection {
         redisConnectWithTimeout(host_.c_str(), port_, BoundedTimeval(connect_timeout_));
     if (context == nullptr) return absl::UnavailableError("redis: out of memory");
     if (context->err != 0) {
-      absl::Status status = absl::UnavailableError(
-          absl::StrCat("redis ", host_, ":", port_, ": ", context->errstr));
+      absl::Status status =
+          absl::UnavailableError(absl::StrCat("redis ", host_, ":", port_, ": ", context->errstr));
       redisFree(context);
       return status;
     }
@@ -131,7 +131,8 @@ class RedisConnection {
   }
 
   absl::StatusOr<Reply> Run(const std::vector<std::string>& command) {
-    absl::StatusOr<std::vector<Reply>> replies = Run(std::vector<std::vector<std::string>>{command});
+    absl::StatusOr<std::vector<Reply>> replies =
+        Run(std::vector<std::vector<std::string>>{command});
     if (!replies.ok()) return replies.status();
     return std::move(replies->front());
   }
@@ -240,9 +241,8 @@ class RedisTopicBackend final : public TopicBackend {
     // After a failure, fail fast for a moment: with Redis hung, publishers
     // must not queue up behind one timeout after another.
     if (absl::Now() < publish_retry_after_) return publish_down_;
-    absl::StatusOr<Reply> reply =
-        publish_.Run({"XADD", key_, "MAXLEN", "~", absl::StrCat(options_.max_len), "*", "payload",
-                      payload});
+    absl::StatusOr<Reply> reply = publish_.Run(
+        {"XADD", key_, "MAXLEN", "~", absl::StrCat(options_.max_len), "*", "payload", payload});
     absl::Status failure;
     if (!reply.ok()) {
       failure = reply.status();
@@ -309,8 +309,8 @@ class RedisTopicBackend final : public TopicBackend {
     absl::Duration backoff = first_backoff;
     bool down = false;
     while (!Stopping()) {
-      absl::StatusOr<Reply> reply = connection.Run(
-          {"XREAD", "COUNT", "1000", "BLOCK", block_ms, "STREAMS", key_, last_id});
+      absl::StatusOr<Reply> reply =
+          connection.Run({"XREAD", "COUNT", "1000", "BLOCK", block_ms, "STREAMS", key_, last_id});
       absl::Status failure;
       if (!reply.ok()) {
         failure = reply.status();
@@ -431,13 +431,13 @@ class RedisTopicBackend final : public TopicBackend {
     const bool trimmed = entries_added > length;
     const EventPosition kept_from = has_first_entry ? first_entry : last_generated;
     if (after < max_deleted || (trimmed && after < kept_from)) {
-      return absl::OutOfRangeError(absl::StrCat(
-          gone, "the Redis stream ", key_, " keeps about ", options_.max_len,
-          " events (MAXLEN ~) and now starts at ", FormatRedisId(kept_from), again));
+      return absl::OutOfRangeError(
+          absl::StrCat(gone, "the Redis stream ", key_, " keeps about ", options_.max_len,
+                       " events (MAXLEN ~) and now starts at ", FormatRedisId(kept_from), again));
     }
     if (last_generated < after) {
-      return absl::OutOfRangeError(absl::StrCat(gone, "the Redis stream ", key_,
-                                                " ends at ", FormatRedisId(last_generated),
+      return absl::OutOfRangeError(absl::StrCat(gone, "the Redis stream ", key_, " ends at ",
+                                                FormatRedisId(last_generated),
                                                 " (Redis lost its data?)", again));
     }
     absl::StatusOr<std::vector<TopicEvent>> events = ParseEntries(range);

@@ -51,19 +51,16 @@ absl::StatusOr<std::shared_ptr<TopicCore>> TopicCore::Create(
                                                      " must be a string or an integer"));
     }
     if (!backend->integer_ids()) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("topic ", name, ": event-id field ", id_field->full_name(),
-                       " is an integer, but the ids of ", backend->Describe(),
-                       " are not (make it a string)"));
+      return absl::InvalidArgumentError(absl::StrCat(
+          "topic ", name, ": event-id field ", id_field->full_name(),
+          " is an integer, but the ids of ", backend->Describe(), " are not (make it a string)"));
     }
   }
   auto core = std::make_shared<TopicCore>(std::move(name), std::move(backend), prototype, id_field);
   // The listener may use a plain pointer: Stop joins the backend's threads
   // before the core can go away.
-  absl::Status started =
-      core->backend_->Start([raw = core.get()](std::vector<TopicEvent> events) {
-        raw->OnLive(std::move(events));
-      });
+  absl::Status started = core->backend_->Start(
+      [raw = core.get()](std::vector<TopicEvent> events) { raw->OnLive(std::move(events)); });
   if (!started.ok()) {
     return absl::Status(started.code(),
                         absl::StrCat("topic ", core->name_, ": ", started.message()));

@@ -33,10 +33,10 @@ namespace gravity::server {
 
 // Counters of one Topic in this process. A plain value type.
 struct TopicStats {
-  uint64_t events_published = 0;  // Publish calls that returned an id
-  uint64_t events_delivered = 0;  // live events received from the log (any publisher)
-  uint64_t subscribers = 0;       // open subscriptions now
-  uint64_t replays = 0;           // subscriptions that resumed after an id
+  uint64_t events_published = 0;          // Publish calls that returned an id
+  uint64_t events_delivered = 0;          // live events received from the log (any publisher)
+  uint64_t subscribers = 0;               // open subscriptions now
+  uint64_t replays = 0;                   // subscriptions that resumed after an id
   uint64_t slow_subscribers_dropped = 0;  // ended with RESOURCE_EXHAUSTED
 };
 

@@ -59,7 +59,8 @@ std::optional<ChatServer> StartChatServer(const std::vector<std::string>& extra_
   }
   std::string rest(absl::StripPrefix(*line, "chat-server listening on "));
   server.address = rest.substr(0, rest.find(' '));
-  server.stub = Chat::NewStub(grpc::CreateChannel(server.address, grpc::InsecureChannelCredentials()));
+  server.stub =
+      Chat::NewStub(grpc::CreateChannel(server.address, grpc::InsecureChannelCredentials()));
   return server;
 }
 
@@ -104,10 +105,9 @@ TEST(ChatServerTest, InMemoryPostSubscribeAndResumeAfterACut) {
     EXPECT_EQ(message.text(), absl::StrCat("m", i));
   }
   first->Cancel();  // the cut, after message 3
-  auto resumed = client::Open(server->stub, &Chat::Stub::async::Subscribe, Room("lobby"),
-                              client::CallOptions()
-                                  .WithTimeout(absl::Seconds(30))
-                                  .WithLastEventId(message.id()));
+  auto resumed = client::Open(
+      server->stub, &Chat::Stub::async::Subscribe, Room("lobby"),
+      client::CallOptions().WithTimeout(absl::Seconds(30)).WithLastEventId(message.id()));
   ASSERT_TRUE(resumed.ok()) << resumed.status();
   ASSERT_TRUE(Post(*server->stub, "lobby", "m5").ok());
   for (const std::string want : {"m3", "m4", "m5"}) {
@@ -115,8 +115,9 @@ TEST(ChatServerTest, InMemoryPostSubscribeAndResumeAfterACut) {
     EXPECT_EQ(message.text(), want);
   }
   // Bad input is refused before the stream is accepted.
-  auto bad_id = client::Open(server->stub, &Chat::Stub::async::Subscribe, Room("lobby"),
-                             client::CallOptions().WithLastEventId("x").WithTimeout(absl::Seconds(10)));
+  auto bad_id =
+      client::Open(server->stub, &Chat::Stub::async::Subscribe, Room("lobby"),
+                   client::CallOptions().WithLastEventId("x").WithTimeout(absl::Seconds(10)));
   EXPECT_EQ(bad_id.status().code(), absl::StatusCode::kInvalidArgument) << bad_id.status();
   auto bad_room = client::Open(server->stub, &Chat::Stub::async::Subscribe, Room("a b"),
                                client::CallOptions().WithTimeout(absl::Seconds(10)));
@@ -141,8 +142,7 @@ TEST(ChatServerTest, ResumesOnAnotherInstanceThroughRedisAfterTheFirstIsKilled) 
   std::vector<std::string> posted;
   for (int i = 0; i < 10; ++i) {
     // Alternately on both instances: one log.
-    absl::StatusOr<Message> stored =
-        Post(*(i % 2 == 0 ? a : b)->stub, "ops", absl::StrCat("m", i));
+    absl::StatusOr<Message> stored = Post(*(i % 2 == 0 ? a : b)->stub, "ops", absl::StrCat("m", i));
     ASSERT_TRUE(stored.ok()) << stored.status();
     posted.push_back(stored->id());
   }
@@ -161,10 +161,9 @@ TEST(ChatServerTest, ResumesOnAnotherInstanceThroughRedisAfterTheFirstIsKilled) 
     ASSERT_TRUE(stored.ok()) << stored.status();
     posted.push_back(stored->id());
   }
-  auto on_b = client::Open(b->stub, &Chat::Stub::async::Subscribe, Room("ops"),
-                           client::CallOptions()
-                               .WithTimeout(absl::Seconds(30))
-                               .WithLastEventId(received.back()));
+  auto on_b = client::Open(
+      b->stub, &Chat::Stub::async::Subscribe, Room("ops"),
+      client::CallOptions().WithTimeout(absl::Seconds(30)).WithLastEventId(received.back()));
   ASSERT_TRUE(on_b.ok()) << on_b.status();
   for (int i = 15; i < 20; ++i) {
     absl::StatusOr<Message> stored = Post(*b->stub, "ops", absl::StrCat("m", i));

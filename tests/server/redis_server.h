@@ -84,10 +84,10 @@ class RedisServer {
       : binary_(std::move(binary)), dir_(std::move(dir)), port_(port) {}
 
   bool Run() {
-    process_ = Subprocess::Start({binary_, "--port", absl::StrCat(port_), "--bind", "127.0.0.1",
-                                  "--dir", dir_, "--appendonly", "yes", "--appendfsync", "always",
-                                  "--save", "", "--protected-mode", "no", "--daemonize", "no",
-                                  "--logfile", ""});
+    process_ =
+        Subprocess::Start({binary_, "--port", absl::StrCat(port_), "--bind", "127.0.0.1", "--dir",
+                           dir_, "--appendonly", "yes", "--appendfsync", "always", "--save", "",
+                           "--protected-mode", "no", "--daemonize", "no", "--logfile", ""});
     if (process_ == nullptr) return false;
     return WaitFor([&] { return Ping(); }, absl::Seconds(20));
   }

@@ -81,8 +81,8 @@ class TopicHarness {
       : service_("chat.v1.Chat") {
     service_.set_stream_options(stream_options);
     absl::Status added = service_.AddStream<chat::v1::SubscribeRequest, chat::v1::Message>(
-        "Subscribe", [topic](const chat::v1::SubscribeRequest&,
-                             server::Stream<chat::v1::Message> stream) {
+        "Subscribe",
+        [topic](const chat::v1::SubscribeRequest&, server::Stream<chat::v1::Message> stream) {
           topic->Subscribe(std::move(stream));
         });
     EXPECT_TRUE(added.ok()) << added;

@@ -128,8 +128,8 @@ TEST(TopicTest, ReplayRacingLivePublishersLosesAndRepeatsNothing) {
   for (int i = 0; i < 20; ++i) subscribers.push_back(harness.Subscribe(absl::StrCat(i * 10)));
   publisher.join();
   for (int i = 0; i < 20; ++i) {
-    ASSERT_TRUE(WaitFor([&] { return subscribers[i]->count() >= 1000u - i * 10; },
-                        absl::Seconds(30)));
+    ASSERT_TRUE(
+        WaitFor([&] { return subscribers[i]->count() >= 1000u - i * 10; }, absl::Seconds(30)));
     EXPECT_EQ(subscribers[i]->ids(), Numbers(i * 10 + 1, 1000)) << "resumed after " << i * 10;
   }
 }
@@ -215,10 +215,9 @@ TEST(TopicTest, SlowSubscriberIsDroppedWhileTheOthersKeepUp) {
   std::vector<std::shared_ptr<RecordingSubscriber>> fast;
   for (int i = 0; i < 3; ++i) fast.push_back(harness.Subscribe());
   // The slow one never reads: after gRPC's windows fill, its queue does.
-  auto slow = client::Open(harness.stub(), &chat::v1::Chat::Stub::async::Subscribe, {},
-                           client::CallOptions()
-                               .WithTimeout(absl::Seconds(120))
-                               .WithMaxBufferedMessages(1));
+  auto slow = client::Open(
+      harness.stub(), &chat::v1::Chat::Stub::async::Subscribe, {},
+      client::CallOptions().WithTimeout(absl::Seconds(120)).WithMaxBufferedMessages(1));
   ASSERT_TRUE(slow.ok()) << slow.status();
   ASSERT_TRUE(WaitFor([&] { return topic->Stats().subscribers == 4; }, absl::Seconds(10)));
 
@@ -268,7 +267,8 @@ TEST(TopicTest, CreateNeedsAnEventIdFieldThatFitsTheIds) {
   // ...but not Redis's "ms-seq" ids (refused before Redis is contacted).
   RedisTopicOptions redis;
   redis.port = 1;
-  auto redis_integer = Topic<streaming::v1::PingReply>::Create("x", NewRedisTopicBackend(redis, "x"));
+  auto redis_integer =
+      Topic<streaming::v1::PingReply>::Create("x", NewRedisTopicBackend(redis, "x"));
   EXPECT_EQ(redis_integer.status().code(), absl::StatusCode::kInvalidArgument);
 }
 
