@@ -123,6 +123,15 @@ TEST(ChatServerTest, InMemoryPostSubscribeAndResumeAfterACut) {
                                client::CallOptions().WithTimeout(absl::Seconds(10)));
   EXPECT_EQ(bad_room.status().code(), absl::StatusCode::kInvalidArgument) << bad_room.status();
   EXPECT_EQ(Post(*server->stub, "lobby", "").status().code(), absl::StatusCode::kInvalidArgument);
+
+  // On exit it prints each room's counters.
+  resumed->Cancel();
+  server->process->Kill(SIGTERM);
+  Subprocess::Result result = server->process->Finish(absl::Seconds(20));
+  EXPECT_EQ(result.exit_code, 0) << result.err;
+  EXPECT_TRUE(absl::StrContains(
+      result.out, "chat-server stats room=lobby published=6 delivered=6 subscribers=0 replays=1"))
+      << result.out;
 }
 
 TEST(ChatServerTest, ResumesOnAnotherInstanceThroughRedisAfterTheFirstIsKilled) {
