@@ -8,6 +8,7 @@
 
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/strings/match.h"
@@ -133,6 +134,37 @@ TEST_F(RedisTopicTest, ReplaysAfterARedisIdThenGoesLive) {
   ASSERT_TRUE(WaitFor([&] { return everything->count() == 601; }, absl::Seconds(20)));
   EXPECT_EQ(everything->ids(), ids);
   EXPECT_EQ(topic->Stats().replays, 2u);
+}
+
+TEST_F(RedisTopicTest, ReplaysRacingALivePublisherLoseAndRepeatNothing) {
+  auto topic = MakeTopic("race");
+  ASSERT_NE(topic, nullptr);
+  TopicHarness harness(topic.get());
+  std::vector<std::string> ids;
+  for (int i = 0; i < 300; ++i) {
+    absl::StatusOr<std::string> id = topic->Publish(ChatMessage("before"));
+    ASSERT_TRUE(id.ok()) << id.status();
+    ids.push_back(*id);
+  }
+  std::vector<std::string> during;
+  std::thread publisher([&] {
+    for (int i = 0; i < 300; ++i) {
+      absl::StatusOr<std::string> id = topic->Publish(ChatMessage("during"));
+      EXPECT_TRUE(id.ok()) << id.status();
+      if (id.ok()) during.push_back(*id);
+    }
+  });
+  // Resumes from different points while the publisher runs: each goes from
+  // replay (the replay thread) to live (the reader thread) mid-stream.
+  std::vector<std::shared_ptr<RecordingSubscriber>> subscribers;
+  for (int i = 0; i < 10; ++i) subscribers.push_back(harness.Subscribe(ids[i * 30]));
+  publisher.join();
+  ids.insert(ids.end(), during.begin(), during.end());
+  for (int i = 0; i < 10; ++i) {
+    const std::vector<std::string> want(ids.begin() + i * 30 + 1, ids.end());
+    ASSERT_TRUE(WaitFor([&] { return subscribers[i]->count() >= want.size(); }, absl::Seconds(30)));
+    EXPECT_EQ(subscribers[i]->ids(), want) << "resumed after " << ids[i * 30];
+  }
 }
 
 TEST_F(RedisTopicTest, ResumingPastMaxLenEndsWithOutOfRange) {
