@@ -98,6 +98,7 @@ class TopicBackend {
 // The in-memory log: a ring of at most `max_events` entries, none older than
 // `max_age` (older ones are dropped on the next append or read). Ids are
 // "1", "2", ... in append order; a new process starts again at "1".
+// A plain value type.
 struct InMemoryTopicOptions {
   size_t max_events = 10000;
   absl::Duration max_age = absl::Hours(1);
@@ -115,7 +116,8 @@ std::unique_ptr<TopicBackend> NewInMemoryTopicBackend(InMemoryTopicOptions optio
 // - One replay thread per topic serves replays with `XRANGE key (id + COUNT`
 //   and checks retention against XINFO STREAM (entries-added, length,
 //   first-entry, max-deleted-entry-id) in the same MULTI/EXEC.
-// Redis 7 or later (exclusive ranges, max-deleted-entry-id).
+// Redis 7 or later (exclusive ranges, XINFO STREAM's entries-added).
+// A plain value type.
 struct RedisTopicOptions {
   std::string host = "127.0.0.1";
   int port = 6379;

@@ -34,6 +34,7 @@
 
 namespace gravity::examples {
 
+// How a chat-server keeps its rooms. A plain value type.
 struct ChatOptions {
   // Unset: every room lives in this process's memory.
   std::optional<server::RedisTopicOptions> redis;

@@ -74,6 +74,8 @@ class RecordingSubscriber {
   absl::Notification done_;
 };
 
+// Used from the test's thread; the server and the subscriptions' callbacks
+// run on gRPC's threads.
 class TopicHarness {
  public:
   // Serves Subscribe from `*topic` (which must outlive the harness's calls).
