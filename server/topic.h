@@ -24,7 +24,9 @@
 //   reconnects and resumes from the log. Nobody waits for it: not the
 //   publisher, not the other subscribers.
 // - Publish never queues: when the log is unreachable it returns UNAVAILABLE
-//   (Redis: after at most RedisTopicOptions::publish_timeout).
+//   (Redis: after at most RedisTopicOptions::publish_timeout). After a
+//   timeout (Redis hung rather than down) the event may still be stored
+//   when Redis wakes up, so a retrying publisher may post it twice.
 //
 // Blocking: Subscribe never blocks (a Redis replay runs on the topic's replay
 // thread). Publish with the in-memory backend does not block; with Redis it is
