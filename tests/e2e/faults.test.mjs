@@ -236,7 +236,6 @@ run(
   async () => {
     const port = await lowPort();
     const backend = new Backend(port);
-    onCleanup(() => backend.process?.kill('SIGCONT'));  // never leave it stopped
     await backend.start();
     const bridge = await startBridge(args.bridge, `127.0.0.1:${port}`, [
       '--retry=100ms',
@@ -290,6 +289,7 @@ run(
       const deadline = Date.now() + 20000;
       while (!list.every((c) => c.next > 10) && Date.now() < deadline) await sleep(20);
       check('freeze: every stream under way before SIGSTOP', list.every((c) => c.next > 10));
+      onCleanup(() => backend.process?.kill('SIGCONT'));  // runs first: never leave it stopped
       backend.signal('SIGSTOP');
       const keepalivesBefore = list.map((c) => c.keepalives);
       // Frozen means frozen: after the events already on their way when the
