@@ -137,28 +137,6 @@ void TopicCore::Subscribe(std::unique_ptr<SubscriberSink> sink, const std::strin
     }
     after = *parsed;
   }
-  // Counted from here on; MarkEnded counts it out exactly once.
-  subscriber_count_.fetch_add(1, std::memory_order_relaxed);
-  // Hooks hold the subscriber weakly: the subscriber owns the stream, which
-  // owns the hooks, and a hook may fire after the topic let the subscriber
-  // go. The cancel hook may run inside a Send (queue bound) with
-  // subscriber->mu held, so it only flips an atomic; the list drops ended
-  // subscribers lazily.
-  std::weak_ptr<TopicCore> weak_core = weak_from_this();
-  std::weak_ptr<Subscriber> weak_subscriber = subscriber;
-  subscriber->sink->OnCancel([weak_core, weak_subscriber] {
-    std::shared_ptr<TopicCore> core = weak_core.lock();
-    std::shared_ptr<Subscriber> subscriber = weak_subscriber.lock();
-    if (core != nullptr && subscriber != nullptr) core->MarkEnded(*subscriber);
-  });
-  if (!after_id.empty()) {
-    subscriber->sink->OnDrained([weak_core, weak_subscriber] {
-      std::shared_ptr<TopicCore> core = weak_core.lock();
-      std::shared_ptr<Subscriber> subscriber = weak_subscriber.lock();
-      if (core != nullptr && subscriber != nullptr) core->ResumeReplay(subscriber);
-    });
-  }
-
   bool stopped = false;
   {
     absl::MutexLock lock(&mu_);
@@ -178,12 +156,39 @@ void TopicCore::Subscribe(std::unique_ptr<SubscriberSink> sink, const std::strin
                                         [](const SubscriberPtr& s) { return s->ended.load(); }),
                          subscribers_.end());
       subscribers_.push_back(subscriber);
+      // Counted in the same critical section that makes it live: once
+      // Stats() counts a subscriber, every event the log delivers from then
+      // on reaches it (a live batch needs mu_ to snapshot the list). Counted
+      // earlier, a publish in between was handed to a list without it, and
+      // live_position_ moved past the event it then never got. MarkEnded
+      // counts it out exactly once.
+      subscriber_count_.fetch_add(1, std::memory_order_release);
     }
   }
   if (stopped) {
-    MarkEnded(*subscriber);
+    subscriber->ended.store(true);  // never counted
     subscriber->sink->Close(absl::UnavailableError(absl::StrCat("topic ", name_, " is stopped")));
     return;
+  }
+  // Hooks hold the subscriber weakly: the subscriber owns the stream, which
+  // owns the hooks, and a hook may fire after the topic let the subscriber
+  // go. The cancel hook may run inside a Send (queue bound) with
+  // subscriber->mu held, so it only flips an atomic; the list drops ended
+  // subscribers lazily. They are set after the subscriber is counted, so a
+  // hook never counts out one that was not counted in.
+  std::weak_ptr<TopicCore> weak_core = weak_from_this();
+  std::weak_ptr<Subscriber> weak_subscriber = subscriber;
+  subscriber->sink->OnCancel([weak_core, weak_subscriber] {
+    std::shared_ptr<TopicCore> core = weak_core.lock();
+    std::shared_ptr<Subscriber> subscriber = weak_subscriber.lock();
+    if (core != nullptr && subscriber != nullptr) core->MarkEnded(*subscriber);
+  });
+  if (!after_id.empty()) {
+    subscriber->sink->OnDrained([weak_core, weak_subscriber] {
+      std::shared_ptr<TopicCore> core = weak_core.lock();
+      std::shared_ptr<Subscriber> subscriber = weak_subscriber.lock();
+      if (core != nullptr && subscriber != nullptr) core->ResumeReplay(subscriber);
+    });
   }
   // A stream that ended before its cancel hook was set never runs it.
   if (!subscriber->sink->IsOpen()) MarkEnded(*subscriber);
@@ -197,7 +202,7 @@ TopicStats TopicCore::Stats() const {
   TopicStats stats;
   stats.events_published = events_published_.load(std::memory_order_relaxed);
   stats.events_delivered = events_delivered_.load(std::memory_order_relaxed);
-  stats.subscribers = subscriber_count_.load(std::memory_order_relaxed);
+  stats.subscribers = subscriber_count_.load(std::memory_order_acquire);
   stats.replays = replays_.load(std::memory_order_relaxed);
   stats.slow_subscribers_dropped = slow_dropped_.load(std::memory_order_relaxed);
   return stats;

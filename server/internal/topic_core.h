@@ -35,7 +35,8 @@ namespace gravity::server {
 struct TopicStats {
   uint64_t events_published = 0;          // Publish calls that returned an id
   uint64_t events_delivered = 0;          // live events received from the log (any publisher)
-  uint64_t subscribers = 0;               // open subscriptions now
+  uint64_t subscribers = 0;               // open subscriptions now (each counted once it
+                                          // gets every event published from then on)
   uint64_t replays = 0;                   // subscriptions that resumed after an id
   uint64_t slow_subscribers_dropped = 0;  // ended with RESOURCE_EXHAUSTED
 };

@@ -4,6 +4,8 @@
 // slow-subscriber policy.
 #include "server/topic.h"
 
+#include <atomic>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -14,6 +16,8 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/synchronization/notification.h"
 #include "client/client.h"
 #include "gtest/gtest.h"
 #include "streaming/v1/streaming.pb.h"
@@ -253,6 +257,64 @@ TEST(TopicTest, SlowSubscriberIsDroppedWhileTheOthersKeepUp) {
   while (slow->Next(&message)) ++read;
   EXPECT_LT(read, published);
   EXPECT_EQ(slow->status().code(), absl::StatusCode::kResourceExhausted) << slow->status();
+}
+
+// A sink whose OnCancel blocks until released (bounded): it holds the
+// subscribing thread inside Subscribe, as a preempted thread would be on a
+// busy machine, at the point where the old code had already counted the
+// subscriber but not yet put it on the live list.
+class StallingSink final : public internal::SubscriberSink {
+ public:
+  explicit StallingSink(absl::Notification* release) : release_(release) {}
+  bool Send(const google::protobuf::Message& message) override {
+    absl::MutexLock lock(&mu_);
+    ids_.push_back(static_cast<const Message&>(message).id());
+    return true;
+  }
+  void Close(const absl::Status&) override { open_ = false; }
+  bool IsOpen() const override { return open_; }
+  bool Backlogged() const override { return false; }
+  void OnCancel(std::function<void()>) override {
+    release_->WaitForNotificationWithTimeout(absl::Seconds(20));
+  }
+  void OnDrained(std::function<void()>) override {}
+  std::vector<std::string> ids() const {
+    absl::MutexLock lock(&mu_);
+    return ids_;
+  }
+
+ private:
+  absl::Notification* const release_;
+  std::atomic<bool> open_{true};
+  mutable absl::Mutex mu_;
+  std::vector<std::string> ids_ ABSL_GUARDED_BY(mu_);
+};
+
+// Regression (TopicTest.SlowSubscriberIsDroppedWhileTheOthersKeepUp failed on
+// a busy CI machine): Stats() counted a subscriber before it was on the live
+// list, so an event published right after the count reached 4 was handed to
+// a list without it, and live_position_ moved past the event it never got.
+// A subscriber that Stats() counts gets every event published from then on.
+TEST(TopicTest, ASubscriberCountedInStatsGetsEveryLaterEvent) {
+  auto core = internal::TopicCore::Create("counted", NewInMemoryTopicBackend(),
+                                          Message::default_instance());
+  ASSERT_TRUE(core.ok()) << core.status();
+  absl::Notification release;
+  auto owned = std::make_unique<StallingSink>(&release);
+  StallingSink* sink = owned.get();
+  std::thread subscribing(
+      [&, owned = std::move(owned)]() mutable { (*core)->Subscribe(std::move(owned), ""); });
+  const bool counted =
+      WaitFor([&] { return (*core)->Stats().subscribers == 1; }, absl::Seconds(20));
+  absl::StatusOr<std::string> id = (*core)->Publish(ChatMessage("first"));
+  release.Notify();
+  subscribing.join();
+  ASSERT_TRUE(counted);
+  ASSERT_TRUE(id.ok()) << id.status();
+  ASSERT_TRUE((*core)->Publish(ChatMessage("second")).ok());
+  // In memory, Publish hands the event over before it returns.
+  EXPECT_EQ(sink->ids(), Numbers(1, 2));
+  (*core)->Stop();
 }
 
 TEST(TopicTest, CreateNeedsAnEventIdFieldThatFitsTheIds) {
