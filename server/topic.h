@@ -23,18 +23,22 @@
 //   is ended with RESOURCE_EXHAUSTED (StreamCore's policy) and dropped: it
 //   reconnects and resumes from the log. Nobody waits for it: not the
 //   publisher, not the other subscribers.
-// - Publish never queues: when the log is unreachable it returns UNAVAILABLE
-//   (Redis: after at most RedisTopicOptions::publish_timeout). After a
-//   timeout (Redis hung rather than down) the event may still be stored
-//   when Redis wakes up, so a retrying publisher may post it twice.
+// - Publish never queues silently: when the log is unreachable it returns
+//   UNAVAILABLE (Redis: after at most RedisTopicOptions::publish_timeout).
+//   PublishAsync waits in a bounded queue (max_queued_publishes) and fails
+//   fast with UNAVAILABLE when it is full. After a timeout (Redis hung rather
+//   than down) the event may still be stored when Redis wakes up, so a
+//   retrying publisher may post it twice.
 //
-// Blocking: Subscribe never blocks (a Redis replay runs on the topic's replay
-// thread). Publish with the in-memory backend does not block; with Redis it is
-// one round trip to Redis (bounded by publish_timeout), fine for a handler on
-// a loopback or LAN Redis. The publisher's thread also hands the event to the
-// local subscribers in memory mode (a few microseconds each).
+// Blocking: Subscribe and PublishAsync never block (a Redis replay runs on the
+// topic's replay thread, an asynchronous publish on its publisher thread):
+// use them from gRPC handlers. Publish with the in-memory backend does not
+// block; with Redis it is one round trip to Redis (bounded by
+// publish_timeout): for callers on their own threads. In memory the
+// publisher's thread also hands the event to the local subscribers (a few
+// microseconds each).
 //
-// Thread-safety: Publish, Subscribe and Stats may be called from any thread
+// Thread-safety: Publish, PublishAsync, Subscribe and Stats may be called from any thread
 // concurrently. Destroying the Topic stops its backend (joins its threads,
 // bounded by the block time) and ends its open subscriptions with
 // UNAVAILABLE (clients resume elsewhere); do not destroy it from a stream hook.
@@ -74,7 +78,20 @@ class Topic {
   ~Topic() { core_->Stop(); }
 
   // Appends `message` (its event-id field is ignored) and returns the id.
+  // Blocks for the Redis round trip: for callers on their own threads.
   absl::StatusOr<std::string> Publish(const T& message) { return core_->Publish(message); }
+
+  // The same without blocking, for gRPC handlers: `done` gets the id or the
+  // error exactly once. In memory it runs at once, on this thread, before
+  // PublishAsync returns. With Redis it runs on the topic's publisher thread
+  // (one per topic, started on first use) after the XADD, within about
+  // 2 x publish_timeout; UNAVAILABLE when Redis is down, hung, or when
+  // RedisTopicOptions::max_queued_publishes are already waiting (then at
+  // once, on this thread, never sent). `done` must not block and must not
+  // destroy the topic; `message` is copied (serialized) before this returns.
+  void PublishAsync(const T& message, std::function<void(absl::StatusOr<std::string>)> done) {
+    core_->PublishAsync(message, std::move(done));
+  }
 
   // Replays after `after_id` ("" = from now), then delivers live.
   void Subscribe(Stream<T> stream, const std::string& after_id) {

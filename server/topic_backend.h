@@ -79,6 +79,16 @@ class TopicBackend {
   // be reached: never queued for later.
   virtual absl::StatusOr<std::string> Append(const std::string& payload) = 0;
 
+  // Append without blocking the caller: `done` gets the id or the error
+  // exactly once, maybe at once on the caller's thread (the default, and the
+  // in-memory log), maybe later on the backend's own thread (Redis: its
+  // bounded publish queue; a full queue is UNAVAILABLE at once). `done` must
+  // not block; every `done` has run when Stop returns.
+  using AppendCallback = std::function<void(absl::StatusOr<std::string>)>;
+  virtual void AppendAsync(const std::string& payload, AppendCallback done) {
+    done(Append(payload));
+  }
+
   // Up to `limit` entries after `after` (exclusive), oldest first, given to
   // `done` exactly once: maybe at once on the caller's thread (in memory),
   // maybe later on the backend's own thread (Redis). OUT_OF_RANGE when the
@@ -109,6 +119,14 @@ std::unique_ptr<TopicBackend> NewInMemoryTopicBackend(InMemoryTopicOptions optio
 // - Append is `XADD key MAXLEN ~ max_len * payload <bytes>` on a connection
 //   of its own, serialized by a mutex; it waits at most `publish_timeout`
 //   (connect and reply; loopback round trips are ~0.1 ms), then UNAVAILABLE.
+// - AppendAsync queues the XADD for the topic's one publisher thread (started
+//   on first use, never a thread per call), which sends what is queued in
+//   pipelined batches on that same connection, in queue order. At most
+//   `max_queued_publishes` wait: past that AppendAsync fails at once with
+//   UNAVAILABLE (the event never reached Redis, so a retry cannot post it
+//   twice). An entry that waited longer than `publish_timeout` in the queue
+//   (Redis hung) fails with UNAVAILABLE without being sent. So `done` runs
+//   within about 2 x publish_timeout, on the publisher thread.
 // - One reader thread per topic runs `XREAD BLOCK block_time` from the last
 //   id it delivered; when Redis goes away it reconnects with backoff (50 ms
 //   doubling to max_reconnect_backoff) and continues from that id, so nothing
@@ -124,6 +142,7 @@ struct RedisTopicOptions {
   std::string key_prefix = "gravity:topic:";
   size_t max_len = 10000;
   absl::Duration publish_timeout = absl::Milliseconds(500);
+  size_t max_queued_publishes = 1024;
   absl::Duration block_time = absl::Seconds(1);
   absl::Duration max_reconnect_backoff = absl::Seconds(1);
 };

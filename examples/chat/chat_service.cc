@@ -57,21 +57,31 @@ std::vector<std::pair<std::string, server::TopicStats>> ChatRooms::Stats() const
 
 absl::StatusOr<std::unique_ptr<server::Service>> MakeChatService(std::shared_ptr<ChatRooms> rooms) {
   auto service = std::make_unique<server::Service>("chat.v1.Chat");
+  // Post answers from the publish's callback: the gRPC thread never waits
+  // for Redis (PublishAsync: the room's publisher thread does).
   absl::Status added = service->AddUnary<PostRequest, Message>(
-      "Post",
-      [rooms](const PostRequest& request, const server::CallInfo&) -> absl::StatusOr<Message> {
+      "Post", [rooms](const PostRequest& request, server::UnaryReply<Message> reply) {
         if (request.text().empty() || request.text().size() > kMaxText) {
-          return absl::InvalidArgumentError(absl::StrCat("text must be 1-", kMaxText, " bytes"));
+          reply.Finish(
+              absl::InvalidArgumentError(absl::StrCat("text must be 1-", kMaxText, " bytes")));
+          return;
         }
         absl::StatusOr<std::shared_ptr<ChatRooms::Room>> room = rooms->Get(request.room());
-        if (!room.ok()) return room.status();
+        if (!room.ok()) {
+          reply.Finish(room.status());
+          return;
+        }
         Message message;
         message.set_room(request.room());
         message.set_text(request.text());
-        absl::StatusOr<std::string> id = (*room)->Publish(message);
-        if (!id.ok()) return id.status();
-        message.set_id(*id);
-        return message;
+        (*room)->PublishAsync(message, [reply, message](absl::StatusOr<std::string> id) mutable {
+          if (!id.ok()) {
+            reply.Finish(id.status());
+            return;
+          }
+          message.set_id(*std::move(id));
+          reply.Finish(message);
+        });
       });
   if (!added.ok()) return added;
   added = service->AddStream<SubscribeRequest, Message>(

@@ -9,12 +9,15 @@
 // one instance reaches the subscribers of all of them, and a subscriber can
 // resume on any instance with the id of the last message it got.
 //
-// Blocking: Post publishes on the gRPC thread that runs it. In memory that is
-// a few microseconds per local subscriber; with Redis it is one XADD round
-// trip, bounded by RedisTopicOptions::publish_timeout (500 ms) when Redis
-// hangs, and it fails at once with UNAVAILABLE while Redis is down. The first
-// call for a room on an instance also creates the room's topic (with Redis:
-// one XREVRANGE round trip, same bound).
+// Blocking: Post never waits for Redis on its gRPC thread: it publishes with
+// Topic::PublishAsync and answers from the callback (with Redis, on the
+// room's publisher thread, after the XADD; UNAVAILABLE while Redis is down,
+// within about 2 x RedisTopicOptions::publish_timeout when it hangs, and at
+// once when the room's publish queue is full). In memory the callback runs
+// at once and hands the message to the local subscribers (a few microseconds
+// each). One exception: the first call for a room on an instance creates the
+// room's topic, with Redis one XREVRANGE round trip on the gRPC thread
+// (bounded by publish_timeout).
 #ifndef GRAVITY_EXAMPLES_CHAT_CHAT_SERVICE_H_
 #define GRAVITY_EXAMPLES_CHAT_CHAT_SERVICE_H_
 

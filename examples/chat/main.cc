@@ -32,6 +32,9 @@ ABSL_FLAG(int64_t, max_events, 10000,
 ABSL_FLAG(absl::Duration, max_age, absl::Hours(1), "in memory: how long a room keeps an event");
 ABSL_FLAG(absl::Duration, stats_interval, absl::Seconds(60),
           "how often to print each room's counters; 0 = only on exit");
+ABSL_FLAG(absl::Duration, redis_timeout, absl::Milliseconds(500),
+          "with --redis: how long a publish waits for Redis (and at most as long again in "
+          "its room's publish queue) before it fails with UNAVAILABLE");
 ABSL_FLAG(absl::Duration, drain, absl::Seconds(5), "how long open streams may run after SIGTERM");
 
 namespace {
@@ -65,6 +68,7 @@ int main(int argc, char** argv) {
     }
     options.host = parts[0];
     options.max_len = chat.memory.max_events;
+    options.publish_timeout = std::max(absl::GetFlag(FLAGS_redis_timeout), absl::Milliseconds(1));
     chat.redis = options;
   }
   auto rooms = std::make_shared<gravity::examples::ChatRooms>(chat);

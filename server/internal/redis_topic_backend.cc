@@ -1,8 +1,9 @@
 // The Redis Streams TopicBackend (see RedisTopicOptions in topic_backend.h).
 //
 // Three connections per topic, each with one owner: the publish connection
-// (Append, under publish_mu_), the reader thread's (XREAD BLOCK) and the
-// replay thread's (XRANGE). hiredis' synchronous API is used on all three;
+// (Append and the publisher thread's batches for AppendAsync, under
+// publish_mu_), the reader thread's (XREAD BLOCK) and the replay thread's
+// (XRANGE). hiredis' synchronous API is used on all three;
 // every call is bounded by socket timeouts, and the reader's by the block
 // time, so Stop returns within about block_time.
 #include <hiredis/hiredis.h>
@@ -234,30 +235,34 @@ class RedisTopicBackend final : public TopicBackend {
     stop_cv_.notify_all();
     if (reader_.joinable()) reader_.join();
     if (replayer_.joinable()) replayer_.join();
+    // Started only under stop_mu_ and never once stopping_ is set.
+    if (publisher_.joinable()) publisher_.join();
   }
 
   absl::StatusOr<std::string> Append(const std::string& payload) override {
-    absl::MutexLock lock(&publish_mu_);
-    // After a failure, fail fast for a moment: with Redis hung, publishers
-    // must not queue up behind one timeout after another.
-    if (absl::Now() < publish_retry_after_) return publish_down_;
-    absl::StatusOr<Reply> reply = publish_.Run(
-        {"XADD", key_, "MAXLEN", "~", absl::StrCat(options_.max_len), "*", "payload", payload});
-    absl::Status failure;
-    if (!reply.ok()) {
-      failure = reply.status();
-    } else if ((*reply)->type == REDIS_REPLY_STRING) {
-      return std::string(Text(reply->get()));
-    } else {
-      failure = (*reply)->type == REDIS_REPLY_ERROR
-                    ? ErrorReplyStatus(reply->get(), "XADD")
-                    : absl::InternalError("redis XADD: unexpected reply");
+    std::vector<absl::StatusOr<std::string>> ids = AppendBatch({&payload});
+    return std::move(ids.front());
+  }
+
+  void AppendAsync(const std::string& payload, AppendCallback done) override {
+    absl::Status refused;
+    {
+      std::lock_guard<std::mutex> lock(stop_mu_);
+      if (stopping_) {
+        refused = absl::UnavailableError("the topic is stopped");
+      } else if (publishes_.size() >= std::max<size_t>(options_.max_queued_publishes, 1)) {
+        // Fail fast rather than queue without bound behind a slow Redis.
+        refused = absl::UnavailableError(absl::StrCat(
+            "redis ", options_.host, ":", options_.port, ": ", publishes_.size(), " publishes of ",
+            key_, " are already waiting (Redis is slow or hung); not sent"));
+      } else {
+        publishes_.push_back(QueuedPublish{payload, std::move(done), absl::Now()});
+        if (!publisher_.joinable()) publisher_ = std::thread([this] { PublishLoop(); });
+        stop_cv_.notify_all();
+        return;
+      }
     }
-    if (failure.code() == absl::StatusCode::kUnavailable) {
-      publish_down_ = failure;
-      publish_retry_after_ = absl::Now() + absl::Milliseconds(100);
-    }
-    return failure;
+    done(refused);
   }
 
   void ReadAfter(const std::string& /*after_id*/, EventPosition after, size_t limit,
@@ -287,6 +292,11 @@ class RedisTopicBackend final : public TopicBackend {
     size_t limit;
     PageCallback done;
   };
+  struct QueuedPublish {
+    std::string payload;
+    AppendCallback done;
+    absl::Time queued;
+  };
 
   // Sleeps up to `duration`; false when stopping.
   bool SleepUnlessStopping(absl::Duration duration) {
@@ -298,6 +308,91 @@ class RedisTopicBackend final : public TopicBackend {
   bool Stopping() {
     std::lock_guard<std::mutex> lock(stop_mu_);
     return stopping_;
+  }
+
+  // XADDs `payloads` in one pipelined round trip on the publish connection,
+  // in order; one result each.
+  std::vector<absl::StatusOr<std::string>> AppendBatch(
+      const std::vector<const std::string*>& payloads) {
+    absl::MutexLock lock(&publish_mu_);
+    // After a failure, fail fast for a moment: with Redis hung, publishers
+    // must not queue up behind one timeout after another.
+    if (absl::Now() < publish_retry_after_) {
+      return std::vector<absl::StatusOr<std::string>>(payloads.size(), publish_down_);
+    }
+    std::vector<std::vector<std::string>> commands;
+    commands.reserve(payloads.size());
+    for (const std::string* payload : payloads) {
+      commands.push_back(
+          {"XADD", key_, "MAXLEN", "~", absl::StrCat(options_.max_len), "*", "payload", *payload});
+    }
+    absl::StatusOr<std::vector<Reply>> replies = publish_.Run(commands);
+    std::vector<absl::StatusOr<std::string>> ids;
+    ids.reserve(payloads.size());
+    absl::Status unavailable;
+    for (size_t i = 0; i < payloads.size(); ++i) {
+      if (!replies.ok()) {
+        ids.push_back(replies.status());
+      } else if (const redisReply* reply = (*replies)[i].get(); reply->type == REDIS_REPLY_STRING) {
+        ids.push_back(std::string(Text(reply)));
+      } else {
+        ids.push_back(reply->type == REDIS_REPLY_ERROR
+                          ? ErrorReplyStatus(reply, "XADD")
+                          : absl::InternalError("redis XADD: unexpected reply"));
+      }
+      if (!ids.back().ok() && ids.back().status().code() == absl::StatusCode::kUnavailable) {
+        unavailable = ids.back().status();
+      }
+    }
+    if (!unavailable.ok()) {
+      publish_down_ = unavailable;
+      publish_retry_after_ = absl::Now() + absl::Milliseconds(100);
+    }
+    return ids;
+  }
+
+  // The publisher thread: sends what AppendAsync queued, up to
+  // kMaxPublishBatch per round trip; an entry that waited in the queue past
+  // publish_timeout fails without being sent.
+  void PublishLoop() {
+    constexpr size_t kMaxPublishBatch = 64;
+    for (;;) {
+      std::vector<QueuedPublish> batch;
+      {
+        std::unique_lock<std::mutex> lock(stop_mu_);
+        stop_cv_.wait(lock, [this] { return stopping_ || !publishes_.empty(); });
+        if (stopping_) break;
+        while (!publishes_.empty() && batch.size() < kMaxPublishBatch) {
+          batch.push_back(std::move(publishes_.front()));
+          publishes_.pop_front();
+        }
+      }
+      const absl::Time now = absl::Now();
+      std::vector<const std::string*> payloads;
+      std::vector<QueuedPublish*> sent;
+      for (QueuedPublish& publish : batch) {
+        if (now - publish.queued > options_.publish_timeout) {
+          publish.done(absl::UnavailableError(
+              absl::StrCat("redis ", options_.host, ":", options_.port, ": a publish of ", key_,
+                           " waited more than ", absl::FormatDuration(options_.publish_timeout),
+                           " in the queue (Redis is slow or hung); not sent")));
+        } else {
+          payloads.push_back(&publish.payload);
+          sent.push_back(&publish);
+        }
+      }
+      if (payloads.empty()) continue;
+      std::vector<absl::StatusOr<std::string>> ids = AppendBatch(payloads);
+      for (size_t i = 0; i < sent.size(); ++i) sent[i]->done(std::move(ids[i]));
+    }
+    std::deque<QueuedPublish> left;
+    {
+      std::lock_guard<std::mutex> lock(stop_mu_);
+      left.swap(publishes_);
+    }
+    for (QueuedPublish& publish : left) {
+      publish.done(absl::UnavailableError("the topic is stopped; not sent"));
+    }
   }
 
   void ReadLoop(std::string last_id) {
@@ -457,15 +552,17 @@ class RedisTopicBackend final : public TopicBackend {
   absl::Time publish_retry_after_ ABSL_GUARDED_BY(publish_mu_) = absl::InfinitePast();
   absl::Status publish_down_ ABSL_GUARDED_BY(publish_mu_);
 
-  // Stop flag and the replay queue; std::mutex for condition_variable's
-  // timed wait.
+  // Stop flag, the replay queue and the publish queue; std::mutex for
+  // condition_variable's timed wait.
   std::mutex stop_mu_;
   std::condition_variable stop_cv_;
   bool stopping_ = false;
   std::deque<Replay> replays_;
+  std::deque<QueuedPublish> publishes_;
 
   std::thread reader_;
   std::thread replayer_;
+  std::thread publisher_;  // started by the first AppendAsync
 };
 
 }  // namespace

@@ -97,11 +97,7 @@ void TopicCore::Stop() {
   }
 }
 
-absl::StatusOr<std::string> TopicCore::Publish(const google::protobuf::Message& message) {
-  {
-    absl::MutexLock lock(&mu_);
-    if (stopped_) return absl::UnavailableError(absl::StrCat("topic ", name_, " is stopped"));
-  }
+std::string TopicCore::Payload(const google::protobuf::Message& message) const {
   std::string payload;
   // The log assigns the id: a caller's value would only be overwritten.
   if (message.GetReflection()->HasField(message, id_field_)) {
@@ -112,9 +108,37 @@ absl::StatusOr<std::string> TopicCore::Publish(const google::protobuf::Message& 
   } else {
     message.SerializeToString(&payload);
   }
-  absl::StatusOr<std::string> id = backend_->Append(payload);
+  return payload;
+}
+
+absl::StatusOr<std::string> TopicCore::Publish(const google::protobuf::Message& message) {
+  {
+    absl::MutexLock lock(&mu_);
+    if (stopped_) return absl::UnavailableError(absl::StrCat("topic ", name_, " is stopped"));
+  }
+  absl::StatusOr<std::string> id = backend_->Append(Payload(message));
   if (id.ok()) events_published_.fetch_add(1, std::memory_order_relaxed);
   return id;
+}
+
+void TopicCore::PublishAsync(const google::protobuf::Message& message,
+                             std::function<void(absl::StatusOr<std::string>)> done) {
+  bool stopped = false;
+  {
+    absl::MutexLock lock(&mu_);
+    stopped = stopped_;
+  }
+  if (stopped) {
+    done(absl::UnavailableError(absl::StrCat("topic ", name_, " is stopped")));
+    return;
+  }
+  // `this` outlives the callback: the backend calls it before its Stop
+  // returns, and Stop runs before the core goes.
+  backend_->AppendAsync(Payload(message),
+                        [this, done = std::move(done)](absl::StatusOr<std::string> id) {
+                          if (id.ok()) events_published_.fetch_add(1, std::memory_order_relaxed);
+                          done(std::move(id));
+                        });
 }
 
 absl::Status TopicCore::CheckEventId(const std::string& id) const {

@@ -72,6 +72,8 @@ class TopicCore : public std::enable_shared_from_this<TopicCore> {
   void Stop();
 
   absl::StatusOr<std::string> Publish(const google::protobuf::Message& message);
+  void PublishAsync(const google::protobuf::Message& message,
+                    std::function<void(absl::StatusOr<std::string>)> done);
   void Subscribe(std::unique_ptr<SubscriberSink> sink, const std::string& after_id);
   absl::Status CheckEventId(const std::string& id) const;
   TopicStats Stats() const;
@@ -122,6 +124,8 @@ class TopicCore : public std::enable_shared_from_this<TopicCore> {
   // Counts the subscriber out, once.
   void MarkEnded(Subscriber& subscriber);
   absl::StatusOr<EventPtr> Parse(TopicEvent event) const;
+  // The payload Publish appends: `message` without its event id.
+  std::string Payload(const google::protobuf::Message& message) const;
 
   const std::string name_;
   const std::unique_ptr<TopicBackend> backend_;

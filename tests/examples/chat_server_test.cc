@@ -3,13 +3,16 @@
 // the test): a subscriber on the first reads with Open, the first is
 // SIGKILLed (the cut), messages are posted on the second meanwhile, and the
 // subscriber resumes on the second with Open + last-event-id: every message
-// once, in order.
+// once, in order. And Post with Redis hung (SIGSTOP): the server's threads
+// are never held, every Post ends with UNAVAILABLE.
 #include <signal.h>
 #include <stdlib.h>
 
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/strings/match.h"
@@ -64,9 +67,10 @@ std::optional<ChatServer> StartChatServer(const std::vector<std::string>& extra_
   return server;
 }
 
-absl::StatusOr<Message> Post(Chat::Stub& stub, const std::string& room, const std::string& text) {
+absl::StatusOr<Message> Post(Chat::Stub& stub, const std::string& room, const std::string& text,
+                             absl::Duration deadline = absl::Seconds(10)) {
   grpc::ClientContext context;
-  context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(10)));
+  context.set_deadline(absl::ToChronoTime(absl::Now() + deadline));
   PostRequest request;
   request.set_room(room);
   request.set_text(text);
@@ -185,6 +189,75 @@ TEST(ChatServerTest, ResumesOnAnotherInstanceThroughRedisAfterTheFirstIsKilled) 
   }
   EXPECT_EQ(received, posted);  // every message once, in order, across the cut
   on_b->Cancel();
+}
+
+// Post never waits for Redis on a gRPC thread: with Redis hung (SIGSTOP) and
+// a publish timeout of 5 s, many concurrent Posts are all pending or failing,
+// yet a Subscribe started meanwhile is accepted at once and a Post with bad
+// input is answered at once; every Post ends with UNAVAILABLE (never a
+// client deadline), and once Redis answers again posts reach subscribers.
+TEST(ChatServerTest, PostsWhileRedisHangsNeverHoldTheServersThreads) {
+  const char* tmp = std::getenv("TEST_TMPDIR");
+  std::string dir = absl::StrCat(tmp != nullptr ? tmp : "/tmp", "/chat-redis-XXXXXX");
+  ASSERT_NE(mkdtemp(dir.data()), nullptr);
+  std::unique_ptr<RedisServer> redis = RedisServer::Start(dir);
+  ASSERT_NE(redis, nullptr) << "redis-server did not start (Debian package redis-server)";
+  std::optional<ChatServer> server =
+      StartChatServer({"--redis=" + redis->address(), "--redis_timeout=5s"});
+  ASSERT_TRUE(server.has_value());
+  // The room exists before Redis hangs (creating one is a Redis round trip).
+  ASSERT_TRUE(Post(*server->stub, "hung", "before").ok());
+
+  redis->Pause();
+  constexpr int kPosts = 32;
+  std::vector<absl::Status> results(kPosts);
+  std::vector<absl::Duration> took(kPosts);
+  std::vector<std::thread> posters;
+  for (int i = 0; i < kPosts; ++i) {
+    posters.emplace_back([&, i] {
+      const absl::Time start = absl::Now();
+      // The deadline is past the server's bound (2 x 5 s at most: in the
+      // queue, then in XADD): an answer, not DEADLINE_EXCEEDED.
+      results[i] =
+          Post(*server->stub, "hung", absl::StrCat("while hung ", i), absl::Seconds(30)).status();
+      took[i] = absl::Now() - start;
+    });
+  }
+  absl::SleepFor(absl::Milliseconds(300));  // the Posts are in (not needed for correctness)
+  const absl::Time before = absl::Now();
+  auto subscriber = client::Open(server->stub, &Chat::Stub::async::Subscribe, Room("hung"),
+                                 client::CallOptions().WithTimeout(absl::Seconds(60)));
+  const absl::Duration accept_took = absl::Now() - before;
+  ASSERT_TRUE(subscriber.ok()) << subscriber.status();
+  // Far below the 5 s a single blocked XADD would hold a thread.
+  EXPECT_LT(accept_took, absl::Seconds(3));
+  EXPECT_EQ(Post(*server->stub, "hung", "").status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_LT(absl::Now() - before, absl::Seconds(3));
+  for (std::thread& poster : posters) poster.join();
+  for (int i = 0; i < kPosts; ++i) {
+    EXPECT_EQ(results[i].code(), absl::StatusCode::kUnavailable) << i << ": " << results[i];
+    EXPECT_LT(took[i], absl::Seconds(15)) << i;
+  }
+
+  redis->Resume();
+  absl::StatusOr<Message> after;
+  const absl::Time resume_deadline = absl::Now() + absl::Seconds(20);
+  do {
+    after = Post(*server->stub, "hung", "after");
+  } while (!after.ok() && absl::Now() < resume_deadline &&
+           (absl::SleepFor(absl::Milliseconds(100)), true));
+  ASSERT_TRUE(after.ok()) << after.status();
+  // The subscriber gets it (an XADD that timed out may have been stored
+  // when Redis woke up: it comes first, once).
+  Message message;
+  std::vector<std::string> ids;
+  while ((ids.empty() || ids.back() != after->id()) && subscriber->Next(&message)) {
+    ids.push_back(message.id());
+  }
+  ASSERT_FALSE(ids.empty());
+  EXPECT_EQ(ids.back(), after->id());
+  EXPECT_EQ(std::set<std::string>(ids.begin(), ids.end()).size(), ids.size());
+  subscriber->Cancel();
 }
 
 }  // namespace

@@ -47,12 +47,24 @@ class RedisServer {
   int port() const { return port_; }
   std::string address() const { return absl::StrCat("127.0.0.1:", port_); }
 
-  // SIGTERM (Redis writes and fsyncs its AOF) and waits for the exit.
+  // SIGTERM (Redis writes and fsyncs its AOF) and waits for the exit; a
+  // paused server is continued so it can take the signal.
   void Stop() {
     if (process_ == nullptr) return;
     process_->Kill(SIGTERM);
+    process_->Kill(SIGCONT);
     process_->Finish(absl::Seconds(20));
     process_.reset();
+  }
+
+  // SIGSTOP: a hung Redis. The kernel still accepts connections and takes
+  // requests into the socket buffers; nothing answers until Resume.
+  void Pause() {
+    if (process_ != nullptr) process_->Kill(SIGSTOP);
+  }
+  // SIGCONT: it answers what was sent meanwhile.
+  void Resume() {
+    if (process_ != nullptr) process_->Kill(SIGCONT);
   }
 
   // Starts it again on the same port and directory; false when it does not
