@@ -1,15 +1,25 @@
-// Fan-out across server instances, end to end: redis-server (AOF on, a temp
-// dir) + two chat-servers sharing it, each behind its own gravity-bridge;
-// 100 SSE subscribers (eventsource@4) spread over both bridges; 1,000 posts
-// (POST /chat.v1.Chat/Post with a JSON body, through the bridges) spread over
-// both instances. Mid-run one chat-server is SIGKILLed: its subscribers are
-// routed to the other bridge (as a load balancer that drops the dead
-// instance would) and resume with Last-Event-ID. Later Redis is restarted.
-// Every subscriber must end with exactly the log, in log order, each event
-// once, and the log must hold every post.
+// Fan-out across server instances, end to end, deployed as production would
+// be (browsers -> nginx -> bridges -> chat-servers -> Redis): redis-server
+// (AOF on, a temp dir) + two instances, each a gravity-bridge in front of its
+// own chat-server (the pair the README draws: one host or pod each), and
+// Debian's nginx in front of both bridges (the README's "Behind nginx"
+// settings; proxy_next_upstream error timeout). 100 SSE subscribers
+// (eventsource@4) and 1,000 posts (POST /chat.v1.Chat/Post, JSON) all go to
+// nginx only, which spreads them over both instances.
+//
+// Mid-run instance A dies: its chat-server and its bridge are SIGKILLed
+// together, as when the host goes (a bridge left running without its
+// chat-server would still accept connections and answer `retry:`/503, which
+// nginx cannot tell from a healthy bridge). nginx cuts A's streams; those
+// subscribers reconnect by themselves (eventsource@4, the bridge's retry:),
+// nginx finds bridge A dead and passes them on to bridge B, and they resume
+// there with Last-Event-ID. Later Redis is restarted. Every subscriber must
+// end with exactly the log, in log order, each event once, and the log must
+// hold every post.
 //
 //   node chat_fanout.test.mjs --chat_server=bazel-bin/examples/chat/chat-server \
 //        --bridge=bazel-bin/bridge/gravity-bridge --redis_server=/usr/bin/redis-server
+//   ($NGINX, default /usr/sbin/nginx)
 import { execFile } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
@@ -24,6 +34,7 @@ import {
   run,
   sleep,
   startBridge,
+  startNginx,
   startProcess,
   withTimeout,
 } from './harness.mjs';
@@ -106,24 +117,37 @@ run(
     const bridgeArgs = ['--retry=300ms'];
     const bridgeA = await startBridge(args.bridge, chatA.address, bridgeArgs);
     const bridgeB = await startBridge(args.bridge, chatB.address, bridgeArgs);
+    const hostA = new URL(bridgeA.url).host;
+    const hostB = new URL(bridgeB.url).host;
+    // X-Upstream: the bridges nginx tried for a request ("A, B" after a
+    // failover), so the test can tell where each connection went.
+    const front = await startNginx([hostA, hostB], {
+      location: `proxy_next_upstream error timeout;
+      proxy_connect_timeout 5s;
+      add_header X-Upstream $upstream_addr always;`,
+    });
+    const servedBy = (response) => {
+      const tried = (response.headers.get('x-upstream') ?? '').split(',').map((a) => a.trim());
+      return tried[tried.length - 1];
+    };
 
     // --- subscribers ----------------------------------------------------------
-    // Each connects through `route`: A's subscribers move to bridge B once A
-    // is taken out of rotation (before its chat-server is killed).
-    const route = { a: bridgeA.url, b: bridgeB.url };
+    // Every subscriber connects to nginx; its home is the bridge nginx picked
+    // for its first connection.
     const subscribers = [];
     for (let i = 0; i < SUBSCRIBERS; i++) {
-      const home = i % 2 === 0 ? 'a' : 'b';
-      const s = { home, ids: [], texts: [], opens: 0, resumedWith: [], errors: 0, ended: null };
-      const url = `${route[home]}/chat.v1.Chat/Subscribe?room=${ROOM}`;
-      s.es = new EventSource(url, {
-        fetch: (input, init) => {
-          const target = new URL(String(input));
-          const base = new URL(route[home]);
-          target.host = base.host;
-          const lastEventId = init?.headers?.['Last-Event-ID'];
-          if (lastEventId) s.resumedWith.push({ bridge: base.host, lastEventId });
-          return fetch(target, init);
+      const s = { home: null, ids: [], texts: [], opens: 0, connections: [], errors: 0, ended: null };
+      s.es = new EventSource(`${front.url}/chat.v1.Chat/Subscribe?room=${ROOM}`, {
+        fetch: async (input, init) => {
+          const response = await fetch(input, init);
+          const bridge = servedBy(response);
+          s.home ??= bridge;
+          s.connections.push({
+            bridge,
+            status: response.status,
+            lastEventId: init?.headers?.['Last-Event-ID'] ?? '',
+          });
+          return response;
         },
       });
       s.opened = new Promise((resolve) => {
@@ -151,25 +175,29 @@ run(
     }
     onCleanup(() => subscribers.forEach((s) => s.es.close()));
     await withTimeout(Promise.all(subscribers.map((s) => s.opened)), 20000, 'subscribers open');
-    check(`${SUBSCRIBERS} SSE subscribers open, half on each bridge`, true);
+    const onA = subscribers.filter((s) => s.home === hostA).length;
+    const onB = subscribers.filter((s) => s.home === hostB).length;
+    check(
+      `${SUBSCRIBERS} SSE subscribers open through nginx, spread over both bridges`,
+      onA > 0 && onB > 0 && onA + onB === SUBSCRIBERS,
+      `A ${onA}, B ${onB}`,
+    );
 
     // --- posts ------------------------------------------------------------------
-    // POST /chat.v1.Chat/Post through a bridge; alternate bridges while both
-    // are in rotation. A post that fails (the instance died, Redis down) is
-    // retried on a bridge in rotation; one that failed after the instance
-    // may have stored it could then be in the log twice (counted below).
-    const postBridges = () => [...new Set([route.a, route.b])];
+    // POST /chat.v1.Chat/Post through nginx, which spreads them over both
+    // bridges. A post that fails (its instance died: 502 from nginx; Redis
+    // down: 503) is retried; one that failed after the instance may have
+    // stored it could then be in the log twice (counted below).
     let ambiguousFailures = 0;
     let retries = 0;
+    const postedVia = new Map(); // bridge -> posts it answered
     const stored = new Map(); // text -> id from the reply
     async function post(n) {
       const text = `p-${n}`;
       for (let attempt = 0; ; attempt++) {
-        const bridges = postBridges();
-        const bridge = bridges[(n + attempt) % bridges.length];
         let response;
         try {
-          response = await fetch(`${bridge}/chat.v1.Chat/Post`, {
+          response = await fetch(`${front.url}/chat.v1.Chat/Post`, {
             method: 'POST',
             headers: { 'Content-Type': 'application/json' },
             body: JSON.stringify({ room: ROOM, text }),
@@ -182,6 +210,8 @@ run(
         if (response?.ok) {
           const message = await response.json();
           stored.set(text, message.id);
+          const bridge = servedBy(response);
+          postedVia.set(bridge, (postedVia.get(bridge) ?? 0) + 1);
           return;
         }
         if (response && response.status >= 500 && response.status !== 503) ambiguousFailures++;
@@ -201,9 +231,9 @@ run(
         const n = next++;
         if (n === KILL_AFTER && !killedA) {
           killedA = true;
-          route.a = bridgeB.url; // out of rotation first, as a load balancer would
           chatA.kill('SIGKILL');
-          check('chat-server A SIGKILLed mid-run', true);
+          bridgeA.kill('SIGKILL');
+          check('instance A (its chat-server and its bridge) SIGKILLed mid-run', true);
         }
         if (n === REDIS_RESTART_AFTER && !restartedRedis) {
           restartedRedis = true;
@@ -221,7 +251,11 @@ run(
       `${POSTS} posts`,
     );
     checkEqual(`all ${POSTS} posts stored`, stored.size, POSTS);
-    console.log(`# post retries: ${retries}, ambiguous failures: ${ambiguousFailures}`);
+    console.log(
+      `# post retries: ${retries}, ambiguous failures: ${ambiguousFailures}, ` +
+        `answered via ${JSON.stringify(Object.fromEntries(postedVia))}`,
+    );
+    check('posts were answered through both bridges', postedVia.size === 2, JSON.stringify([...postedVia]));
 
     // --- what everyone got --------------------------------------------------------
     const log = await logIds(redisPort);
@@ -255,17 +289,18 @@ run(
       Array.from({ length: POSTS }, (_, n) => `p-${n}`).filter((t) => !texts.has(t)),
       [],
     );
-    const movedOver = subscribers.filter((s) => s.home === 'a');
+    const movedOver = subscribers.filter((s) => s.home === hostA);
     check(
-      `the ${movedOver.length} subscribers of the killed instance resumed on bridge B with Last-Event-ID`,
-      movedOver.every((s) =>
-        s.resumedWith.some((r) => r.bridge === new URL(bridgeB.url).host && r.lastEventId),
-      ),
-      JSON.stringify(movedOver.map((s) => s.resumedWith.length)),
+      `the ${movedOver.length} subscribers of the killed instance reconnected through nginx to bridge B with Last-Event-ID`,
+      movedOver.length > 0 &&
+        movedOver.every((s) =>
+          s.connections.some((c) => c.bridge === hostB && c.status === 200 && c.lastEventId),
+        ),
+      JSON.stringify(movedOver.slice(0, 3).map((s) => s.connections)),
     );
     checkEqual(
       "bridge B's subscribers were never cut (Redis restart included)",
-      subscribers.filter((s) => s.home === 'b' && s.opens !== 1).length,
+      subscribers.filter((s) => s.home === hostB && s.opens !== 1).length,
       0,
     );
     checkEqual('no stream ended with an `end` event', subscribers.filter((s) => s.ended).length, 0);

@@ -2,6 +2,9 @@
 // C++ binaries on port 0, one line per check, a watchdog, and cleanup that
 // runs on success, failure, timeout and signals alike.
 import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -255,4 +258,104 @@ export async function waitForMetric(bridgeUrl, name, want, timeoutMs = 3000) {
     if (value === want || Date.now() >= deadline) return value;
     await sleep(50);
   }
+}
+
+// --- nginx -------------------------------------------------------------------
+
+// A free loopback port (the kernel picks it).
+export function freeLoopbackPort() {
+  return new Promise((resolve, reject) => {
+    const probe = net.createServer();
+    probe.once('error', reject);
+    probe.listen(0, '127.0.0.1', () => {
+      const { port } = probe.address();
+      probe.close(() => resolve(port));
+    });
+  });
+}
+
+// Debian's nginx ($NGINX, default /usr/sbin/nginx) in front of `upstreams`
+// (host:port each, e.g. bridges), with the README's proxy settings ("Behind
+// nginx"), in a temporary directory, on a free loopback port, plain HTTP/1.1.
+// Options:
+//   serverParams: appended to each upstream's `server` line ("max_fails=1 ...");
+//   location: more directives for `location /` ("proxy_next_upstream error;").
+// Ready when GET /healthz answers 200 through it. Stopped at cleanup (its own
+// process group, so the workers too); its error.log is printed when the test
+// fails. Returns { url: 'http://127.0.0.1:PORT', pid, errorLog() }.
+export async function startNginx(upstreams, { serverParams = '', location = '' } = {}) {
+  const nginx = process.env.NGINX ?? '/usr/sbin/nginx';
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'gravity-nginx-'));
+  fs.chmodSync(dir, 0o755); // nginx's workers run as nobody
+  onCleanup(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const port = await freeLoopbackPort();
+  const servers = upstreams.map((u) => `server ${u} ${serverParams};`).join(' ');
+  const conf = `
+daemon off;
+pid ${dir}/nginx.pid;
+error_log ${dir}/error.log warn;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  client_body_temp_path ${dir}/body;
+  proxy_temp_path ${dir}/proxy;
+  fastcgi_temp_path ${dir}/fastcgi;
+  uwsgi_temp_path ${dir}/uwsgi;
+  scgi_temp_path ${dir}/scgi;
+  upstream gravity { ${servers} keepalive 64; }
+  server {
+    listen 127.0.0.1:${port};
+    location / {
+      proxy_pass http://gravity;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_buffering off;
+      proxy_read_timeout 1h;
+      ${location}
+    }
+  }
+}
+`;
+  fs.writeFileSync(path.join(dir, 'nginx.conf'), conf);
+  const child = spawn(nginx, ['-p', dir, '-c', path.join(dir, 'nginx.conf')], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    detached: true,
+  });
+  const exited = new Promise((resolve) => child.on('exit', resolve));
+  let output = '';
+  child.stdout.on('data', (d) => (output += d));
+  child.stderr.on('data', (d) => (output += d));
+  const errorLog = () => {
+    try {
+      return fs.readFileSync(path.join(dir, 'error.log'), 'utf8');
+    } catch {
+      return '';
+    }
+  };
+  onFailure(() => {
+    console.log(`# --- nginx output ---\n# ${output}`);
+    const lines = errorLog().trimEnd().split('\n');
+    console.log(`# --- nginx error.log (last 40 of ${lines.length} lines) ---`);
+    for (const line of lines.slice(-40)) console.log(`# ${line}`);
+  });
+  onCleanup(async () => {
+    try {
+      process.kill(-child.pid, 'SIGTERM'); // the master stops its workers
+    } catch {}
+    await Promise.race([exited, sleep(3000)]);
+    try {
+      process.kill(-child.pid, 'SIGKILL');
+    } catch {}
+  });
+  const url = `http://127.0.0.1:${port}`;
+  const deadline = Date.now() + 10000;
+  for (;;) {
+    try {
+      const r = await fetch(`${url}/healthz`);
+      if (r.ok) break;
+    } catch {}
+    if (Date.now() > deadline) throw new Error(`nginx did not come up: ${output}\n${errorLog()}`);
+    await sleep(100);
+  }
+  return { url, pid: child.pid, errorLog };
 }
