@@ -416,8 +416,12 @@ void Session::FinishStream(const grpc::Status& status) {
       return;
     }
     case StreamEnd::kRetry:
-      // An outage, not the end: the browser retries and resumes.
-      if (!headers_sent_) AppendStreamHead();
+      // An outage, not the end: the browser retries and resumes (an SSE
+      // head carries the retry: hint already).
+      if (!headers_sent_) {
+        AppendStreamHead();
+        if (format_ == StreamFormat::kSse) break;
+      }
       AppendChunk(
           format_ == StreamFormat::kSse
               ? SseRetry(state_->options.retry)
@@ -448,10 +452,14 @@ void Session::CutStream() {
   keep_alive_ = false;
   final_code_ = grpc::StatusCode::UNAVAILABLE;
   ReleaseRelay();
-  if (!headers_sent_) AppendStreamHead();
-  AppendChunk(format_ == StreamFormat::kSse ? SseRetry(state_->options.retry)
-                                            : NdjsonError(StatusJson(grpc::StatusCode::UNAVAILABLE,
-                                                                     "stream cut; reconnect")));
+  if (headers_sent_ || format_ != StreamFormat::kSse) {
+    if (!headers_sent_) AppendStreamHead();
+    AppendChunk(format_ == StreamFormat::kSse
+                    ? SseRetry(state_->options.retry)
+                    : NdjsonError(StatusJson(grpc::StatusCode::UNAVAILABLE, "stream cut; reconnect")));
+  } else {
+    AppendStreamHead();  // an SSE head carries the retry: hint
+  }
   AppendLastChunk();
   body_done_ = true;
   Write();
@@ -470,6 +478,10 @@ void Session::AppendStreamHead() {
   // HTTP/1.0 has no chunked encoding: the body runs to the connection's close.
   if (!http10_) fields.emplace_back("Transfer-Encoding", "chunked");
   out_ += ResponseHead(http::status::ok, fields, keep_alive_ && !http10_);
+  // The reconnection delay up front: a browser whose bridge dies (no cut
+  // with a retry: of its own) then reconnects after --retry, not after its
+  // default (3 s in Chromium and eventsource).
+  if (format_ == StreamFormat::kSse) AppendChunk(SseRetry(state_->options.retry));
 }
 
 void Session::AppendChunk(absl::string_view body) {

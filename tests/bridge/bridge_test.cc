@@ -69,6 +69,12 @@ TEST_F(BridgeTest, StreamHasTheContractHeaders) {
   EXPECT_EQ(response.header("content-type"), "text/event-stream; charset=utf-8");
   EXPECT_EQ(response.header("cache-control"), "no-cache, no-transform");
   EXPECT_EQ(response.header("x-accel-buffering"), "no");
+  // The reconnection delay comes first, so a browser whose bridge dies
+  // reconnects after --retry (2 s), not after its own default.
+  EXPECT_TRUE(absl::StartsWith(response.body, "retry: 2000\n\nid: 1\n")) << response.body;
+  // NDJSON has no such field.
+  HttpResponse ndjson = Get(kFastPing, {{"Accept", "application/x-ndjson"}});
+  EXPECT_TRUE(absl::StartsWith(ndjson.body, "{\"result\":")) << ndjson.body;
 }
 
 TEST_F(BridgeTest, HeadersGoOutWhenTheBackendAcceptsBeforeTheFirstMessage) {
