@@ -465,9 +465,9 @@ run(
         extra.every(complete),
         extra.filter((c) => !complete(c)).map(describe).join('\n'),
       );
-      // The cut streams come back through nginx to the live bridge. A bridge
-      // that dies sends no retry: hint, so EventSource waits its default
-      // reconnection time (3 s in eventsource@4, as in Chromium).
+      // The cut streams come back through nginx to the live bridge, after the
+      // retry: hint each stream got at its start (100 ms here), not after
+      // EventSource's default 3 s.
       const resumed = await until(
         () => list.every((c) => c.end || c.failed || c.lastEventAt > c.lastErrorAt),
         20000,
