@@ -429,21 +429,26 @@ static void close_conn(struct conn* c) {
   c->len = c->cap = 0;
 }
 
+/* Fails `c` unless it ended with code 0 after `want` events (in order: on_block
+ * checks each seq as it comes). */
+static void check_complete(struct conn* c, long long want) {
+  if (c->error[0]) return;
+  if (!c->end_seen) {
+    fail(c, "closed without an end event%s", NULL);
+  } else if (c->end_code != 0) {
+    char d[32];
+    snprintf(d, sizeof d, "%d", c->end_code);
+    fail(c, "end code %s", d);
+  } else if (c->events != want) {
+    char d[64];
+    snprintf(d, sizeof d, "%lld events, expected %lld", c->events, want);
+    fail(c, "%s", d);
+  }
+}
+
 /* The verdict on a finished stream (streams / latency modes). */
 static void finish_stream(struct conn* c) {
-  if (!c->error[0]) {
-    if (!c->end_seen) {
-      fail(c, "closed without an end event%s", NULL);
-    } else if (c->end_code != 0) {
-      char d[32];
-      snprintf(d, sizeof d, "%d", c->end_code);
-      fail(c, "end code %s", d);
-    } else if (c->events != count) {
-      char d[64];
-      snprintf(d, sizeof d, "%lld events, expected %lld", c->events, count);
-      fail(c, "%s", d);
-    }
-  }
+  check_complete(c, count);
   if (c->error[0]) report_failure(c);
   c->state = S_DONE;
   close_conn(c);
@@ -711,6 +716,15 @@ static int run_churn(void) {
   return failures ? 1 : 0;
 }
 
+/* The request of one stream of `events` events into `out`; its length, or
+ * <= 0 / >= size when it does not fit. */
+static int format_request(char* out, size_t size, const char* to, long long events) {
+  return snprintf(out, size,
+                  "GET %s?to=%s&count=%lld&interval_ms=%d HTTP/1.1\r\nHost: %s\r\n"
+                  "Accept: text/event-stream\r\nConnection: close\r\n\r\n",
+                  route, to, events, interval_ms, host_header);
+}
+
 /* xorshift64: reproducible, no libc state */
 static uint64_t rng_state = 0x9E3779B97F4A7C15ull;
 static uint64_t next_random(void) {
@@ -727,12 +741,8 @@ static int open_soak_stream(struct conn* c, int index) {
   if (open_conn(c, index) != 0) return -1;
   c->want = want;
   c->close_at = close_at;
-  int len = snprintf(c->own_request, sizeof c->own_request,
-                     "GET %s?to=soak&count=%lld&interval_ms=%d HTTP/1.1\r\nHost: %s\r\n"
-                     "Accept: text/event-stream\r\nConnection: close\r\n\r\n",
-                     route, want, interval_ms, host_header);
   c->out = c->own_request;
-  c->out_len = (size_t)len;
+  c->out_len = (size_t)format_request(c->own_request, sizeof c->own_request, "soak", want);
   return 0;
 }
 
@@ -775,19 +785,8 @@ static int run_soak(void) {
       if (!c->error[0] && c->close_at > 0 && c->events == c->close_at) {
         ++closed_early; /* the client's cancel: seq 1..close_at seen, in order */
       } else if (!c->error[0]) {
-        if (!c->end_seen) {
-          fail(c, "closed without an end event%s", NULL);
-        } else if (c->end_code != 0) {
-          char d[32];
-          snprintf(d, sizeof d, "%d", c->end_code);
-          fail(c, "end code %s", d);
-        } else if (c->events != c->want) {
-          char d[64];
-          snprintf(d, sizeof d, "%lld events, expected %lld", c->events, c->want);
-          fail(c, "%s", d);
-        } else {
-          ++completed;
-        }
+        check_complete(c, c->want);
+        if (!c->error[0]) ++completed;
       }
       if (c->error[0]) report_failure(c);
       close_conn(c);
@@ -879,10 +878,7 @@ int main(int argc, char** argv) {
   if (inet_pton(AF_INET, host, &target.sin_addr) != 1) return usage("--addr: an IPv4 address");
   rotate_sources = strncmp(host, "127.", 4) == 0;
   snprintf(host_header, sizeof host_header, "%s", addr);
-  int len = snprintf(request, sizeof request,
-                     "GET %s?to=bench&count=%lld&interval_ms=%d HTTP/1.1\r\nHost: %s\r\n"
-                     "Accept: text/event-stream\r\nConnection: close\r\n\r\n",
-                     route, count, interval_ms, addr);
+  int len = format_request(request, sizeof request, "bench", count);
   if (len <= 0 || (size_t)len >= sizeof request) return usage("--route too long");
   request_len = (size_t)len;
   ep = epoll_create1(EPOLL_CLOEXEC);
