@@ -76,16 +76,16 @@ absl::StatusOr<Service::Method*> Service::AddCheckedMethod(
     return absl::NotFoundError(absl::StrCat(full_name_, " has no method ", method));
   }
   if (descriptor->client_streaming() || descriptor->server_streaming() != server_streaming) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(descriptor->full_name(), " is not a ",
-                     server_streaming ? "server-streaming" : "unary", " method"));
+    return absl::InvalidArgumentError(absl::StrCat(descriptor->full_name(), " is not a ",
+                                                   server_streaming ? "server-streaming" : "unary",
+                                                   " method"));
   }
   if (descriptor->input_type() != request_type || descriptor->output_type() != response_type) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        descriptor->full_name(), " takes ", descriptor->input_type()->full_name(),
-        server_streaming ? " and streams " : " and returns ",
-        descriptor->output_type()->full_name(), ", not ", request_type->full_name(), " and ",
-        response_type->full_name()));
+    return absl::InvalidArgumentError(
+        absl::StrCat(descriptor->full_name(), " takes ", descriptor->input_type()->full_name(),
+                     server_streaming ? " and streams " : " and returns ",
+                     descriptor->output_type()->full_name(), ", not ", request_type->full_name(),
+                     " and ", response_type->full_name()));
   }
   const std::string full_path = absl::StrCat("/", full_name_, "/", method);
   for (const Method& served : methods_) {
@@ -101,11 +101,11 @@ absl::StatusOr<Service::Method*> Service::AddCheckedMethod(
     added.guards = std::move(guards->second);
     method_guards_.erase(guards);
   }
-  AddMethod(new grpc::internal::RpcServiceMethod(
-      added.full_path.c_str(),
-      server_streaming ? grpc::internal::RpcMethod::SERVER_STREAMING
-                       : grpc::internal::RpcMethod::NORMAL_RPC,
-      nullptr));
+  AddMethod(new grpc::internal::RpcServiceMethod(added.full_path.c_str(),
+                                                 server_streaming
+                                                     ? grpc::internal::RpcMethod::SERVER_STREAMING
+                                                     : grpc::internal::RpcMethod::NORMAL_RPC,
+                                                 nullptr));
   return &added;
 }
 
@@ -113,9 +113,8 @@ absl::Status Service::AddStreamMethod(absl::string_view method,
                                       const google::protobuf::Descriptor* request_type,
                                       const google::protobuf::Descriptor* response_type,
                                       decltype(Method::parse) parse, decltype(Method::run) run) {
-  absl::StatusOr<Method*> added =
-      AddCheckedMethod(method, /*server_streaming=*/true, request_type, response_type,
-                       std::move(parse));
+  absl::StatusOr<Method*> added = AddCheckedMethod(method, /*server_streaming=*/true, request_type,
+                                                   response_type, std::move(parse));
   if (!added.ok()) return added.status();
   Method& served = **added;
   served.run = std::move(run);
@@ -134,9 +133,8 @@ absl::Status Service::AddUnaryMethod(absl::string_view method,
                                      const google::protobuf::Descriptor* response_type,
                                      decltype(Method::parse) parse,
                                      decltype(Method::run_unary) run) {
-  absl::StatusOr<Method*> added =
-      AddCheckedMethod(method, /*server_streaming=*/false, request_type, response_type,
-                       std::move(parse));
+  absl::StatusOr<Method*> added = AddCheckedMethod(method, /*server_streaming=*/false, request_type,
+                                                   response_type, std::move(parse));
   if (!added.ok()) return added.status();
   Method& served = **added;
   served.run_unary = std::move(run);
@@ -218,8 +216,7 @@ grpc::ServerUnaryReactor* Service::HandleUnaryCall(const Method& method,
     reactor->Finish(std::move(refusal));
     return reactor;
   }
-  std::shared_ptr<internal::UnaryCore> core =
-      internal::UnaryCore::Start(std::move(call), response);
+  std::shared_ptr<internal::UnaryCore> core = internal::UnaryCore::Start(std::move(call), response);
   grpc::ServerUnaryReactor* reactor = core->reactor();
   method.run_unary(*parsed, std::move(core));
   return reactor;

@@ -50,10 +50,10 @@
 #include "server/guard.h"
 #include "server/internal/stream_core.h"
 #include "server/internal/timer_queue.h"
+#include "server/internal/unary_core.h"
 #include "server/stream.h"
 #include "server/stream_options.h"
 #include "server/unary.h"
-#include "server/internal/unary_core.h"
 
 namespace gravity::server {
 

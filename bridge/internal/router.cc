@@ -302,14 +302,13 @@ Routed PlanUnary(const HttpRequest& request, const RouteMatch& match,
 
 PlainResponse MethodNotAllowed(const HttpRequest& request, const std::string& path,
                                absl::string_view allowed) {
-  return PlainResponse{
-      http::status::method_not_allowed,
-      "application/json",
-      StatusJson(grpc::StatusCode::UNIMPLEMENTED,
-                 absl::StrCat(std::string(request.method_string()), " is not allowed on ", path,
-                              "; use ", allowed)) +
-          "\n",
-      {{"Allow", absl::StrCat(allowed, ", OPTIONS")}}};
+  return PlainResponse{http::status::method_not_allowed,
+                       "application/json",
+                       StatusJson(grpc::StatusCode::UNIMPLEMENTED,
+                                  absl::StrCat(std::string(request.method_string()),
+                                               " is not allowed on ", path, "; use ", allowed)) +
+                           "\n",
+                       {{"Allow", absl::StrCat(allowed, ", OPTIONS")}}};
 }
 
 }  // namespace

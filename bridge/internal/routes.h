@@ -27,7 +27,7 @@ namespace gravity::bridge::internal {
 
 struct RoutedMethod {
   const google::protobuf::MethodDescriptor* method = nullptr;
-  bool unary = false;  // else server-streaming
+  bool unary = false;     // else server-streaming
   std::string grpc_path;  // "/package.Service/Method"
   // The google.api.http templates it is routed at, in order.
   std::vector<std::string> templates;

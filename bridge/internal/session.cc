@@ -223,10 +223,9 @@ void Session::StartUnary(UnaryPlan plan) {
   };
   // The backend gets the accept timeout as its deadline: a reply is this
   // call's acceptance.
-  unary_ = UpstreamUnaryCall::Start(*state_->stub, plan.method->grpc_path,
-                                    std::move(plan.request_bytes), plan.metadata,
-                                    state_->options.accept_timeout, state_->upstream_calls_live,
-                                    std::move(done));
+  unary_ = UpstreamUnaryCall::Start(
+      *state_->stub, plan.method->grpc_path, std::move(plan.request_bytes), plan.metadata,
+      state_->options.accept_timeout, state_->upstream_calls_live, std::move(done));
   ++streams_;
   WatchForDisconnect();
 }
@@ -237,7 +236,8 @@ void Session::OnUnaryDone(const grpc::Status& status, const std::string& reply) 
   PlainResponse response = ErrorResponse(status, *state_);
   if (status.ok()) {
     std::string json;
-    absl::Status encoded = state_->json->ToJson(*unary_method_->method->output_type(), reply, &json);
+    absl::Status encoded =
+        state_->json->ToJson(*unary_method_->method->output_type(), reply, &json);
     if (encoded.ok()) {
       response = PlainResponse{http::status::ok, "application/json", std::move(json) + "\n"};
     } else {
@@ -250,7 +250,7 @@ void Session::OnUnaryDone(const grpc::Status& status, const std::string& reply) 
   }
   LogAccess(static_cast<int>(response.status),
             status.ok() && response.status != http::status::ok ? grpc::StatusCode::INTERNAL
-                                                                : status.error_code(),
+                                                               : status.error_code(),
             0, 0);
   Respond(std::move(response));
 }
@@ -454,9 +454,10 @@ void Session::CutStream() {
   ReleaseRelay();
   if (headers_sent_ || format_ != StreamFormat::kSse) {
     if (!headers_sent_) AppendStreamHead();
-    AppendChunk(format_ == StreamFormat::kSse
-                    ? SseRetry(state_->options.retry)
-                    : NdjsonError(StatusJson(grpc::StatusCode::UNAVAILABLE, "stream cut; reconnect")));
+    AppendChunk(
+        format_ == StreamFormat::kSse
+            ? SseRetry(state_->options.retry)
+            : NdjsonError(StatusJson(grpc::StatusCode::UNAVAILABLE, "stream cut; reconnect")));
   } else {
     AppendStreamHead();  // an SSE head carries the retry: hint
   }
@@ -527,11 +528,10 @@ void Session::LogAccess(int http_status, grpc::StatusCode code, int64_t events, 
   // The route, never the target: a query may hold ?access_token=.
   state_->access_log->Write(absl::StrCat(
       "{\"time\":\"", absl::FormatTime("%Y-%m-%dT%H:%M:%E3SZ", absl::Now(), absl::UTCTimeZone()),
-      "\",\"client\":\"", client_address_, "\",\"route\":\"", route_,
-      "\",\"status\":", http_status, ",\"code\":", static_cast<int>(code), ",\"events\":",
-      events, ",\"bytes\":", bytes, ",\"duration_ms\":",
-      std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - stream_started_)
-          .count(),
+      "\",\"client\":\"", client_address_, "\",\"route\":\"", route_, "\",\"status\":", http_status,
+      ",\"code\":", static_cast<int>(code), ",\"events\":", events, ",\"bytes\":", bytes,
+      ",\"duration_ms\":",
+      std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - stream_started_).count(),
       "}"));
 }
 

@@ -57,9 +57,8 @@ grpc::ServerUnaryReactor* UnaryCore::ClaimFinish() {
 bool UnaryCore::Finish(const google::protobuf::MessageLite& message) {
   grpc::ByteBuffer bytes;
   bool own_buffer = false;
-  grpc::Status serialized =
-      grpc::SerializationTraits<google::protobuf::MessageLite>::Serialize(message, &bytes,
-                                                                         &own_buffer);
+  grpc::Status serialized = grpc::SerializationTraits<google::protobuf::MessageLite>::Serialize(
+      message, &bytes, &own_buffer);
   grpc::ServerUnaryReactor* reactor;
   {
     absl::MutexLock lock(&mu_);

@@ -968,7 +968,9 @@ TEST_F(BridgeTest, APathTemplateVariableFillsItsFieldPercentDecoded) {
   StartBridge();
   auto events = ParseSse(Get("/api/streaming/ping/b%C3%B6b%2F2?count=1&interval_ms=5").body);
   ASSERT_EQ(events.size(), 2u);
-  EXPECT_EQ(events[0].data, "{\"message\":\"Sending ping to b\xC3\xB6" "b/2\",\"seq\":\"1\"}");
+  EXPECT_EQ(events[0].data,
+            "{\"message\":\"Sending ping to b\xC3\xB6"
+            "b/2\",\"seq\":\"1\"}");
   EXPECT_EQ(events[1].event, "end");
   // A variable segment never matches an empty segment or two segments.
   EXPECT_EQ(Get("/api/streaming/ping/").status, 404);
@@ -986,10 +988,10 @@ TEST_F(BridgeTest, APostToAUnaryMethodAnswersWithTheRepliesJson) {
   options.cors_origins = {"https://app.test"};
   StartBridge(options);
   for (const char* target : {"/streaming.v1.Streaming/Echo", "/api/streaming/echo"}) {
-    HttpResponse response = HttpRequest(
-        bridge_->port(), "POST", target,
-        {{"Content-Type", "application/json"}, {"Origin", "https://app.test"}},
-        R"({"text":"héllo"})");
+    HttpResponse response =
+        HttpRequest(bridge_->port(), "POST", target,
+                    {{"Content-Type", "application/json"}, {"Origin", "https://app.test"}},
+                    R"({"text":"héllo"})");
     EXPECT_EQ(response.status, 200) << target << " " << response.body;
     EXPECT_EQ(response.header("content-type"), "application/json");
     EXPECT_EQ(response.header("access-control-allow-origin"), "https://app.test");
@@ -1049,8 +1051,8 @@ TEST(BridgeUnaryCancelTest, AClientThatLeavesCancelsTheBackendCall) {
     connection.SendRequest("POST", "/streaming.v1.Streaming/Echo", {}, "{}");
     ASSERT_TRUE(testing::WaitFor([&] { return started.load() == 1; }, absl::Seconds(10)));
   }  // the client leaves
-  const absl::Duration bound = testing::kSanitizedBuild ? absl::Milliseconds(500)
-                                                        : absl::Milliseconds(100);
+  const absl::Duration bound =
+      testing::kSanitizedBuild ? absl::Milliseconds(500) : absl::Milliseconds(100);
   const absl::Time left = absl::Now();
   EXPECT_TRUE(testing::WaitFor([&] { return cancelled.load() == 1; }, absl::Seconds(5)));
   EXPECT_LT(absl::Now() - left, bound);

@@ -257,8 +257,8 @@ struct Client {
   }
 
   void ExpectComplete(int count, int index) const {
-    EXPECT_TRUE(stalls.empty()) << "client " << index << ": streams stopped moving: "
-                                << absl::StrJoin(stalls, "; ");
+    EXPECT_TRUE(stalls.empty()) << "client " << index
+                                << ": streams stopped moving: " << absl::StrJoin(stalls, "; ");
     EXPECT_EQ(end_code, 0) << "client " << index;
     ASSERT_EQ(seqs.size(), static_cast<size_t>(count)) << "client " << index;
     for (int i = 0; i < count; ++i) {

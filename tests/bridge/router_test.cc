@@ -136,9 +136,9 @@ TEST_F(RouterTest, APostToAUnaryMethodPlansOneCallWithTheBodyAsRequest) {
   const auto metadata_headers = std::vector<std::pair<std::string, std::string>>{
       {"Authorization", "Bearer t"}, {"Content-Type", "application/json"}};
   for (const char* target : {"/streaming.v1.Streaming/Echo", "/api/streaming/echo"}) {
-    Routed routed = Route(Request(http::verb::post, target, metadata_headers,
-                                  R"({"text":"hi","failCode":3})"),
-                          state_);
+    Routed routed =
+        Route(Request(http::verb::post, target, metadata_headers, R"({"text":"hi","failCode":3})"),
+              state_);
     ASSERT_TRUE(std::holds_alternative<UnaryPlan>(routed)) << target;
     const UnaryPlan& plan = std::get<UnaryPlan>(routed);
     EXPECT_EQ(plan.method->grpc_path, "/streaming.v1.Streaming/Echo");
@@ -164,8 +164,8 @@ TEST_F(RouterTest, AUnaryMethodTakesOnlyPost) {
 }
 
 TEST_F(RouterTest, AUnaryCallWithABadBodyOrWhileDrainingIsRefusedBeforeAnyCall) {
-  PlainResponse bad = Plain(Request(http::verb::post, "/streaming.v1.Streaming/Echo", {},
-                                    R"({"text":1,})"));
+  PlainResponse bad =
+      Plain(Request(http::verb::post, "/streaming.v1.Streaming/Echo", {}, R"({"text":1,})"));
   EXPECT_EQ(bad.status, http::status::bad_request);
   EXPECT_TRUE(absl::StartsWith(bad.body, R"({"code":3,"message":"request body: )")) << bad.body;
   state_.draining = true;

@@ -141,10 +141,10 @@ TEST_F(RoutesTest, EveryServerStreamingAndUnaryMethodIsRoutedAtItsGrpcPath) {
   std::vector<std::string> paths;
   for (const RoutedMethod& method : routes_->methods()) paths.push_back(method.grpc_path);
   const std::vector<std::string> expected = {
-      "/t.v1.Svc/Watch",       "/t.v1.Svc/ByOrg",  "/t.v1.Svc/Status", "/t.v1.Svc/Deep",
-      "/t.v1.Svc/Prefixed",    "/t.v1.Svc/Unary",  "/t.v1.Svc/AnyItem",
-      "/t.v1.Svc/SpecialItem", "/t.v1.Svc/Plain",  "/t.v1.Svc/Create", "/t.v1.Svc/Rename",
-      "/t.v1.Svc/BadBody",     "/t.v1.Svc/Bound"};
+      "/t.v1.Svc/Watch",    "/t.v1.Svc/ByOrg",  "/t.v1.Svc/Status",  "/t.v1.Svc/Deep",
+      "/t.v1.Svc/Prefixed", "/t.v1.Svc/Unary",  "/t.v1.Svc/AnyItem", "/t.v1.Svc/SpecialItem",
+      "/t.v1.Svc/Plain",    "/t.v1.Svc/Create", "/t.v1.Svc/Rename",  "/t.v1.Svc/BadBody",
+      "/t.v1.Svc/Bound"};
   EXPECT_EQ(paths, expected);
   std::optional<RouteMatch> match = routes_->Match("/t.v1.Svc/Watch");
   ASSERT_TRUE(match.has_value());

@@ -70,7 +70,8 @@ TEST_F(GravityCliTest, GuardRejectionPrintsOnlyTheStatusAndExitsOne) {
 }
 
 TEST_F(GravityCliTest, HeaderFlagsAreSentAsMetadata) {
-  auto result = Run({"--header", "x-unused: a, b", "--header=authorization: Bearer " + std::string(testing::kAdminToken),
+  auto result = Run({"--header", "x-unused: a, b",
+                     "--header=authorization: Bearer " + std::string(testing::kAdminToken),
                      "streaming.v1.Streaming/StreamUsers", R"({"count":2,"intervalMs":5})"});
   EXPECT_EQ(result.exit_code, 0) << result.err;
   std::vector<std::string> lines = Lines(result.out);

@@ -1,6 +1,8 @@
 // Unary methods on gravity::server::Service: the two handler forms, a reply
 // from another thread, a handler that never replies, a client that cancels,
 // guards, and registration errors.
+#include "server/unary.h"
+
 #include <memory>
 #include <thread>
 
@@ -9,7 +11,6 @@
 #include "gtest/gtest.h"
 #include "server/guard.h"
 #include "server/service.h"
-#include "server/unary.h"
 #include "streaming/v1/streaming.grpc.pb.h"
 #include "tests/server/test_server.h"
 #include "tests/testing/wait_for.h"
@@ -40,15 +41,14 @@ grpc::Status CallEcho(streaming::v1::Streaming::Stub& stub, const std::string& t
 
 TEST(UnaryTest, AHandlerReturningStatusOrReplies) {
   Service service("streaming.v1.Streaming");
-  ASSERT_TRUE((service
-                  .AddUnary<EchoRequest, EchoReply>(
-                      "Echo",
-                      [](const EchoRequest& request, const CallInfo& call)
-                          -> absl::StatusOr<EchoReply> {
-                        if (request.text().empty()) return absl::InvalidArgumentError("no text");
-                        return ReplyOf(request.text() + " via " + call.method());
-                      })
-                  ).ok());
+  ASSERT_TRUE(
+      (service.AddUnary<EchoRequest, EchoReply>(
+           "Echo",
+           [](const EchoRequest& request, const CallInfo& call) -> absl::StatusOr<EchoReply> {
+             if (request.text().empty()) return absl::InvalidArgumentError("no text");
+             return ReplyOf(request.text() + " via " + call.method());
+           }))
+          .ok());
   auto server = testing::StartServer({&service});
   auto stub = testing::StubFor(*server);
   EchoReply reply;
@@ -65,18 +65,15 @@ TEST(UnaryTest, AReplyMayComeLaterFromAnotherThreadAndOnlyTheFirstCounts) {
   Service service("streaming.v1.Streaming");
   std::vector<std::thread> workers;
   std::atomic<int> second_finish_accepted{-1};
-  ASSERT_TRUE((service
-                  .AddUnary<EchoRequest, EchoReply>(
-                      "Echo",
-                      [&](const EchoRequest& request, UnaryReply<EchoReply> reply) {
-                        workers.emplace_back([request, reply, &second_finish_accepted] {
-                          absl::SleepFor(absl::Milliseconds(50));
-                          EXPECT_TRUE(reply.Finish(ReplyOf(request.text())));
-                          second_finish_accepted =
-                              reply.Finish(grpc::Status(grpc::StatusCode::INTERNAL, "late"));
-                        });
-                      })
-                  ).ok());
+  ASSERT_TRUE((service.AddUnary<EchoRequest, EchoReply>("Echo", [&](const EchoRequest& request,
+                                                                    UnaryReply<EchoReply> reply) {
+                workers.emplace_back([request, reply, &second_finish_accepted] {
+                  absl::SleepFor(absl::Milliseconds(50));
+                  EXPECT_TRUE(reply.Finish(ReplyOf(request.text())));
+                  second_finish_accepted =
+                      reply.Finish(grpc::Status(grpc::StatusCode::INTERNAL, "late"));
+                });
+              })).ok());
   auto server = testing::StartServer({&service});
   auto stub = testing::StubFor(*server);
   EchoReply reply;
@@ -89,10 +86,9 @@ TEST(UnaryTest, AReplyMayComeLaterFromAnotherThreadAndOnlyTheFirstCounts) {
 
 TEST(UnaryTest, AHandlerThatDropsItsReplyEndsTheCallWithInternal) {
   Service service("streaming.v1.Streaming");
-  ASSERT_TRUE((service
-                  .AddUnary<EchoRequest, EchoReply>(
-                      "Echo", [](const EchoRequest&, UnaryReply<EchoReply>) {})
-                  ).ok());
+  ASSERT_TRUE((service.AddUnary<EchoRequest, EchoReply>("Echo", [](const EchoRequest&,
+                                                                   UnaryReply<EchoReply>) {
+              })).ok());
   auto server = testing::StartServer({&service});
   auto stub = testing::StubFor(*server);
   EchoReply reply;
@@ -108,15 +104,12 @@ TEST(UnaryTest, AClientCancelRunsTheHookAndALaterReplyIsRefused) {
   absl::Notification cancelled;
   absl::Notification handler_ran;
   std::optional<UnaryReply<EchoReply>> kept;
-  ASSERT_TRUE((service
-                  .AddUnary<EchoRequest, EchoReply>(
-                      "Echo",
-                      [&](const EchoRequest&, UnaryReply<EchoReply> reply) {
-                        reply.OnCancel([&] { cancelled.Notify(); });
-                        kept = reply;
-                        handler_ran.Notify();
-                      })
-                  ).ok());
+  ASSERT_TRUE((service.AddUnary<EchoRequest, EchoReply>("Echo", [&](const EchoRequest&,
+                                                                    UnaryReply<EchoReply> reply) {
+                reply.OnCancel([&] { cancelled.Notify(); });
+                kept = reply;
+                handler_ran.Notify();
+              })).ok());
   auto server = testing::StartServer({&service});
   auto stub = testing::StubFor(*server);
   grpc::ClientContext context;
@@ -143,14 +136,13 @@ TEST(UnaryTest, GuardsRunBeforeTheHandler) {
   Service service("streaming.v1.Streaming");
   std::atomic<int> handled{0};
   service.GuardMethod("Echo", RequireBearerToken("unary-gv5ecret"));
-  ASSERT_TRUE((service
-                  .AddUnary<EchoRequest, EchoReply>(
-                      "Echo",
-                      [&](const EchoRequest& request, const CallInfo&) -> absl::StatusOr<EchoReply> {
-                        ++handled;
-                        return ReplyOf(request.text());
-                      })
-                  ).ok());
+  ASSERT_TRUE((service.AddUnary<EchoRequest, EchoReply>(
+                   "Echo",
+                   [&](const EchoRequest& request, const CallInfo&) -> absl::StatusOr<EchoReply> {
+                     ++handled;
+                     return ReplyOf(request.text());
+                   }))
+                  .ok());
   auto server = testing::StartServer({&service});
   auto stub = testing::StubFor(*server);
   EchoReply reply;
