@@ -4,18 +4,15 @@
 //
 //   node browser.test.mjs --server=bazel-bin/examples/streaming/streaming-server \
 //                         --bridge=bazel-bin/bridge/gravity-bridge [--chromium=/usr/bin/chromium]
-import { mkdtemp, rm } from 'node:fs/promises';
 import http from 'node:http';
-import os from 'node:os';
-import path from 'node:path';
 import { chromium } from 'playwright-core';
 import {
   check,
   checkEqual,
   flags,
+  launchChromium,
   metric,
   onCleanup,
-  onFailure,
   randomToken,
   run,
   startBridge,
@@ -25,7 +22,6 @@ import {
 } from './harness.mjs';
 
 const args = flags(['server', 'bridge']);
-const CHROMIUM = args.chromium ?? process.env.CHROMIUM ?? '/usr/bin/chromium';
 
 // The page: two helpers the test calls with page.evaluate(). Both use the
 // browser's EventSource with credentials, cross-origin to the bridge.
@@ -114,34 +110,7 @@ run(async () => {
   const base = bridge.url;
   check(`page origin ${origin} differs from bridge origin ${base}`, new URL(origin).origin !== new URL(base).origin);
 
-  const profile = await mkdtemp(path.join(os.tmpdir(), 'gravity-e2e-chromium-'));
-  onCleanup(() => rm(profile, { recursive: true, force: true }));
-  const context = await chromium.launchPersistentContext(profile, {
-    executablePath: CHROMIUM,
-    headless: true,
-    timeout: 20000,
-    args: [
-      '--headless',
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-quic',
-      '--no-first-run',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-    ],
-  });
-  onCleanup(() => context.close());
-  const page = context.pages()[0] ?? (await context.newPage());
-  page.setDefaultTimeout(15000);
-
-  const consoleLines = [];
-  page.on('console', (m) => consoleLines.push(`[${m.type()}] ${m.text()}`));
-  page.on('pageerror', (e) => consoleLines.push(`[pageerror] ${e.message}`));
-  onFailure(() => {
-    console.log('# --- browser console ---');
-    for (const line of consoleLines) console.log(`# ${line}`);
-  });
+  const { page } = await launchChromium(chromium, { executablePath: args.chromium });
   // What went over the wire to the bridge, as the browser saw it.
   const requests = [];
   const responses = [];

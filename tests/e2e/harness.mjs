@@ -1,12 +1,13 @@
 // Shared plumbing of the end-to-end tests: command-line flags, starting the
 // C++ binaries on port 0, one line per check, a watchdog, and cleanup that
 // runs on success, failure, timeout and signals alike.
-import { spawn } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 
 export const E2E_DIR = path.dirname(fileURLToPath(import.meta.url));
 export const REPO_ROOT = path.resolve(E2E_DIR, '..', '..');
@@ -274,22 +275,96 @@ export function freeLoopbackPort() {
   });
 }
 
+// A free loopback port below 32768 (the kernel's ephemeral range starts at
+// 32768), for a process the test kills and starts again on the same port: no
+// outgoing connection takes it while the process is down, and the restart
+// finds it free. Node's listen() sets SO_REUSEADDR, as the binaries do, so
+// connections in TIME_WAIT do not count. Each call gives another port.
+const lowPortsTaken = new Set();
+export async function lowPort() {
+  const first = 20000 + (process.pid % 5000) * 2;
+  for (let port = first; port < first + 2000; port++) {
+    if (lowPortsTaken.has(port)) continue;
+    const free = await new Promise((resolve) => {
+      const probe = net.createServer();
+      probe.once('error', () => resolve(false));
+      probe.listen(port, '127.0.0.1', () => probe.close(() => resolve(true)));
+    });
+    if (free) {
+      lowPortsTaken.add(port);
+      return port;
+    }
+  }
+  throw new Error('no free port in 20000..32767');
+}
+
+// A self-signed certificate for 127.0.0.1 (and localhost) in `dir`, made by
+// openssl ($OPENSSL, default openssl on PATH) for this run: { cert, key }.
+export async function selfSignedCert(dir) {
+  const cert = path.join(dir, 'cert.pem');
+  const key = path.join(dir, 'key.pem');
+  await withTimeout(
+    promisify(execFile)(process.env.OPENSSL ?? 'openssl', [
+      'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes',
+      '-keyout', key, '-out', cert, '-days', '2', '-subj', '/CN=127.0.0.1',
+      '-addext', 'subjectAltName=IP:127.0.0.1,DNS:localhost',
+    ]),
+    15000,
+    'openssl req -x509',
+  );
+  return { cert, key };
+}
+
 // Debian's nginx ($NGINX, default /usr/sbin/nginx) in front of `upstreams`
 // (host:port each, e.g. bridges), with the README's proxy settings ("Behind
 // nginx"), in a temporary directory, on a free loopback port, plain HTTP/1.1.
 // Options:
 //   serverParams: appended to each upstream's `server` line ("max_fails=1 ...");
-//   location: more directives for `location /` ("proxy_next_upstream error;").
+//   location: more directives for `location /` ("proxy_next_upstream error;");
+//   files: { 'page.html': text, ... }, each served by nginx itself at /<name>
+//     (as text/html), next to the proxy;
+//   tls: true for a second server, the same locations over TLS + HTTP/2 on
+//     another free port, with a self-signed certificate (selfSignedCert()).
 // Ready when GET /healthz answers 200 through it. Stopped at cleanup (its own
 // process group, so the workers too); its error.log is printed when the test
-// fails. Returns { url: 'http://127.0.0.1:PORT', pid, errorLog() }.
-export async function startNginx(upstreams, { serverParams = '', location = '' } = {}) {
+// fails. Returns { url: 'http://127.0.0.1:PORT', https: 'https://127.0.0.1:PORT'
+// (with tls), pid, errorLog() }.
+export async function startNginx(upstreams, { serverParams = '', location = '', files = {}, tls = false } = {}) {
   const nginx = process.env.NGINX ?? '/usr/sbin/nginx';
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'gravity-nginx-'));
   fs.chmodSync(dir, 0o755); // nginx's workers run as nobody
   onCleanup(() => fs.rmSync(dir, { recursive: true, force: true }));
   const port = await freeLoopbackPort();
   const servers = upstreams.map((u) => `server ${u} ${serverParams};`).join(' ');
+  if (Object.keys(files).length > 0) fs.mkdirSync(path.join(dir, 'www'), { mode: 0o755 });
+  for (const [name, text] of Object.entries(files)) {
+    fs.writeFileSync(path.join(dir, 'www', name), text, { mode: 0o644 });
+  }
+  const locations = `${Object.keys(files)
+    .map((name) => `
+    location = /${name} { root ${dir}/www; default_type text/html; }`)
+    .join('')}
+    location / {
+      proxy_pass http://gravity;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_buffering off;
+      proxy_read_timeout 1h;
+      ${location}
+    }`;
+  let tlsServer = '';
+  let httpsPort = null;
+  if (tls) {
+    const { cert, key } = await selfSignedCert(dir);
+    httpsPort = await freeLoopbackPort();
+    tlsServer = `
+  server {
+    listen 127.0.0.1:${httpsPort} ssl http2;
+    ssl_certificate ${cert};
+    ssl_certificate_key ${key};
+    ${locations}
+  }`;
+  }
   const conf = `
 daemon off;
 pid ${dir}/nginx.pid;
@@ -305,15 +380,8 @@ http {
   upstream gravity { ${servers} keepalive 64; }
   server {
     listen 127.0.0.1:${port};
-    location / {
-      proxy_pass http://gravity;
-      proxy_http_version 1.1;
-      proxy_set_header Connection "";
-      proxy_buffering off;
-      proxy_read_timeout 1h;
-      ${location}
-    }
-  }
+    ${locations}
+  }${tlsServer}
 }
 `;
   fs.writeFileSync(path.join(dir, 'nginx.conf'), conf);
@@ -357,5 +425,53 @@ http {
     if (Date.now() > deadline) throw new Error(`nginx did not come up: ${output}\n${errorLog()}`);
     await sleep(100);
   }
-  return { url, pid: child.pid, errorLog };
+  const https = httpsPort === null ? undefined : `https://127.0.0.1:${httpsPort}`;
+  return { url, https, pid: child.pid, errorLog };
+}
+
+// --- Chromium ------------------------------------------------------------------
+
+// Debian's Chromium, headless, driven by playwright-core's `chromium` (the
+// caller's: client/web has its own node_modules), with a fresh profile in a
+// temporary directory. Options: executablePath (default $CHROMIUM, else
+// /usr/bin/chromium), profilePrefix (the temporary directory's name), and
+// any more of launchPersistentContext's (e.g. ignoreHTTPSErrors). Closed and
+// its profile removed at cleanup; the page's console (and uncaught errors) is
+// collected in consoleLines and printed when the test fails. Returns
+// { context, page, consoleLines }.
+export const CHROMIUM_FLAGS = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+];
+
+export async function launchChromium(
+  chromium,
+  { executablePath, profilePrefix = 'gravity-e2e-chromium-', ...options } = {},
+) {
+  const profile = fs.mkdtempSync(path.join(os.tmpdir(), profilePrefix));
+  onCleanup(() => fs.rmSync(profile, { recursive: true, force: true }));
+  const context = await chromium.launchPersistentContext(profile, {
+    executablePath: executablePath ?? process.env.CHROMIUM ?? '/usr/bin/chromium',
+    headless: true,
+    timeout: 20000,
+    args: CHROMIUM_FLAGS,
+    ...options,
+  });
+  onCleanup(() => context.close());
+  const page = context.pages()[0] ?? (await context.newPage());
+  page.setDefaultTimeout(15000);
+  const consoleLines = [];
+  page.on('console', (m) => consoleLines.push(`[${m.type()}] ${m.text()}`));
+  page.on('pageerror', (e) => consoleLines.push(`[pageerror] ${e.message}`));
+  onFailure(() => {
+    console.log('# --- browser console ---');
+    for (const line of consoleLines) console.log(`# ${line}`);
+  });
+  return { context, page, consoleLines };
 }

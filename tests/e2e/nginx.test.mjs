@@ -3,109 +3,21 @@
 // streaming-server. Proves that events pass nginx unbuffered, and that a
 // backend killed and restarted mid-stream costs the browser nothing: it
 // reconnects with Last-Event-ID and gets every event exactly once.
-import { spawn } from 'node:child_process';
-import fs from 'node:fs';
-import net from 'node:net';
-import os from 'node:os';
-import path from 'node:path';
 import { EventSource } from 'eventsource';
 import {
   check,
   checkEqual,
   flags,
-  onCleanup,
-  onFailure,
+  freeLoopbackPort,
   run,
   sleep,
   startBridge,
+  startNginx,
   startProcess,
-  startServer,
   withTimeout,
 } from './harness.mjs';
 
 const args = flags(['server', 'bridge']);
-const NGINX = process.env.NGINX ?? '/usr/sbin/nginx';
-
-async function freePort() {
-  return new Promise((resolve, reject) => {
-    const probe = net.createServer();
-    probe.once('error', reject);
-    probe.listen(0, '127.0.0.1', () => {
-      const { port } = probe.address();
-      probe.close(() => resolve(port));
-    });
-  });
-}
-
-async function startNginx(bridgeUrl) {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'gravity-nginx-'));
-  fs.chmodSync(dir, 0o755);
-  onCleanup(() => fs.rmSync(dir, { recursive: true, force: true }));
-  const port = await freePort();
-  const upstream = bridgeUrl.replace(/^http:\/\//, '');
-  const conf = `
-daemon off;
-pid ${dir}/nginx.pid;
-error_log ${dir}/error.log warn;
-events {}
-http {
-  access_log off;
-  client_body_temp_path ${dir}/body;
-  proxy_temp_path ${dir}/proxy;
-  fastcgi_temp_path ${dir}/fastcgi;
-  uwsgi_temp_path ${dir}/uwsgi;
-  scgi_temp_path ${dir}/scgi;
-  upstream gravity { server ${upstream}; keepalive 16; }
-  server {
-    listen 127.0.0.1:${port};
-    location / {
-      proxy_pass http://gravity;
-      proxy_http_version 1.1;
-      proxy_set_header Connection "";
-      proxy_buffering off;
-      proxy_read_timeout 1h;
-    }
-  }
-}
-`;
-  fs.writeFileSync(path.join(dir, 'nginx.conf'), conf);
-  // Its own process group, so cleanup reaches the workers too.
-  const child = spawn(NGINX, ['-p', dir, '-c', path.join(dir, 'nginx.conf')], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-    detached: true,
-  });
-  const exited = new Promise((resolve) => child.on('exit', resolve));
-  let output = '';
-  child.stdout.on('data', (d) => (output += d));
-  child.stderr.on('data', (d) => (output += d));
-  onFailure(() => {
-    console.log(`# --- nginx output ---\n# ${output}`);
-    try {
-      console.log(`# --- nginx error.log ---\n# ${fs.readFileSync(path.join(dir, 'error.log'))}`);
-    } catch {}
-  });
-  onCleanup(async () => {
-    const group = -child.pid;
-    try {
-      process.kill(group, 'SIGTERM');  // the master stops its workers
-    } catch {}
-    await Promise.race([exited, sleep(3000)]);
-    try {
-      process.kill(group, 'SIGKILL');
-    } catch {}
-  });
-  const url = `http://127.0.0.1:${port}`;
-  // Ready when it answers.
-  const deadline = Date.now() + 10000;
-  for (;;) {
-    try {
-      const r = await fetch(`${url}/healthz`);
-      if (r.ok) return url;
-    } catch {}
-    if (Date.now() > deadline) throw new Error(`nginx did not come up: ${output}`);
-    await sleep(100);
-  }
-}
 
 // Collects a stream's events until `end` (or until `timeoutMs`), with arrival times.
 function collect(url, { onEvent } = {}) {
@@ -132,12 +44,12 @@ function collect(url, { onEvent } = {}) {
 }
 
 run(async () => {
-  const serverPort = await freePort();
+  const serverPort = await freeLoopbackPort();
   const serverArgs = [`--listen=127.0.0.1:${serverPort}`, '--drain=1s'];
   const ready = /^streaming-server listening on (\S+:\d+)\s*$/;
   let server = await startProcess('streaming-server', args.server, serverArgs, ready);
   const bridge = await startBridge(args.bridge, `127.0.0.1:${serverPort}`, ['--retry=500ms']);
-  const front = await startNginx(bridge.url);
+  const front = (await startNginx([bridge.url.replace(/^http:\/\//, '')])).url;
 
   // 1. Unbuffered: each event arrives when it is sent, not when the stream ends.
   const paced = await collect(`${front}/api/streaming/ping?to=nginx&count=3&interval_ms=400`);

@@ -16,6 +16,7 @@ import * as esbuild from 'esbuild';
 import { chromium } from 'playwright-core';
 import {
   flags,
+  launchChromium,
   onCleanup,
   randomToken,
   runCleanups,
@@ -27,7 +28,6 @@ import {
 
 const WEB = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const args = flags(['server', 'bridge']);
-const CHROMIUM = args.chromium ?? process.env.CHROMIUM ?? '/usr/bin/chromium';
 
 // The client and the example's descriptors as one script: window.Gravity.
 async function bundle() {
@@ -88,7 +88,7 @@ let page;
 let context;
 let backend;
 const adminToken = randomToken();
-const consoleLines = [];
+let consoleLines = [];
 const responses = [];
 
 before(async () => {
@@ -113,28 +113,10 @@ before(async () => {
   const bridge = await startBridge(args.bridge, backend.address, [`--cors_origin=${origin}`]);
   base = bridge.url;
 
-  const profile = await mkdtemp(path.join(os.tmpdir(), 'gravity-client-chromium-'));
-  onCleanup(() => rm(profile, { recursive: true, force: true }));
-  context = await chromium.launchPersistentContext(profile, {
-    executablePath: CHROMIUM,
-    headless: true,
-    timeout: 20000,
-    args: [
-      '--headless',
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-quic',
-      '--no-first-run',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-    ],
-  });
-  onCleanup(() => context.close());
-  page = context.pages()[0] ?? (await context.newPage());
-  page.setDefaultTimeout(15000);
-  page.on('console', (m) => consoleLines.push(`[${m.type()}] ${m.text()}`));
-  page.on('pageerror', (e) => consoleLines.push(`[pageerror] ${e.message}`));
+  ({ context, page, consoleLines } = await launchChromium(chromium, {
+    executablePath: args.chromium,
+    profilePrefix: 'gravity-client-chromium-',
+  }));
   page.on('response', (r) => {
     if (r.url().startsWith(base)) responses.push({ url: r.url(), method: r.request().method(), status: r.status(), headers: r.headers() });
   });
