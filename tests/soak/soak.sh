@@ -59,10 +59,10 @@ if (($(ulimit -n) < 3 * streams + 200)); then
 fi
 
 work="$(mktemp -d "${TEST_TMPDIR:-/tmp}/soak.XXXXXX")"
-server_pid="" bridge_pid="" loadgen_pid=""
+server_pid="" bridge_pid="" loadgen_pid="" sampler_pid=""
 cleanup() {
   local pid
-  for pid in "$loadgen_pid" "$bridge_pid" "$server_pid"; do
+  for pid in "$sampler_pid" "$loadgen_pid" "$bridge_pid" "$server_pid"; do
     [[ -n "$pid" ]] && kill -KILL "$pid" 2>/dev/null
   done
   wait 2>/dev/null
@@ -112,6 +112,15 @@ echo "soak: $streams streams with churn for ${seconds}s (warm-up ${warmup}s); br
   --interval_ms="$interval_ms" --duration="$seconds" --timeout=30 >"$work/loadgen.log" 2>&1 &
 loadgen_pid=$!
 
+# The RSS trajectory, every 30 s, for the report: flat, or still climbing?
+(
+  for ((t = 30; t < seconds; t += 30)); do
+    sleep 30
+    echo "t=${t}s rss_kib=$(rss_kib "$bridge_pid")"
+  done
+) >"$work/rss.log" 2>/dev/null &
+sampler_pid=$!
+
 sleep "$warmup"
 rss_warm=$(rss_median "$bridge_pid")
 echo "soak: RSS after the warm-up ${rss_warm} KiB"
@@ -127,6 +136,9 @@ if ! wait "$loadgen_pid"; then
 fi
 loadgen_pid=""
 cat "$work/loadgen.log"
+kill "$sampler_pid" 2>/dev/null
+wait "$sampler_pid" 2>/dev/null
+echo "soak: RSS every 30 s: $(tr '\n' ' ' <"$work/rss.log")"
 result=$(grep '^RESULT' "$work/loadgen.log" | tail -n 1)
 [[ -n "$result" ]] || { echo "soak: FAIL: loadgen printed no RESULT" >&2; status=1; }
 
