@@ -119,9 +119,11 @@ run(
     const bridgeB = await startBridge(args.bridge, chatB.address, bridgeArgs);
     const hostA = new URL(bridgeA.url).host;
     const hostB = new URL(bridgeB.url).host;
-    // X-Upstream: the bridges nginx tried for a request ("A, B" after a
-    // failover), so the test can tell where each connection went.
+    // The README's upstream and location settings; X-Upstream: the bridges
+    // nginx tried for a request ("A, B" after a failover), so the test can
+    // tell where each connection went.
     const front = await startNginx([hostA, hostB], {
+      serverParams: 'max_fails=1 fail_timeout=1s',
       location: `proxy_next_upstream error timeout;
       proxy_connect_timeout 5s;
       add_header X-Upstream $upstream_addr always;`,
