@@ -260,7 +260,7 @@ Result RunNativeAsync(Streaming::Stub& stub, int streams, int64_t count) {
 // One SSE response read off a non-blocking socket.
 struct SseReader {
   int fd = -1;
-  int64_t events = 0;  // "\n\n"-ended events, the final `end` included
+  int64_t events = 0;  // "\n\n"-ended blocks: the opening retry:, the events, the `end`
   int64_t bytes = 0;
   char last = 0;     // the last byte seen, for "\n\n" across reads
   std::string head;  // the first bytes: the status line
@@ -368,15 +368,16 @@ Result RunBridge(int port, int streams, int64_t count) {
     }
     for (SseReader& reader : readers) {
       if (reader.fd >= 0) close(reader.fd);
-      result.events += std::max<int64_t>(reader.events - 1, 0);  // not the `end` event
+      // Neither the opening retry: hint nor the `end` event.
+      result.events += std::max<int64_t>(reader.events - 2, 0);
       result.bytes += reader.bytes;
       if (!result.error.empty()) continue;
       if (!absl::StartsWith(reader.head, "HTTP/1.1 200")) {
         result.error = absl::StrCat("a response began with \"", reader.head, "\"");
-      } else if (reader.events != count + 1 ||
+      } else if (reader.events != count + 2 ||
                  !absl::StrContains(reader.tail, "event: end\ndata: {\"code\":0,")) {
-        result.error = absl::StrCat("a stream had ", reader.events, " events, expected ", count + 1,
-                                    " ending in an OK end event");
+        result.error = absl::StrCat("a stream had ", reader.events, " blocks, expected ", count + 2,
+                                    " (retry:, the events, an OK end event)");
       }
     }
   });
