@@ -233,25 +233,20 @@ void Session::StartUnary(UnaryPlan plan) {
 void Session::OnUnaryDone(const grpc::Status& status, const std::string& reply) {
   if (closed_ || unary_ == nullptr) return;
   unary_.reset();
-  PlainResponse response = ErrorResponse(status, *state_);
-  if (status.ok()) {
-    std::string json;
-    absl::Status encoded =
-        state_->json->ToJson(*unary_method_->method->output_type(), reply, &json);
-    if (encoded.ok()) {
-      response = PlainResponse{http::status::ok, "application/json", std::move(json) + "\n"};
-    } else {
-      response = ErrorResponse(
-          grpc::Status(grpc::StatusCode::INTERNAL,
-                       absl::StrCat("the backend's reply does not parse as ",
-                                    unary_method_->method->output_type()->full_name())),
-          *state_);
-    }
+  // The call's outcome as the client sees it: a reply that does not parse is
+  // the bridge's INTERNAL, whatever the backend said.
+  grpc::Status outcome = status;
+  std::string json;
+  if (outcome.ok() &&
+      !state_->json->ToJson(*unary_method_->method->output_type(), reply, &json).ok()) {
+    outcome = grpc::Status(grpc::StatusCode::INTERNAL,
+                           absl::StrCat("the backend's reply does not parse as ",
+                                        unary_method_->method->output_type()->full_name()));
   }
-  LogAccess(static_cast<int>(response.status),
-            status.ok() && response.status != http::status::ok ? grpc::StatusCode::INTERNAL
-                                                               : status.error_code(),
-            0, 0);
+  PlainResponse response =
+      outcome.ok() ? PlainResponse{http::status::ok, "application/json", std::move(json) + "\n"}
+                   : ErrorResponse(outcome, *state_);
+  LogAccess(static_cast<int>(response.status), outcome.error_code(), 0, 0);
   Respond(std::move(response));
 }
 
