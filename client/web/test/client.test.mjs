@@ -249,9 +249,19 @@ test('HTTP error without a Status JSON body: code from the HTTP status', async (
     res.writeHead(502, { 'Content-Type': 'text/html' });
     res.end('<h1>Bad Gateway</h1>');
   };
-  const { error } = await api().test.stream();
+  // maxReconnects 0: a 502 is otherwise tried again (see "retrying 502, 503, 504").
+  const { error } = await api({ maxReconnects: 0 }).test.stream();
   assert.equal(error.code, 14);
   assert.equal(error.httpStatus, 502);
+  assert.equal(requests.length, 1);
+  handler = (r, res) => {
+    res.writeHead(500, { 'Content-Type': 'text/plain' });
+    res.end('oops');
+  };
+  const other = await api().test.stream();
+  assert.equal(other.error.code, 2);
+  assert.equal(other.error.httpStatus, 500);
+  assert.equal(requests.length, 2, 'a 500 is not tried again');
 });
 
 test('200 that is not text/event-stream: {error} INTERNAL', async () => {
