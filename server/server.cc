@@ -17,6 +17,7 @@
 #include "grpcpp/health_check_service_interface.h"
 #include "grpcpp/security/server_credentials.h"
 #include "grpcpp/server_builder.h"
+#include "server/internal/ignore_sigpipe.h"
 #include "server/service.h"
 
 namespace gravity::server {
@@ -96,6 +97,9 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& optio
   absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> credentials = Credentials(options);
   if (!credentials.ok()) return credentials.status();
 
+  // A peer that closed its socket must cost one connection, never the
+  // process: see ignore_sigpipe.h (Redis via hiredis writes with write()).
+  internal::IgnoreSigpipe();
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;

@@ -9,6 +9,11 @@
 //   std::cout << "listening on " << (*server)->address() << "\n";
 //   (*server)->RunUntilSignal();  // SIGTERM / SIGINT, then drains
 //
+// SIGPIPE: Start sets SIGPIPE to SIG_IGN when it is still at its default
+// (SIG_DFL), once per process, so a write to a socket that its peer closed
+// (a Redis that restarts or refuses a connection) fails with EPIPE instead of
+// killing the server. An application's own SIGPIPE handler is left alone.
+//
 // Thread-safety: Shutdown and Wait may be called from any thread; the
 // services must outlive the Server.
 #ifndef GRAVITY_SERVER_SERVER_H_

@@ -38,7 +38,7 @@ class Stream {
 
   // Queues `message`. Returns whether the stream is still open: false after
   // Close, after the client went away, or when this message hit the queue's
-  // bound (then the stream ends with RESOURCE_EXHAUSTED).
+  // bound (then the stream is cut with UNAVAILABLE: the client resumes).
   bool Send(const T& message) const { return core_->Send(message); }
 
   // Ends with OK once every message sent so far has gone out.

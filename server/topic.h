@@ -20,8 +20,8 @@
 // - Slow subscribers: each event goes into the stream's bounded queue
 //   (StreamOptions). A replay waits whenever the stream is Backlogged() and
 //   continues when it drains. A live subscriber whose queue reaches the bound
-//   is ended with RESOURCE_EXHAUSTED (StreamCore's policy) and dropped: it
-//   reconnects and resumes from the log. Nobody waits for it: not the
+//   is cut with UNAVAILABLE (StreamOptions' policy) and dropped: it
+//   reconnects and resumes from the log after its last event id. Nobody waits for it: not the
 //   publisher, not the other subscribers.
 // - Publish never queues silently: when the log is unreachable it returns
 //   UNAVAILABLE (Redis: after at most RedisTopicOptions::publish_timeout).
@@ -39,8 +39,9 @@
 // microseconds each).
 //
 // Thread-safety: Publish, PublishAsync, Subscribe and Stats may be called from any thread
-// concurrently. Destroying the Topic stops its backend (joins its threads,
-// bounded by the block time) and ends its open subscriptions with
+// concurrently. Destroying the Topic stops its backend (joins its threads:
+// milliseconds, or up to publish_timeout with an XADD in flight to a hung
+// Redis) and ends its open subscriptions with
 // UNAVAILABLE (clients resume elsewhere); do not destroy it from a stream hook.
 #ifndef GRAVITY_SERVER_TOPIC_H_
 #define GRAVITY_SERVER_TOPIC_H_
@@ -56,6 +57,7 @@
 #include "server/internal/topic_core.h"
 #include "server/stream.h"
 #include "server/topic_backend.h"
+#include "server/topic_stats.h"
 
 namespace gravity::server {
 

@@ -134,6 +134,13 @@ std::unique_ptr<TopicBackend> NewInMemoryTopicBackend(InMemoryTopicOptions optio
 // - One replay thread per topic serves replays with `XRANGE key (id + COUNT`
 //   and checks retention against XINFO STREAM (entries-added, length,
 //   first-entry, max-deleted-entry-id) in the same MULTI/EXEC.
+// - Stop interrupts the reader's and the replay thread's sockets instead of
+//   waiting out XREAD BLOCK: destroying a topic takes milliseconds.
+// - A Redis that refuses connections (maxclients) is UNAVAILABLE, like one
+//   that is down. Creating the backend sets SIGPIPE to SIG_IGN if it is still
+//   SIG_DFL (hiredis writes with write(); a closed connection must not kill
+//   the process: see server/internal/ignore_sigpipe.h).
+// - Log lines (reader lost / back on Redis) go through server/log.h.
 // Redis 7 or later (exclusive ranges, XINFO STREAM's entries-added).
 // A plain value type.
 struct RedisTopicOptions {

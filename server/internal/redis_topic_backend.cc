@@ -3,16 +3,19 @@
 // Three connections per topic, each with one owner: the publish connection
 // (Append and the publisher thread's batches for AppendAsync, under
 // publish_mu_), the reader thread's (XREAD BLOCK) and the replay thread's
-// (XRANGE). hiredis' synchronous API is used on all three;
-// every call is bounded by socket timeouts, and the reader's by the block
-// time, so Stop returns within about block_time.
+// (XRANGE). hiredis' synchronous API is used on all three (RedisConnection);
+// every call is bounded by socket timeouts. Stop interrupts the reader's and
+// the replay thread's sockets (shutdown(2)) instead of waiting out an
+// XREAD BLOCK, so it returns within milliseconds, or within publish_timeout
+// when an XADD is in flight to a hung Redis: a process with many topics
+// exits at once (they used to take about block_time each).
 #include <hiredis/hiredis.h>
-#include <sys/time.h>
 
 #include <algorithm>
 #include <condition_variable>
+#include <cstdint>
 #include <deque>
-#include <iostream>
+#include <limits>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -28,24 +31,20 @@
 #include "absl/strings/str_split.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
+#include "server/internal/ignore_sigpipe.h"
+#include "server/internal/redis_connection.h"
+#include "server/log.h"
 #include "server/topic_backend.h"
 
 namespace gravity::server {
 
 namespace {
 
-struct ReplyDeleter {
-  void operator()(redisReply* reply) const { freeReplyObject(reply); }
-};
-using Reply = std::unique_ptr<redisReply, ReplyDeleter>;
+using internal::ErrorReplyStatus;
+using internal::RedisConnection;
+using Reply = internal::RedisReply;
 
-timeval BoundedTimeval(absl::Duration duration) {
-  return absl::ToTimeval(std::max(duration, absl::Milliseconds(1)));
-}
-
-absl::string_view Text(const redisReply* reply) {
-  return reply == nullptr ? absl::string_view() : absl::string_view(reply->str, reply->len);
-}
+absl::string_view Text(const redisReply* reply) { return internal::ReplyText(reply); }
 
 absl::StatusOr<EventPosition> ParseRedisId(absl::string_view id) {
   std::vector<absl::string_view> parts = absl::StrSplit(id, absl::MaxSplits('-', 1));
@@ -64,107 +63,6 @@ absl::StatusOr<EventPosition> ParseRedisId(absl::string_view id) {
 
 std::string FormatRedisId(EventPosition position) {
   return absl::StrCat(position.major, "-", position.minor);
-}
-
-// One synchronous hiredis connection with bounded connect and I/O. Not
-// thread-safe: each has one owner.
-class RedisConnection {
- public:
-  RedisConnection(std::string host, int port, absl::Duration connect_timeout,
-                  absl::Duration io_timeout)
-      : host_(std::move(host)),
-        port_(port),
-        connect_timeout_(connect_timeout),
-        io_timeout_(io_timeout) {}
-  ~RedisConnection() { Reset(); }
-
-  bool connected() const { return context_ != nullptr; }
-
-  absl::Status Connect() {
-    if (context_ != nullptr) return absl::OkStatus();
-    redisContext* context =
-        redisConnectWithTimeout(host_.c_str(), port_, BoundedTimeval(connect_timeout_));
-    if (context == nullptr) return absl::UnavailableError("redis: out of memory");
-    if (context->err != 0) {
-      absl::Status status =
-          absl::UnavailableError(absl::StrCat("redis ", host_, ":", port_, ": ", context->errstr));
-      redisFree(context);
-      return status;
-    }
-    if (redisSetTimeout(context, BoundedTimeval(io_timeout_)) != REDIS_OK) {
-      redisFree(context);
-      return absl::UnavailableError(absl::StrCat("redis ", host_, ":", port_, ": set timeout"));
-    }
-    context_ = context;
-    return absl::OkStatus();
-  }
-
-  void Reset() {
-    if (context_ != nullptr) redisFree(context_);
-    context_ = nullptr;
-  }
-
-  // Sends every command, then reads every reply: one round trip. An I/O
-  // error drops the connection (the next call reconnects) and is
-  // UNAVAILABLE; Redis error replies are returned as replies.
-  absl::StatusOr<std::vector<Reply>> Run(const std::vector<std::vector<std::string>>& commands) {
-    absl::Status connected = Connect();
-    if (!connected.ok()) return connected;
-    for (const std::vector<std::string>& command : commands) {
-      std::vector<const char*> argv;
-      std::vector<size_t> lengths;
-      for (const std::string& arg : command) {
-        argv.push_back(arg.data());
-        lengths.push_back(arg.size());
-      }
-      if (redisAppendCommandArgv(context_, static_cast<int>(argv.size()), argv.data(),
-                                 lengths.data()) != REDIS_OK) {
-        return IoError();
-      }
-    }
-    std::vector<Reply> replies;
-    for (size_t i = 0; i < commands.size(); ++i) {
-      void* raw = nullptr;
-      if (redisGetReply(context_, &raw) != REDIS_OK || raw == nullptr) return IoError();
-      replies.emplace_back(static_cast<redisReply*>(raw));
-    }
-    return replies;
-  }
-
-  absl::StatusOr<Reply> Run(const std::vector<std::string>& command) {
-    absl::StatusOr<std::vector<Reply>> replies =
-        Run(std::vector<std::vector<std::string>>{command});
-    if (!replies.ok()) return replies.status();
-    return std::move(replies->front());
-  }
-
-  std::string address() const { return absl::StrCat(host_, ":", port_); }
-
- private:
-  absl::Status IoError() {
-    absl::Status status = absl::UnavailableError(absl::StrCat(
-        "redis ", host_, ":", port_, ": ",
-        context_ != nullptr && context_->errstr[0] != '\0' ? context_->errstr : "connection lost"));
-    Reset();
-    return status;
-  }
-
-  const std::string host_;
-  const int port_;
-  const absl::Duration connect_timeout_;
-  const absl::Duration io_timeout_;
-  redisContext* context_ = nullptr;
-};
-
-// A Redis error reply as a status: the ones that mean "not now" (loading
-// the AOF, busy, a replica without its master) are UNAVAILABLE.
-absl::Status ErrorReplyStatus(const redisReply* reply, absl::string_view what) {
-  const absl::string_view text = Text(reply);
-  const bool transient = absl::StartsWith(text, "LOADING") || absl::StartsWith(text, "BUSY") ||
-                         absl::StartsWith(text, "MASTERDOWN") ||
-                         absl::StartsWith(text, "TRYAGAIN") || absl::StartsWith(text, "READONLY");
-  const std::string message = absl::StrCat("redis ", what, ": ", text);
-  return transient ? absl::UnavailableError(message) : absl::InternalError(message);
 }
 
 // Entries of an XRANGE / XREAD reply: [[id, [field, value, ...]], ...].
@@ -202,8 +100,13 @@ class RedisTopicBackend final : public TopicBackend {
   RedisTopicBackend(RedisTopicOptions options, std::string topic_name)
       : options_(std::move(options)),
         key_(options_.key_prefix + topic_name),
-        publish_(options_.host, options_.port, options_.publish_timeout, options_.publish_timeout) {
-  }
+        publish_(options_.host, options_.port, options_.publish_timeout, options_.publish_timeout),
+        // The reader's socket timeout is past the block time: a hung Redis
+        // is noticed.
+        reader_connection_(options_.host, options_.port, options_.publish_timeout,
+                           options_.block_time + absl::Seconds(2)),
+        replay_connection_(options_.host, options_.port, options_.publish_timeout,
+                           options_.publish_timeout * 4) {}
 
   ~RedisTopicBackend() override { Stop(); }
 
@@ -233,6 +136,10 @@ class RedisTopicBackend final : public TopicBackend {
       stopping_ = true;
     }
     stop_cv_.notify_all();
+    // Wakes the reader out of XREAD BLOCK (and a replay out of its round
+    // trip) now; they see stopping_ and return.
+    reader_connection_.Interrupt();
+    replay_connection_.Interrupt();
     if (reader_.joinable()) reader_.join();
     if (replayer_.joinable()) replayer_.join();
     // Started only under stop_mu_ and never once stopping_ is set.
@@ -396,9 +303,7 @@ class RedisTopicBackend final : public TopicBackend {
   }
 
   void ReadLoop(std::string last_id) {
-    // The socket timeout is past the block time: a hung Redis is noticed.
-    RedisConnection connection(options_.host, options_.port, options_.publish_timeout,
-                               options_.block_time + absl::Seconds(2));
+    RedisConnection& connection = reader_connection_;
     const std::string block_ms = absl::StrCat(absl::ToInt64Milliseconds(options_.block_time));
     const absl::Duration first_backoff = absl::Milliseconds(50);
     absl::Duration backoff = first_backoff;
@@ -413,9 +318,11 @@ class RedisTopicBackend final : public TopicBackend {
         failure = ErrorReplyStatus(reply->get(), "XREAD");
       }
       if (!failure.ok()) {
+        if (Stopping()) break;  // interrupted by Stop: not an outage
         if (!down) {
-          std::cerr << "gravity: topic " << key_ << ": reader lost Redis (" << failure.message()
-                    << "); reconnecting, will continue after " << last_id << "\n";
+          Log(LogSeverity::kWarning,
+              absl::StrCat("topic ", key_, ": reader lost Redis (", failure.message(),
+                           "); reconnecting, will continue after ", last_id));
         }
         down = true;
         if (!SleepUnlessStopping(backoff)) break;
@@ -423,8 +330,8 @@ class RedisTopicBackend final : public TopicBackend {
         continue;
       }
       if (down) {
-        std::cerr << "gravity: topic " << key_ << ": reader back on Redis, continuing after "
-                  << last_id << "\n";
+        Log(LogSeverity::kInfo,
+            absl::StrCat("topic ", key_, ": reader back on Redis, continuing after ", last_id));
         down = false;
       }
       backoff = first_backoff;
@@ -434,7 +341,7 @@ class RedisTopicBackend final : public TopicBackend {
       if (stream->type != REDIS_REPLY_ARRAY || stream->elements != 2) continue;
       absl::StatusOr<std::vector<TopicEvent>> events = ParseEntries(stream->element[1]);
       if (!events.ok()) {
-        std::cerr << "gravity: topic " << key_ << ": " << events.status().message() << "\n";
+        Log(LogSeverity::kError, absl::StrCat("topic ", key_, ": ", events.status().message()));
         SleepUnlessStopping(backoff);
         continue;
       }
@@ -445,8 +352,7 @@ class RedisTopicBackend final : public TopicBackend {
   }
 
   void ReplayLoop() {
-    RedisConnection connection(options_.host, options_.port, options_.publish_timeout,
-                               options_.publish_timeout * 4);
+    RedisConnection& connection = replay_connection_;
     for (;;) {
       Replay replay;
       {
@@ -469,11 +375,19 @@ class RedisTopicBackend final : public TopicBackend {
   absl::StatusOr<TopicPage> ReadPage(RedisConnection& connection, EventPosition after,
                                      size_t limit) {
     const std::string after_id = FormatRedisId(after);
+    // Redis refuses an exclusive start at the largest id ("(18446744073709551615-
+    // 18446744073709551615": "invalid start ID"); nothing can follow it, so ask
+    // for the range that starts there ("+": at most an entry with that very id,
+    // dropped below) and let the retention checks answer OUT_OF_RANGE as for
+    // any id past the end of the log.
+    constexpr uint64_t kMax = std::numeric_limits<uint64_t>::max();
+    const bool after_last_possible = after.major == kMax && after.minor == kMax;
+    const std::string range_start = after_last_possible ? "+" : "(" + after_id;
     // One transaction: the range and the retention facts describe the same
     // moment, so a trim cannot slip between them.
     absl::StatusOr<std::vector<Reply>> replies = connection.Run({
         {"MULTI"},
-        {"XRANGE", key_, "(" + after_id, "+", "COUNT", absl::StrCat(limit)},
+        {"XRANGE", key_, range_start, "+", "COUNT", absl::StrCat(limit)},
         {"XINFO", "STREAM", key_},
         {"EXEC"},
     });
@@ -537,6 +451,10 @@ class RedisTopicBackend final : public TopicBackend {
     }
     absl::StatusOr<std::vector<TopicEvent>> events = ParseEntries(range);
     if (!events.ok()) return events.status();
+    events->erase(
+        std::remove_if(events->begin(), events->end(),
+                       [&](const TopicEvent& event) { return !(event.position > after); }),
+        events->end());
     TopicPage page;
     page.at_end = events->size() < limit;
     page.events = std::move(*events);
@@ -560,6 +478,10 @@ class RedisTopicBackend final : public TopicBackend {
   std::deque<Replay> replays_;
   std::deque<QueuedPublish> publishes_;
 
+  // Owned by the reader and the replay thread; Stop may Interrupt them.
+  RedisConnection reader_connection_;
+  RedisConnection replay_connection_;
+
   std::thread reader_;
   std::thread replayer_;
   std::thread publisher_;  // started by the first AppendAsync
@@ -569,6 +491,9 @@ class RedisTopicBackend final : public TopicBackend {
 
 std::unique_ptr<TopicBackend> NewRedisTopicBackend(RedisTopicOptions options,
                                                    std::string topic_name) {
+  // hiredis writes with write(): a Redis that closes a connection must not
+  // kill the process with SIGPIPE (see ignore_sigpipe.h).
+  internal::IgnoreSigpipe();
   return std::make_unique<RedisTopicBackend>(std::move(options), std::move(topic_name));
 }
 

@@ -86,9 +86,14 @@ bool StreamCore::Send(const google::protobuf::MessageLite& message) {
     const bool over_count = queue_.size() >= options_.max_queued_messages;
     const bool over_bytes = !queue_.empty() && queued_bytes_ + bytes > options_.max_queued_bytes;
     if (over_count || over_bytes) {
-      AbortLocked(grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
-                               absl::StrCat("client too slow: ", queue_.size(), " messages (",
-                                            queued_bytes_, " bytes) waiting to be sent")),
+      // UNAVAILABLE, not RESOURCE_EXHAUSTED: a slow consumer is cut like an
+      // outage, and clients (the bridge's `retry:` cut, @gravity/client, the
+      // C++ client) resume after their last event id instead of stopping for
+      // good (docs/wire-contract.md, "Slow consumers").
+      AbortLocked(grpc::Status(
+                      grpc::StatusCode::UNAVAILABLE,
+                      absl::StrCat("client too slow: ", queue_.size(), " messages (", queued_bytes_,
+                                   " bytes) queued; resume from your last event id")),
                   actions);
     } else {
       queue_.push_back(std::move(buffer));

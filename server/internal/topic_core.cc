@@ -1,12 +1,12 @@
 #include "server/internal/topic_core.h"
 
 #include <algorithm>
-#include <iostream>
 #include <utility>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "gravity/v1/options.pb.h"
+#include "server/log.h"
 
 namespace gravity::server::internal {
 
@@ -18,7 +18,8 @@ using google::protobuf::FieldDescriptor;
 // queue: a replay never fills a queue past Backlogged().
 constexpr size_t kReplayPageSize = 256;
 // Live events held for a subscriber while its replay catches up. Past this
-// it is too far behind: RESOURCE_EXHAUSTED, as for a full stream queue.
+// it is too far behind: cut with UNAVAILABLE, as for a full stream queue
+// (see StreamOptions), so that it resumes from the last id it got.
 constexpr size_t kMaxPendingWhileReplaying = 8192;
 
 bool IsInteger(FieldDescriptor::CppType type) {
@@ -264,10 +265,10 @@ void TopicCore::OnLive(std::vector<TopicEvent> events) {
         subscriber->pending.insert(subscriber->pending.end(), parsed.begin(), parsed.end());
         if (subscriber->pending.size() > kMaxPendingWhileReplaying) {
           slow_dropped_.fetch_add(1, std::memory_order_relaxed);
-          EndLocked(*subscriber,
-                    absl::ResourceExhaustedError(absl::StrCat(
-                        "client too slow: more than ", kMaxPendingWhileReplaying,
-                        " new events arrived while replaying topic ", name_, "; resume again")));
+          EndLocked(*subscriber, absl::UnavailableError(absl::StrCat(
+                                     "client too slow: more than ", kMaxPendingWhileReplaying,
+                                     " new events arrived while replaying topic ", name_,
+                                     "; resume from your last event id")));
         }
         break;
       case Subscriber::State::kLive:
@@ -287,7 +288,7 @@ bool TopicCore::SendLocked(Subscriber& subscriber, const Event& event) {
     return true;
   }
   // An open stream that refuses a message has just hit its queue's bound
-  // (RESOURCE_EXHAUSTED); one that was already closed went away on its own.
+  // (cut with UNAVAILABLE); one that was already closed went away on its own.
   if (was_open) slow_dropped_.fetch_add(1, std::memory_order_relaxed);
   subscriber.state = Subscriber::State::kEnded;
   subscriber.pending.clear();
@@ -402,8 +403,8 @@ absl::StatusOr<TopicCore::EventPtr> TopicCore::Parse(TopicEvent raw) const {
   auto event = std::make_shared<Event>();
   event->message.reset(prototype_.New());
   if (!event->message->ParseFromString(raw.payload)) {
-    std::cerr << "gravity: topic " << name_ << ": event " << raw.id << " is not a "
-              << prototype_.GetTypeName() << "; skipped\n";
+    Log(LogSeverity::kError, absl::StrCat("topic ", name_, ": event ", raw.id, " is not a ",
+                                          prototype_.GetTypeName(), "; skipped"));
     return absl::DataLossError("unparsable event");
   }
   const google::protobuf::Reflection* reflection = event->message->GetReflection();
@@ -441,8 +442,8 @@ absl::StatusOr<TopicCore::EventPtr> TopicCore::Parse(TopicEvent raw) const {
       set = false;
   }
   if (!set) {
-    std::cerr << "gravity: topic " << name_ << ": event id " << raw.id << " does not fit "
-              << id_field_->full_name() << "; skipped\n";
+    Log(LogSeverity::kError, absl::StrCat("topic ", name_, ": event id ", raw.id, " does not fit ",
+                                          id_field_->full_name(), "; skipped"));
     return absl::DataLossError("event id does not fit");
   }
   event->id = std::move(raw.id);

@@ -28,18 +28,9 @@
 #include "google/protobuf/descriptor.h"
 #include "google/protobuf/message.h"
 #include "server/topic_backend.h"
+#include "server/topic_stats.h"
 
 namespace gravity::server {
-
-// Counters of one Topic in this process. A plain value type.
-struct TopicStats {
-  uint64_t events_published = 0;          // Publish calls that returned an id
-  uint64_t events_delivered = 0;          // live events received from the log (any publisher)
-  uint64_t subscribers = 0;               // open subscriptions now (each counted once it
-                                          // gets every event published from then on)
-  uint64_t replays = 0;                   // subscriptions that resumed after an id
-  uint64_t slow_subscribers_dropped = 0;  // ended with RESOURCE_EXHAUSTED
-};
 
 namespace internal {
 

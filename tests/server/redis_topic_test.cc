@@ -3,7 +3,10 @@
 // objects sharing one stream (as two processes would), replay with Redis ids,
 // retention (MAXLEN ~), malformed ids, Redis restarted under live
 // subscribers (nothing lost, nothing twice) and Publish while Redis is down
-// (UNAVAILABLE).
+// (UNAVAILABLE); a Redis that closes and refuses connections (maxclients)
+// while publishes and subscriptions run (never SIGPIPE, always UNAVAILABLE);
+// the largest possible id (OUT_OF_RANGE); topics destroyed while their
+// readers block in XREAD (at once).
 #include <stdlib.h>
 
 #include <atomic>
@@ -18,6 +21,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/synchronization/mutex.h"
 #include "gtest/gtest.h"
+#include "server/log.h"
 #include "server/topic.h"
 #include "tests/server/redis_server.h"
 #include "tests/server/topic_harness.h"
@@ -67,6 +71,63 @@ class RedisTopicTest : public ::testing::Test {
 
   std::string dir_;
   std::unique_ptr<RedisServer> redis_;
+};
+
+// The test's own connection to Redis, for CONFIG SET and CLIENT KILL.
+class RedisAdmin {
+ public:
+  explicit RedisAdmin(int port) {
+    timeval timeout{5, 0};
+    context_ = redisConnectWithTimeout("127.0.0.1", port, timeout);
+    if (context_ != nullptr && context_->err == 0) redisSetTimeout(context_, timeout);
+  }
+  ~RedisAdmin() {
+    if (context_ != nullptr) redisFree(context_);
+  }
+  // The reply as text ("OK", an integer's digits, an error's message).
+  std::string Run(const std::vector<std::string>& args) {
+    if (context_ == nullptr || context_->err != 0) return "(not connected)";
+    std::vector<const char*> argv;
+    std::vector<size_t> lengths;
+    for (const std::string& arg : args) {
+      argv.push_back(arg.data());
+      lengths.push_back(arg.size());
+    }
+    auto* reply = static_cast<redisReply*>(
+        redisCommandArgv(context_, static_cast<int>(argv.size()), argv.data(), lengths.data()));
+    if (reply == nullptr) return "(no reply)";
+    std::string text = reply->type == REDIS_REPLY_INTEGER ? absl::StrCat(reply->integer)
+                       : reply->str != nullptr            ? std::string(reply->str, reply->len)
+                                                          : "";
+    freeReplyObject(reply);
+    return text;
+  }
+
+ private:
+  redisContext* context_ = nullptr;
+};
+
+// Records the library's log lines (server/log.h) for the life of a test.
+class RecordingLog {
+ public:
+  RecordingLog() {
+    SetLogSink([this](LogSeverity, absl::string_view line) {
+      absl::MutexLock lock(&mu_);
+      lines_.emplace_back(line);
+    });
+  }
+  ~RecordingLog() { SetLogSink(&LogToStderr); }
+  bool Contains(absl::string_view text) const {
+    absl::MutexLock lock(&mu_);
+    for (const std::string& line : lines_) {
+      if (absl::StrContains(line, text)) return true;
+    }
+    return false;
+  }
+
+ private:
+  mutable absl::Mutex mu_;
+  std::vector<std::string> lines_ ABSL_GUARDED_BY(mu_);
 };
 
 bool StrictlyIncreasingRedisIds(const std::vector<std::string>& ids) {
@@ -353,6 +414,118 @@ TEST_F(RedisTopicTest, CreatingATopicWhileRedisIsDownIsUnavailable) {
   redis_->Stop();
   auto topic = ChatTopic::Create("down", NewRedisTopicBackend(options, "down"));
   EXPECT_EQ(topic.status().code(), absl::StatusCode::kUnavailable) << topic.status();
+}
+
+// Issue 16 #0 and #3: Redis at maxclients accepts a connection, answers
+// "ERR max number of clients reached" and closes it, and hiredis writes with
+// plain write(): the next command on that socket raised SIGPIPE, which killed
+// the process (the test binary here; chat-server in the report). Now SIGPIPE
+// is ignored (the backend sets it up), a refused connection is dropped at
+// once, and everything the refusal touches is UNAVAILABLE (it was INTERNAL,
+// with Redis' text). Once Redis takes connections again, the topic recovers.
+TEST_F(RedisTopicTest, ARedisThatClosesAndRefusesConnectionsNeverKillsTheProcess) {
+  RecordingLog log;
+  std::atomic<int> async_unavailable{0};
+  std::atomic<int> async_other{0};
+  auto topic = MakeTopic("refused");
+  ASSERT_NE(topic, nullptr);
+  TopicHarness harness(topic.get());
+  auto live = harness.Subscribe();
+  ASSERT_TRUE(WaitFor([&] { return topic->Stats().subscribers == 1; }, absl::Seconds(10)));
+  ASSERT_TRUE(topic->Publish(ChatMessage("before")).ok());
+
+  RedisAdmin admin(redis_->port());
+  // Only the admin connection fits; the topic's connections are closed.
+  ASSERT_EQ(admin.Run({"CONFIG", "SET", "maxclients", "1"}), "OK");
+  ASSERT_NE(admin.Run({"CLIENT", "KILL", "TYPE", "normal", "SKIPME", "yes"}), "0");
+
+  int sync_failures = 0;
+  std::vector<std::shared_ptr<RecordingSubscriber>> replays;
+  const absl::Time until = absl::Now() + absl::Seconds(2);
+  while (absl::Now() < until) {
+    absl::StatusOr<std::string> id = topic->Publish(ChatMessage("refused"));
+    EXPECT_FALSE(id.ok());
+    if (!id.ok()) {
+      ++sync_failures;
+      EXPECT_EQ(id.status().code(), absl::StatusCode::kUnavailable) << id.status();
+    }
+    topic->PublishAsync(ChatMessage("refused async"), [&](absl::StatusOr<std::string> async_id) {
+      (!async_id.ok() && async_id.status().code() == absl::StatusCode::kUnavailable
+           ? async_unavailable
+           : async_other)++;
+    });
+    if (replays.size() < 10) replays.push_back(harness.Subscribe("0-0"));
+    absl::SleepFor(absl::Milliseconds(20));
+  }
+  EXPECT_GT(sync_failures, 10);
+  // A topic created now is refused the same way.
+  auto refused = ChatTopic::Create("refused-new", NewRedisTopicBackend(Options(), "refused-new"));
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kUnavailable) << refused.status();
+  // Replays need the replay thread's connection: refused too.
+  for (const auto& replay : replays) {
+    std::optional<absl::Status> status = replay->WaitForEnd(absl::Seconds(10));
+    ASSERT_TRUE(status.has_value());
+    EXPECT_EQ(status->code(), absl::StatusCode::kUnavailable) << *status;
+  }
+  EXPECT_TRUE(log.Contains("reader lost Redis"));
+
+  ASSERT_EQ(admin.Run({"CONFIG", "SET", "maxclients", "10000"}), "OK");
+  absl::StatusOr<std::string> after;
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        after = topic->Publish(ChatMessage("after"));
+        return after.ok();
+      },
+      absl::Seconds(10)))
+      << after.status();
+  // The live subscriber got "before", then "after": the reader reconnected.
+  ASSERT_TRUE(WaitFor([&] { return live->count() == 2; }, absl::Seconds(10))) << live->count();
+  EXPECT_EQ(live->texts(), (std::vector<std::string>{"before", "after"}));
+  EXPECT_TRUE(WaitFor([&] { return log.Contains("reader back on Redis"); }, absl::Seconds(10)));
+  topic.reset();  // runs every PublishAsync callback
+  EXPECT_EQ(async_other.load(), 0);
+  EXPECT_GT(async_unavailable.load(), 10);
+}
+
+// Issue 16 #11: an exclusive range after the largest id made Redis answer
+// "ERR invalid start ID for the interval", passed on as INTERNAL. Every id
+// past the end of the log is OUT_OF_RANGE with gravity's message.
+TEST_F(RedisTopicTest, ResumingAfterTheLargestPossibleIdIsOutOfRangeLikeAnyIdPastTheEnd) {
+  auto topic = MakeTopic("largest");
+  ASSERT_NE(topic, nullptr);
+  TopicHarness harness(topic.get());
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE(topic->Publish(ChatMessage(absl::StrCat(i))).ok());
+  for (const std::string id :
+       {"18446744073709551615-18446744073709551615", "18446744073709551615-0",
+        "18446744073709551614-18446744073709551615", "99999999999999-0"}) {
+    auto subscriber = harness.Subscribe(id);
+    std::optional<absl::Status> status = subscriber->WaitForEnd(absl::Seconds(10));
+    ASSERT_TRUE(status.has_value()) << id;
+    EXPECT_EQ(status->code(), absl::StatusCode::kOutOfRange) << id << ": " << *status;
+    EXPECT_TRUE(absl::StrContains(status->message(), "is gone")) << id << ": " << *status;
+    EXPECT_FALSE(absl::StrContains(status->message(), "ERR")) << id << ": " << *status;
+    EXPECT_EQ(subscriber->count(), 0u) << id;
+  }
+}
+
+// Issue 16 #9: destroying a topic joined a reader blocked in XREAD BLOCK, so
+// topics went about block_time each (chat-server: 0.9 s per room at exit).
+// Stop now interrupts the reader's socket.
+TEST_F(RedisTopicTest, DestroyingTopicsInterruptsTheirBlockedReadsInsteadOfWaitingThemOut) {
+  RedisTopicOptions options = Options();
+  options.block_time = absl::Seconds(1);
+  constexpr int kTopics = 8;
+  std::vector<std::unique_ptr<ChatTopic>> topics;
+  for (int i = 0; i < kTopics; ++i) {
+    topics.push_back(MakeTopic(absl::StrCat("exit-", i), options));
+    ASSERT_NE(topics.back(), nullptr);
+  }
+  absl::SleepFor(absl::Milliseconds(200));  // every reader is in XREAD BLOCK
+  const absl::Time start = absl::Now();
+  topics.clear();
+  const absl::Duration took = absl::Now() - start;
+  // Waiting the reads out took about kTopics x 1 s.
+  EXPECT_LT(took, absl::Seconds(2)) << took;
 }
 
 }  // namespace

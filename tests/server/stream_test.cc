@@ -312,7 +312,9 @@ TEST(StreamTest, EveryAndAfterDriveAStreamAndStopWhenItEnds) {
   EXPECT_LE(ticks_after_close.load(), 1);  // at most one tick racing with Close
 }
 
-TEST(StreamTest, ASlowConsumerEndsTheStreamWithResourceExhaustedAndBoundedQueue) {
+// A slow consumer is cut like an outage (UNAVAILABLE, issue 16 #7), so that
+// clients resume after their last event id instead of stopping for good.
+TEST(StreamTest, ASlowConsumerIsCutWithUnavailableToResumeAndTheQueueIsBounded) {
   constexpr size_t kBound = 16;
   std::atomic<size_t> max_queued{0};
   std::atomic<int> accepted{0};
@@ -356,7 +358,11 @@ TEST(StreamTest, ASlowConsumerEndsTheStreamWithResourceExhaustedAndBoundedQueue)
   while (reader->Read(&reply)) ++received;
   EXPECT_LE(received, accepted.load());
   grpc::Status status = reader->Finish();
-  EXPECT_EQ(status.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED) << status.error_message();
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::UNAVAILABLE) << status.error_message();
+  EXPECT_NE(status.error_message().find("client too slow"), std::string::npos)
+      << status.error_message();
+  EXPECT_NE(status.error_message().find("resume from your last event id"), std::string::npos)
+      << status.error_message();
 }
 
 }  // namespace
