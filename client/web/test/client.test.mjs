@@ -51,7 +51,7 @@ before(async () => {
     let body = '';
     req.on('data', (c) => (body += c));
     req.on('end', () => {
-      const record = { method: req.method, url: req.url, headers: req.headers, body, closed: false };
+      const record = { method: req.method, url: req.url, headers: req.headers, body, closed: false, at: Date.now() };
       requests.push(record);
       res.on('close', () => (record.closed = true));
       handler(record, res, requests.length);
@@ -76,8 +76,8 @@ beforeEach(() => {
 const sse = (res, status = 200) => res.writeHead(status, { 'Content-Type': 'text/event-stream; charset=utf-8' });
 const event = (seq, extra = '') => `id: ${seq}\ndata: {"seq":"${seq}","text":"m${seq}"${extra}}\n\n`;
 const end = (code = 0, message = '', details = []) => `event: end\ndata: ${JSON.stringify({ code, message, details })}\n\n`;
-const statusBody = (res, http, code, message, details = []) => {
-  res.writeHead(http, { 'Content-Type': 'application/json' });
+const statusBody = (res, http, code, message, details = [], headers = {}) => {
+  res.writeHead(http, { 'Content-Type': 'application/json', ...headers });
   res.end(JSON.stringify({ code, message, details }));
 };
 const api = (options = {}) => createApi({ baseUrl: base, retryDelayMs: 10, ...options }, { test: Test });
@@ -423,6 +423,247 @@ test('backoffDelay: exponential from the base, capped, jitter up to 50 %, never 
   assert.equal(backoffDelay(10, 1000, 30000, () => 0), 30000);
   assert.equal(backoffDelay(100, 1000, 30000, () => 0), 30000);
   assert.equal(backoffDelay(3, 60000, 30000, () => 0), 60000);
+});
+
+// --- retrying 502, 503, 504 -----------------------------------------------------
+// A draining bridge answers 503 with Retry-After: 1; a proxy answers 502 or
+// 504 while the bridge behind it restarts. Those are tried again like a cut
+// (same backoff and maxReconnects, never sooner than Retry-After, capped at
+// 60 s); any other HTTP error stays final.
+
+const draining = (res, retryAfter = '1') =>
+  statusBody(res, 503, 14, 'the bridge is draining', [], retryAfter === null ? {} : { 'Retry-After': retryAfter });
+const badGateway = (res) => {
+  res.writeHead(502, { 'Content-Type': 'text/html' });
+  res.end('<h1>502 Bad Gateway</h1>');
+};
+
+test('retrying 502, 503, 504 on a reconnection: Retry-After waited, Last-Event-ID kept, every message once', async () => {
+  handler = (r, res, n) => {
+    if (n === 1) {
+      sse(res);
+      res.end(event(1)); // cut, no end
+    } else if (n === 2) draining(res, '1');
+    else if (n === 3) badGateway(res);
+    else if (n === 4) statusBody(res, 504, 4, 'the backend did not answer in time');
+    else {
+      sse(res);
+      res.end(event(2) + event(3) + end());
+    }
+  };
+  const reconnects = [];
+  const { data, error } = await api({ onReconnect: (i) => reconnects.push(i) }).test.stream();
+  assert.equal(error, undefined);
+  assert.deepEqual((await collect(data)).map((m) => m.seq), [1n, 2n, 3n]);
+  assert.deepEqual(requests.map((r) => r.headers['last-event-id']), [undefined, '1', '1', '1', '1']);
+  assert.deepEqual(reconnects.map((i) => [i.attempt, i.lastEventId, i.error.code, i.error.httpStatus]), [
+    [1, '1', 14, undefined],
+    [2, '1', 14, 503],
+    [3, '1', 14, 502],
+    [4, '1', 4, 504],
+  ]);
+  assert.equal(reconnects[1].error.message, 'the bridge is draining');
+  // Retry-After: 1 is the floor of the wait after the 503, plus up to 50 % jitter.
+  assert.ok(reconnects[1].delayMs >= 1000 && reconnects[1].delayMs <= 1500, `${reconnects[1].delayMs}`);
+  const waited = requests[2].at - requests[1].at;
+  assert.ok(waited >= 990 && waited < 5000, `waited ${waited} ms after Retry-After: 1`);
+  // Without Retry-After (502, 504) the plain backoff: retryDelayMs 10 × 2^(n−1), + up to 50 %.
+  assert.ok(reconnects[2].delayMs >= 40 && reconnects[2].delayMs <= 60, `${reconnects[2].delayMs}`);
+  assert.ok(reconnects[3].delayMs >= 80 && reconnects[3].delayMs <= 120, `${reconnects[3].delayMs}`);
+  assert.equal(data.reconnects, 4);
+  assert.ok(requests.every((r) => r.url === requests[0].url && r.method === 'GET'));
+});
+
+test('retrying 502, 503, 504 on the first request: {data} once a stream is open, lastEventId sent on each', async () => {
+  handler = (r, res, n) => {
+    if (n === 1) draining(res, '1');
+    else if (n === 2) badGateway(res);
+    else if (n === 3) statusBody(res, 504, 4, 'slow backend');
+    else {
+      sse(res);
+      res.end(event(8) + end());
+    }
+  };
+  const reconnects = [];
+  const started = Date.now();
+  const { data, error } = await api({ onReconnect: (i) => reconnects.push(i) }).test.stream({}, { lastEventId: '7' });
+  assert.equal(error, undefined);
+  assert.ok(Date.now() - started >= 990, 'Retry-After: 1 waited before the first retry');
+  assert.equal(data.reconnects, 3);
+  assert.deepEqual((await collect(data)).map((m) => m.seq), [8n]);
+  assert.deepEqual(requests.map((r) => r.headers['last-event-id']), ['7', '7', '7', '7']);
+  assert.deepEqual(reconnects.map((i) => [i.attempt, i.error.httpStatus]), [[1, 503], [2, 502], [3, 504]]);
+});
+
+test('the first request: 503 until maxReconnects runs out gives that {error}', async () => {
+  handler = (r, res) => draining(res, null);
+  const { data, error } = await api({ maxReconnects: 2 }).test.stream();
+  assert.equal(data, undefined);
+  assert.equal(error.code, 14);
+  assert.equal(error.httpStatus, 503);
+  assert.equal(error.message, 'the bridge is draining');
+  assert.equal(requests.length, 3);
+});
+
+test('a reconnection answered 503 until maxReconnects runs out: UNAVAILABLE from the loop', async () => {
+  handler = (r, res, n) => {
+    if (n === 1) {
+      sse(res);
+      res.end(event(1));
+    } else draining(res, null);
+  };
+  const { data } = await api({ maxReconnects: 2 }).test.stream();
+  const seen = [];
+  await assert.rejects(
+    async () => {
+      for await (const m of data) seen.push(m.seq);
+    },
+    (e) => e.code === 14 && /the bridge is draining; not resumed after 2 reconnection attempt/.test(e.message) &&
+      e.cause?.httpStatus === 503,
+  );
+  assert.deepEqual(seen, [1n]);
+  assert.equal(requests.length, 3);
+});
+
+for (const [http, code, body] of [
+  [400, 3, 'bad query'],
+  [401, 16, 'token expired'],
+  [404, 5, 'no such topic'],
+  [404, 12, undefined], // a proxy's page, no Status JSON: the code from the HTTP status
+  [429, 8, 'too many streams'],
+  [500, 13, 'internal'],
+]) {
+  test(`a reconnection answered ${http}${body ? '' : ' (no Status JSON)'} is final: thrown with its code, no further attempt`, async () => {
+    handler = (r, res, n) => {
+      if (n === 1) {
+        sse(res);
+        res.end(event(1));
+      } else if (body === undefined) {
+        res.writeHead(http, { 'Content-Type': 'text/html', 'Retry-After': '0' });
+        res.end('<h1>Not Found</h1>');
+      } else statusBody(res, http, code, body, [], { 'Retry-After': '0' });
+    };
+    const { data } = await api().test.stream();
+    await assert.rejects(collect(data), (e) => {
+      assert.ok(e instanceof GravityError);
+      assert.equal(e.code, code);
+      assert.equal(e.httpStatus, http);
+      assert.equal(e.message, body ?? `HTTP ${http} Not Found`);
+      return true;
+    });
+    await new Promise((r) => setTimeout(r, 50));
+    assert.equal(requests.length, 2);
+  });
+}
+
+test('a 4xx on the first request is {error} at once, not retried', async () => {
+  handler = (r, res) => statusBody(res, 403, 7, 'denied', [], { 'Retry-After': '1' });
+  const { error } = await api().test.stream();
+  assert.equal(error.code, 7);
+  assert.equal(requests.length, 1);
+});
+
+test('Retry-After: a hostile 999999 or a far HTTP-date is capped at 60 s; a near HTTP-date counts; garbage is ignored', async () => {
+  const cases = [
+    ['999999', 60000, 90000],
+    ['99999999999999999999999', 60000, 90000],
+    [new Date(Date.now() + 3600e3).toUTCString(), 60000, 90000],
+    [new Date(Date.now() + 3000).toUTCString(), 1000, 4500], // HTTP-date has whole seconds
+    // A past date or a value that is neither form: the backoff alone (attempt 2: 20 ms + up to 50 %).
+    [new Date(Date.now() - 3600e3).toUTCString(), 20, 30],
+    ['soon', 20, 30],
+    ['-5', 20, 30],
+    ['1.5', 20, 30],
+  ];
+  for (const [retryAfter, min, max] of cases) {
+    requests = [];
+    handler = (r, res, n) => {
+      if (n === 1) {
+        sse(res);
+        res.end(event(1));
+      } else draining(res, retryAfter);
+    };
+    const controller = new AbortController();
+    const delays = [];
+    const onReconnect = (i) => {
+      delays.push(i.delayMs);
+      if (i.attempt === 2) controller.abort(); // abort during the wait that follows the 503
+    };
+    const { data } = await api({ onReconnect }).test.stream({}, { signal: controller.signal });
+    const started = Date.now();
+    await assert.rejects(collect(data), (e) => e.code === 1);
+    assert.ok(Date.now() - started < 2000, `${retryAfter}: ended promptly`);
+    assert.equal(delays.length, 2, retryAfter);
+    assert.ok(delays[1] >= min && delays[1] <= max, `Retry-After ${retryAfter}: waited ${delays[1]} ms`);
+    assert.equal(requests.length, 2);
+  }
+});
+
+test('aborting during a Retry-After wait ends at once: CANCELLED, no further request', async () => {
+  handler = (r, res, n) => {
+    if (n === 1) {
+      sse(res);
+      res.end(event(1));
+    } else draining(res, '30');
+  };
+  const controller = new AbortController();
+  let waiting;
+  const onReconnect = (i) => {
+    if (i.error.httpStatus === 503) waiting = Date.now();
+  };
+  const { data } = await api({ onReconnect }).test.stream({}, { signal: controller.signal });
+  const loop = collect(data);
+  await waitFor(() => waiting !== undefined, 'the wait after the 503');
+  await new Promise((r) => setTimeout(r, 100));
+  const aborted = Date.now();
+  controller.abort();
+  await assert.rejects(loop, (e) => e instanceof GravityError && e.code === 1);
+  assert.ok(Date.now() - aborted < 1000, `ended ${Date.now() - aborted} ms after the abort`);
+  await new Promise((r) => setTimeout(r, 100));
+  assert.equal(requests.length, 2);
+});
+
+test('aborting during the first request\'s Retry-After wait: {error} CANCELLED at once', async () => {
+  handler = (r, res) => draining(res, '30');
+  const controller = new AbortController();
+  setTimeout(() => controller.abort(), 200);
+  const started = Date.now();
+  const { data, error } = await api().test.stream({}, { signal: controller.signal });
+  assert.equal(data, undefined);
+  assert.equal(error.code, 1);
+  assert.ok(Date.now() - started < 1500, `ended after ${Date.now() - started} ms`);
+  assert.equal(requests.length, 1);
+});
+
+test('close() during a Retry-After wait ends the loop quietly', async () => {
+  handler = (r, res, n) => {
+    if (n === 1) {
+      sse(res);
+      res.end(event(1));
+    } else draining(res, '30');
+  };
+  const { data } = await api({ onReconnect: (i) => i.error.httpStatus === 503 && setTimeout(() => data.close(), 50) })
+    .test.stream();
+  const started = Date.now();
+  assert.deepEqual((await collect(data)).map((m) => m.seq), [1n]);
+  assert.ok(Date.now() - started < 1500);
+  assert.equal(requests.length, 2);
+});
+
+test('a slow subscriber cut by the bridge with retry: (no end) resumes after the last event', async () => {
+  handler = (r, res, n) => {
+    sse(res);
+    // The bridge's cut of a subscriber that fell behind: a retry: block, then the close.
+    if (n === 1) res.end('retry: 20\n\n' + event(1) + event(2) + 'retry: 30\n\n');
+    else res.end(event(3) + end());
+  };
+  const reconnects = [];
+  const { data } = await api({ onReconnect: (i) => reconnects.push(i) }).test.stream();
+  assert.deepEqual((await collect(data)).map((m) => m.seq), [1n, 2n, 3n]);
+  assert.deepEqual(requests.map((r) => r.headers['last-event-id']), [undefined, '2']);
+  assert.equal(reconnects.length, 1);
+  assert.equal(reconnects[0].error.code, 14);
+  assert.ok(reconnects[0].delayMs >= 30 && reconnects[0].delayMs <= 45, `${reconnects[0].delayMs}`);
 });
 
 // --- abort and break -----------------------------------------------------------
