@@ -48,6 +48,8 @@ PACKAGES=(
   nghttp2-client
   wrk
   curl
+  python3   # tests/docs: the link check, the curl block and version tests
+  systemd   # systemd-analyze verify of docs/operations.md's unit (tests/docs)
 )
 
 log() { printf 'setup: %s\n' "$*" >&2; }
