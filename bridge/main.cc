@@ -1,5 +1,5 @@
 // gravity-bridge: serves the server-streaming methods of a gRPC backend as
-// Server-Sent Events. See README.md ("The SSE bridge") for every flag.
+// Server-Sent Events. See docs/bridge.md for every flag.
 //
 //   gravity-bridge --listen=127.0.0.1:8080 --backend=127.0.0.1:50051
 #include <fcntl.h>
@@ -15,6 +15,7 @@
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
+#include "absl/flags/usage_config.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
@@ -23,6 +24,7 @@
 #include "boost/asio/signal_set.hpp"
 #include "bridge/bridge.h"
 #include "client/reflection.h"
+#include "gravity_version.h"
 #include "grpcpp/create_channel.h"
 #include "grpcpp/security/credentials.h"
 
@@ -189,6 +191,10 @@ absl::StatusOr<google::protobuf::FileDescriptorSet> Discover(
 
 int main(int argc, char** argv) {
   absl::SetProgramUsageMessage("Serves a gRPC backend's server streams as Server-Sent Events.");
+  // absl handles --version itself: it prints this and exits 0.
+  absl::FlagsUsageConfig usage_config;
+  usage_config.version_string = [] { return std::string("gravity-bridge " GRAVITY_VERSION "\n"); };
+  absl::SetFlagsUsageConfig(usage_config);
   absl::ParseCommandLine(argc, argv);
   // Debian's Abseil is built without NDEBUG, so every absl::Mutex (gRPC's
   // too) records lock order for deadlock detection: about 5 % of the

@@ -32,6 +32,7 @@
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
+#include "absl/flags/usage_config.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/ascii.h"
@@ -50,6 +51,7 @@
 #include "google/protobuf/descriptor_database.h"
 #include "google/protobuf/dynamic_message.h"
 #include "google/protobuf/util/json_util.h"
+#include "gravity_version.h"
 #include "grpcpp/create_channel.h"
 #include "grpcpp/security/credentials.h"
 
@@ -305,6 +307,10 @@ int Call(Schema& schema, const std::shared_ptr<grpc::Channel>& channel,
 
 int main(int argc, char** argv) {
   absl::SetProgramUsageMessage(kUsage);
+  // absl handles --version itself: it prints this and exits 0.
+  absl::FlagsUsageConfig usage_config;
+  usage_config.version_string = [] { return std::string("gravity-cli " GRAVITY_VERSION "\n"); };
+  absl::SetFlagsUsageConfig(usage_config);
   std::vector<char*> all(argv, argv + argc);
   std::vector<std::string> headers = TakeHeaders(&all);
   int rest_argc = static_cast<int>(all.size());
