@@ -1,5 +1,5 @@
 // The seed's client example ("Receiving a stream from a client") in C++, as
-// shown in client/README.md: the reader loop with error handling, then the
+// shown in docs/native-client.md: the reader loop with error handling, then the
 // callback variant.
 //
 //   streaming-server --listen=127.0.0.1:50051 --admin_token=secret &

@@ -1,8 +1,8 @@
 // Fan-out across server instances, end to end, deployed as production would
 // be (browsers -> nginx -> bridges -> chat-servers -> Redis): redis-server
 // (AOF on, a temp dir) + two instances, each a gravity-bridge in front of its
-// own chat-server (the pair the README draws: one host or pod each), and
-// Debian's nginx in front of both bridges (the README's "Behind nginx"
+// own chat-server (the pair docs/topics.md draws: one host or pod each), and
+// Debian's nginx in front of both bridges (docs/bridge.md's "Behind nginx"
 // settings; proxy_next_upstream error timeout). 100 SSE subscribers
 // (eventsource@4) and 1,000 posts (POST /chat.v1.Chat/Post, JSON) all go to
 // nginx only, which spreads them over both instances.
@@ -119,7 +119,7 @@ run(
     const bridgeB = await startBridge(args.bridge, chatB.address, bridgeArgs);
     const hostA = new URL(bridgeA.url).host;
     const hostB = new URL(bridgeB.url).host;
-    // The README's upstream and location settings; X-Upstream: the bridges
+    // docs/bridge.md's upstream and location settings; X-Upstream: the bridges
     // nginx tried for a request ("A, B" after a failover), so the test can
     // tell where each connection went.
     const front = await startNginx([hostA, hostB], {

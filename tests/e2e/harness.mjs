@@ -316,7 +316,7 @@ export async function selfSignedCert(dir) {
 }
 
 // Debian's nginx ($NGINX, default /usr/sbin/nginx) in front of `upstreams`
-// (host:port each, e.g. bridges), with the README's proxy settings ("Behind
+// (host:port each, e.g. bridges), with docs/bridge.md's proxy settings ("Behind
 // nginx"), in a temporary directory, on a free loopback port, plain HTTP/1.1.
 // Options:
 //   serverParams: appended to each upstream's `server` line ("max_fails=1 ...");

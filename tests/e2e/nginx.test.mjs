@@ -1,5 +1,5 @@
-// The README's deployment, end to end: EventSource (npm eventsource@4) ->
-// nginx (Debian's, with the README's proxy settings) -> gravity-bridge ->
+// docs/bridge.md's deployment, end to end: EventSource (npm eventsource@4) ->
+// nginx (Debian's, with docs/bridge.md's proxy settings) -> gravity-bridge ->
 // streaming-server. Proves that events pass nginx unbuffered, and that a
 // backend killed and restarted mid-stream costs the browser nothing: it
 // reconnects with Last-Event-ID and gets every event exactly once.

@@ -1,4 +1,4 @@
-// Scale-out with real parts: Debian's nginx (the README's proxy settings) in
+// Scale-out with real parts: Debian's nginx (docs/bridge.md's proxy settings) in
 // front of two gravity-bridge processes, each reaching both of two
 // streaming-server processes with round_robin (--backend=ipv4:A,B).
 //

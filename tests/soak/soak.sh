@@ -12,7 +12,7 @@
 #     (AddressSanitizer, LeakSanitizer, UBSan "runtime error") to its stderr.
 #
 # CI runs the 60-second form as a Bazel test (tests/soak/BUILD), plain and
-# under --config=asan. The long form, for the README's figures:
+# under --config=asan. The long form, for docs/reliability.md's figures:
 #   bazel build -c opt --symlink_prefix=/ //bridge:gravity-bridge \
 #     //examples/streaming:streaming-server //bench:loadgen
 #   B="$(bazel info -c opt bazel-bin)"
