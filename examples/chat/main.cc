@@ -5,6 +5,8 @@
 //
 // Prints the address it listens on, then every --stats_interval one line per
 // room with its counters (and once more on exit); serves until SIGINT/SIGTERM.
+// Rooms are bounded: --max_rooms live at once, and a room without
+// subscribers or posts for --room_idle_timeout is freed.
 #include <algorithm>
 #include <condition_variable>
 #include <cstdlib>
@@ -36,6 +38,11 @@ ABSL_FLAG(absl::Duration, redis_timeout, absl::Milliseconds(500),
           "with --redis: how long a publish waits for Redis (and at most as long again in "
           "its room's publish queue) before it fails with UNAVAILABLE");
 ABSL_FLAG(absl::Duration, drain, absl::Seconds(5), "how long open streams may run after SIGTERM");
+ABSL_FLAG(int64_t, max_rooms, 1000,
+          "rooms live in this process at most; a new room past it is RESOURCE_EXHAUSTED (with "
+          "--redis each room costs three threads and three Redis connections)");
+ABSL_FLAG(absl::Duration, room_idle_timeout, absl::Minutes(5),
+          "a room with no subscriber and no post for this long is stopped and freed");
 
 namespace {
 
@@ -58,6 +65,8 @@ int main(int argc, char** argv) {
   chat.memory.max_events =
       static_cast<size_t>(std::max<int64_t>(1, absl::GetFlag(FLAGS_max_events)));
   chat.memory.max_age = absl::GetFlag(FLAGS_max_age);
+  chat.max_rooms = static_cast<size_t>(std::max<int64_t>(1, absl::GetFlag(FLAGS_max_rooms)));
+  chat.room_idle_timeout = std::max(absl::GetFlag(FLAGS_room_idle_timeout), absl::Milliseconds(1));
   if (const std::string redis = absl::GetFlag(FLAGS_redis); !redis.empty()) {
     std::vector<std::string> parts = absl::StrSplit(redis, absl::MaxSplits(':', 1));
     gravity::server::RedisTopicOptions options;
@@ -90,17 +99,27 @@ int main(int argc, char** argv) {
                            : std::string(" (rooms in memory)"))
             << std::endl;
 
-  // Counters: one thread that sleeps between prints, woken at exit.
+  // Housekeeping: one thread that frees idle rooms (a few times per idle
+  // timeout, so a room goes within about 1.25 x the timeout) and prints the
+  // counters every --stats_interval; woken at exit.
   std::mutex stats_mu;
   std::condition_variable stats_cv;
   bool stopping = false;
   const absl::Duration interval = absl::GetFlag(FLAGS_stats_interval);
+  const absl::Duration sweep_every =
+      std::clamp(chat.room_idle_timeout / 4, absl::Milliseconds(10), absl::Seconds(10));
   std::thread stats_printer([&] {
-    if (interval <= absl::ZeroDuration()) return;
+    absl::Time next_print = absl::Now() + interval;
     std::unique_lock<std::mutex> lock(stats_mu);
-    while (
-        !stats_cv.wait_for(lock, absl::ToChronoMilliseconds(interval), [&] { return stopping; })) {
-      PrintStats(*rooms);
+    while (!stats_cv.wait_for(lock, absl::ToChronoMilliseconds(sweep_every),
+                              [&] { return stopping; })) {
+      lock.unlock();
+      rooms->StopIdleRooms();
+      if (interval > absl::ZeroDuration() && absl::Now() >= next_print) {
+        PrintStats(*rooms);
+        next_print = absl::Now() + interval;
+      }
+      lock.lock();
     }
   });
   (*server)->RunUntilSignal();
