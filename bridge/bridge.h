@@ -42,6 +42,9 @@ struct BridgeOptions {
   int threads = 0;
   // Streams served at once; more get 503.
   int max_streams = 20000;
+  // Unary calls in flight at once; more get 503 with Retry-After. Each holds
+  // at most max_body_bytes of request and max_reply_bytes of reply.
+  int max_unary_calls = 1000;
   // Streams at once from one client address; more get 429. 0: no limit
   // (behind a proxy every browser shares the proxy's address).
   int max_streams_per_client = 0;
@@ -57,6 +60,15 @@ struct BridgeOptions {
   absl::Duration write_timeout = absl::Seconds(60);
   size_t max_header_bytes = 16 * 1024;
   size_t max_body_bytes = 1024 * 1024;
+  // A unary call's reply, as protobuf and as the JSON answered: a bigger one
+  // is 502 with a RESOURCE_EXHAUSTED Status JSON (proto3 JSON can be 6x the
+  // request: a client that echoes '<' gets \u003c). 0: no bound.
+  size_t max_reply_bytes = 1024 * 1024;
+  // One stream event, as protobuf and as encoded: a bigger message ends its
+  // stream with RESOURCE_EXHAUSTED. With the read-ahead bound, it bounds what
+  // a browser that stops reading holds of the bridge (see read_ahead_bytes).
+  // 0: no bound.
+  size_t max_event_bytes = 64 * 1024;
   // What one request may forward to the backend as metadata (Authorization or
   // ?access_token, Cookie, Last-Event-ID, forward_headers), counted as HTTP/2
   // counts it: name + value + 32 bytes per entry. More gets 431 and never goes
@@ -67,11 +79,12 @@ struct BridgeOptions {
   // the call's own headers (path, authority, te, user-agent, ...); against a
   // backend with a lower limit, set this 2 KiB below it.
   size_t max_metadata_bytes = 6 * 1024;
-  // Read-ahead per stream: at most this many messages, or about this many
-  // bytes of encoded events, are read from the backend ahead of the browser.
-  // With one socket write in flight, that bounds the bridge's memory for a
-  // browser that stops reading; the backend is then held back by HTTP/2 flow
-  // control (see BackendChannelArguments for the window).
+  // Read-ahead per stream: at most this many messages, or this many bytes of
+  // encoded events (the socket write in flight included) plus one event, are
+  // read from the backend ahead of the browser. That bounds the bridge's
+  // memory for a browser that stops reading to about read_ahead_bytes +
+  // max_event_bytes (+ gRPC's 64 KiB window); the backend is then held back
+  // by HTTP/2 flow control (see BackendChannelArguments for the window).
   int read_ahead_events = 32;
   size_t read_ahead_bytes = 64 * 1024;
   // Streams still open when Shutdown starts get a `retry:` hint and are cut;

@@ -49,6 +49,12 @@ ABSL_FLAG(std::vector<std::string>, forward_header, {},
           "always are)");
 ABSL_FLAG(int, threads, 0, "I/O threads; 0 = one per core");
 ABSL_FLAG(int, max_streams, 20000, "streams served at once; more get 503");
+ABSL_FLAG(int, max_unary_calls, 1000, "unary calls in flight at once; more get 503");
+ABSL_FLAG(int64_t, max_reply_bytes, 1024 * 1024,
+          "a unary reply's bound, as protobuf and as JSON; bigger is 502; 0 = none");
+ABSL_FLAG(int64_t, max_event_bytes, 64 * 1024,
+          "one stream event's bound, as protobuf and as encoded; bigger ends the stream with "
+          "RESOURCE_EXHAUSTED; 0 = none");
 ABSL_FLAG(int, max_streams_per_client, 0, "streams at once per client address; 0 = no limit");
 ABSL_FLAG(absl::Duration, max_stream_duration, absl::ZeroDuration(),
           "cut older streams with a retry: hint so browsers rebalance; 0 = never");
@@ -222,6 +228,13 @@ int main(int argc, char** argv) {
   options.threads = absl::GetFlag(FLAGS_threads);
   options.max_streams = absl::GetFlag(FLAGS_max_streams);
   options.max_streams_per_client = absl::GetFlag(FLAGS_max_streams_per_client);
+  options.max_unary_calls = absl::GetFlag(FLAGS_max_unary_calls);
+  if (absl::GetFlag(FLAGS_max_reply_bytes) < 0 || absl::GetFlag(FLAGS_max_event_bytes) < 0) {
+    std::cerr << "gravity-bridge: --max_reply_bytes and --max_event_bytes must be 0 or more\n";
+    return 1;
+  }
+  options.max_reply_bytes = static_cast<size_t>(absl::GetFlag(FLAGS_max_reply_bytes));
+  options.max_event_bytes = static_cast<size_t>(absl::GetFlag(FLAGS_max_event_bytes));
   options.max_stream_duration = absl::GetFlag(FLAGS_max_stream_duration);
   options.accept_timeout = absl::GetFlag(FLAGS_accept_timeout);
   options.drain_timeout = absl::GetFlag(FLAGS_drain);

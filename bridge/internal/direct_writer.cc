@@ -4,7 +4,9 @@
 #include <sys/uio.h>
 
 #include <cerrno>
-#include <cstdio>
+#include <utility>
+
+#include "bridge/internal/chunked.h"
 
 namespace gravity::bridge::internal {
 
@@ -20,7 +22,7 @@ void DirectWriter::Disable() {
   fd_ = -1;
 }
 
-DirectWriter::Sent DirectWriter::TrySend(absl::string_view body) {
+DirectWriter::Sent DirectWriter::TrySend(absl::string_view body, int events) {
   absl::MutexLock lock(&mu_);
   if (fd_ < 0) return Sent::kNo;
   if (body.empty()) return Sent::kAll;
@@ -28,13 +30,11 @@ DirectWriter::Sent DirectWriter::TrySend(absl::string_view body) {
   if (now - last_send_ < kBatchGap) return Sent::kNo;
   last_send_ = now;
   char size_line[24];
-  const int size_length =
-      chunked_ ? std::snprintf(size_line, sizeof size_line, "%zx\r\n", body.size()) : 0;
-  static constexpr char kCrlf[] = "\r\n";
+  const size_t size_length = chunked_ ? ChunkSizeLine(body.size(), size_line) : 0;
   iovec parts[3] = {
-      {size_line, static_cast<size_t>(size_length)},
+      {size_line, size_length},
       {const_cast<char*>(body.data()), body.size()},
-      {const_cast<char*>(kCrlf), chunked_ ? size_t{2} : size_t{0}},
+      {const_cast<char*>(kChunkEnd.data()), chunked_ ? kChunkEnd.size() : size_t{0}},
   };
   const size_t total = parts[0].iov_len + parts[1].iov_len + parts[2].iov_len;
   msghdr message{};
@@ -44,10 +44,12 @@ DirectWriter::Sent DirectWriter::TrySend(absl::string_view body) {
   do {
     sent = ::sendmsg(fd_, &message, MSG_DONTWAIT | MSG_NOSIGNAL);
   } while (sent < 0 && errno == EINTR);
-  if (sent < 0) {
+  if (sent <= 0) {
     // Full (EAGAIN) or broken: the session's Asio write finds out which, with
-    // its timeout; the read side notices a broken connection too.
-    sent = 0;
+    // its timeout; the read side notices a broken connection too. The events
+    // stay with the relay, uncounted.
+    fd_ = -1;
+    return Sent::kNo;
   }
   sent_ = true;
   if (static_cast<size_t>(sent) == total) return Sent::kAll;
@@ -60,14 +62,16 @@ DirectWriter::Sent DirectWriter::TrySend(absl::string_view body) {
     leftover_.append(static_cast<const char*>(part.iov_base) + skip, part.iov_len - skip);
     skip = 0;
   }
+  leftover_events_ = events;
   fd_ = -1;
   return Sent::kPartly;
 }
 
-std::string DirectWriter::TakeLeftover() {
+DirectWriter::Leftover DirectWriter::TakeLeftover() {
   absl::MutexLock lock(&mu_);
-  std::string leftover;
-  leftover.swap(leftover_);
+  Leftover leftover;
+  leftover.bytes.swap(leftover_);
+  leftover.events = std::exchange(leftover_events_, 0);
   return leftover;
 }
 

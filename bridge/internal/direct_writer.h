@@ -40,17 +40,26 @@ class DirectWriter {
   static constexpr std::chrono::microseconds kBatchGap{250};
 
   enum class Sent {
-    kNo,      // disabled, or batching: nothing sent
+    kNo,      // disabled, batching, or the socket took nothing: nothing sent
     kAll,     // the whole chunk is in the socket
     kPartly,  // the rest is kept as leftover and the writer disabled itself
   };
-  // Sends `body` as one chunk if enabled.
-  Sent TrySend(absl::string_view body);
+  // Sends `body` (`events` events) as one chunk if enabled. A socket that
+  // takes no byte (full, or broken) is kNo too, and the writer disables
+  // itself: the session's Asio write then finds out which, with its timeout.
+  Sent TrySend(absl::string_view body, int events);
 
-  // The framed bytes a partial send left, to be written before anything else.
-  std::string TakeLeftover();
+  // The framed bytes a partial send left, to be written before anything else,
+  // and the events among them (not yet sent: the session counts them once it
+  // has written them).
+  struct Leftover {
+    std::string bytes;
+    int events = 0;
+  };
+  Leftover TakeLeftover();
 
-  // Bytes sent since the last call (keep-alive comments are for idle streams).
+  // Whether a byte left since the last call (keep-alive comments are for idle
+  // streams; a send that failed is no sign of life).
   bool SentSinceLastAsked();
 
  private:
@@ -60,6 +69,7 @@ class DirectWriter {
   bool sent_ ABSL_GUARDED_BY(mu_) = false;
   std::chrono::steady_clock::time_point last_send_ ABSL_GUARDED_BY(mu_);
   std::string leftover_ ABSL_GUARDED_BY(mu_);
+  int leftover_events_ ABSL_GUARDED_BY(mu_) = 0;
 };
 
 }  // namespace gravity::bridge::internal

@@ -41,16 +41,45 @@ void AppendEventId(const google::protobuf::Message& message,
 }  // namespace
 
 EventEncoder::EventEncoder(const RoutedMethod& method, const JsonEncoder& json,
-                           const google::protobuf::Message& prototype, StreamFormat format)
-    : method_(method), json_(json), format_(format), scratch_(prototype.New()) {}
+                           const google::protobuf::Message& prototype, StreamFormat format,
+                           size_t max_event_bytes)
+    : method_(method),
+      json_(json),
+      format_(format),
+      max_event_bytes_(max_event_bytes),
+      scratch_(prototype.New()) {}
 
 absl::Status EventEncoder::Append(const grpc::ByteBuffer& message, std::string* out) {
+  // Refused before any work when its bytes alone are over the bound (its
+  // JSON is seldom smaller than its protobuf form).
+  if (max_event_bytes_ > 0 && message.Length() > max_event_bytes_) {
+    return absl::ResourceExhaustedError(
+        absl::StrCat("a message of ", message.Length(), " bytes is over the bridge's bound of ",
+                     max_event_bytes_, " bytes per event (--max_event_bytes)"));
+  }
   bytes_.clear();
-  std::vector<grpc::Slice> slices;
-  if (!message.Dump(&slices).ok()) return absl::InternalError("unreadable message");
-  for (const grpc::Slice& slice : slices) {
+  slices_.clear();
+  if (!message.Dump(&slices_).ok()) return absl::InternalError("unreadable message");
+  for (const grpc::Slice& slice : slices_) {
     bytes_.append(reinterpret_cast<const char*>(slice.begin()), slice.size());
   }
+  slices_.clear();
+  const size_t start = out->size();
+  absl::Status encoded = Encode(out);
+  if (encoded.ok() && max_event_bytes_ > 0 && out->size() - start > max_event_bytes_) {
+    encoded = absl::ResourceExhaustedError(
+        absl::StrCat("a message whose event takes ", out->size() - start,
+                     " bytes is over the bridge's bound of ", max_event_bytes_,
+                     " bytes per event (--max_event_bytes)"));
+  }
+  if (!encoded.ok()) out->resize(start);
+  // One big message's scratch is not kept for the life of the stream.
+  if (bytes_.capacity() > 64 * 1024) std::string().swap(bytes_);
+  if (json_text_.capacity() > 64 * 1024) std::string().swap(json_text_);
+  return encoded;
+}
+
+absl::Status EventEncoder::Encode(std::string* out) {
   const google::protobuf::Descriptor& type = *method_.method->output_type();
   scratch_->Clear();
   if (!scratch_->ParseFromString(bytes_)) {
@@ -60,8 +89,8 @@ absl::Status EventEncoder::Append(const grpc::ByteBuffer& message, std::string* 
   // The JSON goes straight into the output; what the printer refuses (rare
   // shapes, see json_printer.h) goes through json_util instead.
   const size_t start = out->size();
-  std::string id;
-  if (format_ == StreamFormat::kSse) AppendEventId(*scratch_, method_.event_id, &id);
+  id_.clear();
+  if (format_ == StreamFormat::kSse) AppendEventId(*scratch_, method_.event_id, &id_);
   if (format_ == StreamFormat::kNdjson) {
     out->append("{\"result\":");
     if (AppendProto3Json(*scratch_, out).ok()) {
@@ -69,7 +98,7 @@ absl::Status EventEncoder::Append(const grpc::ByteBuffer& message, std::string* 
       return absl::OkStatus();
     }
   } else {
-    AppendSseId(id, out);
+    AppendSseId(id_, out);
     out->append("data: ");
     // proto3 JSON escapes every line break: one data line.
     if (AppendProto3Json(*scratch_, out).ok()) {
@@ -88,7 +117,7 @@ absl::Status EventEncoder::Append(const grpc::ByteBuffer& message, std::string* 
   if (format_ == StreamFormat::kNdjson) {
     AppendNdjsonResult(json_text_, out);
   } else {
-    AppendSseMessage(id, json_text_, out);
+    AppendSseMessage(id_, json_text_, out);
   }
   return absl::OkStatus();
 }

@@ -66,6 +66,8 @@ std::string Metrics::Text() const {
   AppendValue("gravity_bridge_streams_total", streams_total.load(), &out);
   AppendHeader("gravity_bridge_unary_calls_total", "Unary calls started.", "counter", &out);
   AppendValue("gravity_bridge_unary_calls_total", unary_calls_total.load(), &out);
+  AppendHeader("gravity_bridge_unary_calls_active", "Unary calls in flight now.", "gauge", &out);
+  AppendValue("gravity_bridge_unary_calls_active", unary_calls_active.load(), &out);
   AppendHeader("gravity_bridge_events_sent_total", "Messages sent to clients.", "counter", &out);
   AppendValue("gravity_bridge_events_sent_total", events_sent.load(), &out);
   AppendHeader("gravity_bridge_connections_active", "Open HTTP connections.", "gauge", &out);

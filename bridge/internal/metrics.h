@@ -35,6 +35,7 @@ struct Metrics {
   std::atomic<int64_t> active_streams{0};
   std::atomic<int64_t> streams_total{0};
   std::atomic<int64_t> unary_calls_total{0};
+  std::atomic<int64_t> unary_calls_active{0};
   std::atomic<int64_t> events_sent{0};
   std::atomic<int64_t> connections_active{0};
   std::atomic<int64_t> access_log_dropped{0};

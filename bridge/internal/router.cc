@@ -253,17 +253,17 @@ std::variant<PlainResponse, std::string> RequestBytes(
 }
 
 PlainResponse ShuttingDown(const BridgeState& state) {
-  return ErrorResponse(grpc::Status(grpc::StatusCode::UNAVAILABLE, "the bridge is shutting down"),
-                       state);
+  return Unavailable("the bridge is shutting down", state);
 }
 
 Routed PlanStream(const HttpRequest& request, const RouteMatch& match,
                   const std::vector<std::pair<std::string, std::string>>& query,
                   const BridgeState& state) {
   if (state.draining.load()) return ShuttingDown(state);
+  // A cheap early refusal, before the request is parsed; the session's
+  // reservation is the one that counts.
   if (state.metrics.active_streams.load() >= state.options.max_streams) {
-    return ErrorResponse(
-        grpc::Status(grpc::StatusCode::UNAVAILABLE, "the bridge is at its stream limit"), state);
+    return Unavailable("the bridge is at its stream limit", state);
   }
   auto bytes = RequestBytes(request, match, query, state);
   if (auto* refused = std::get_if<PlainResponse>(&bytes)) return std::move(*refused);
@@ -298,6 +298,32 @@ Routed PlanUnary(const HttpRequest& request, const RouteMatch& match,
   plan.request_bytes = std::move(std::get<std::string>(bytes));
   plan.metadata = std::move(std::get<Headers>(metadata));
   return plan;
+}
+
+// Whether a POST's body is declared JSON. Browsers send text/plain, form and
+// multipart bodies from any site without a preflight, so a body that is not
+// declared JSON is never parsed as JSON (which would make every method a
+// target of cross-site request forgery).
+bool DeclaresJson(const HttpRequest& request) {
+  const absl::string_view type = View(request[http::field::content_type]);
+  const absl::string_view media = absl::StripAsciiWhitespace(type.substr(0, type.find(';')));
+  return absl::EqualsIgnoreCase(media, "application/json");
+}
+
+// Whether a request from `origin` may call a unary method: no Origin (not a
+// browser's cross-site request), the bridge's own origin (Origin's host is
+// the request's Host), or an origin the CORS allowlist names ("*" included).
+bool MayChangeState(const HttpRequest& request, const BridgeOptions& options) {
+  const absl::string_view origin = View(request[http::field::origin]);
+  if (origin.empty()) return true;
+  for (const std::string& allowed : options.cors_origins) {
+    if (allowed == "*" || allowed == origin) return true;
+  }
+  const size_t scheme_end = origin.find("://");
+  if (scheme_end == absl::string_view::npos) return false;  // "null", say
+  const absl::string_view scheme = origin.substr(0, scheme_end);
+  return (scheme == "http" || scheme == "https") &&
+         absl::EqualsIgnoreCase(origin.substr(scheme_end + 3), View(request[http::field::host]));
 }
 
 PlainResponse MethodNotAllowed(const HttpRequest& request, const std::string& path,
@@ -341,11 +367,22 @@ PlainResponse RefusedRequest(http::status status, absl::string_view message, boo
 }
 
 PlainResponse ErrorResponse(const grpc::Status& status, const BridgeState& state) {
-  return PlainResponse{static_cast<http::status>(HttpStatusFor(status.error_code())),
-                       "application/json",
-                       StatusJson(status.error_code(), status.error_message(),
-                                  state.json->DetailsJson(status.error_details())) +
-                           "\n"};
+  PlainResponse response{static_cast<http::status>(HttpStatusFor(status.error_code())),
+                         "application/json",
+                         StatusJson(status.error_code(), status.error_message(),
+                                    state.json->DetailsJson(status.error_details())) +
+                             "\n"};
+  if (response.status == http::status::service_unavailable) {
+    // Clients that retry (@gravity/client, proxies) wait this long, not at once.
+    const int64_t seconds = std::max<int64_t>(
+        1, absl::ToInt64Seconds(absl::Ceil(state.options.retry, absl::Seconds(1))));
+    response.headers.emplace_back("Retry-After", absl::StrCat(seconds));
+  }
+  return response;
+}
+
+PlainResponse Unavailable(absl::string_view message, const BridgeState& state) {
+  return ErrorResponse(grpc::Status(grpc::StatusCode::UNAVAILABLE, std::string(message)), state);
 }
 
 Routed Route(const HttpRequest& request, const BridgeState& state) {
@@ -392,6 +429,25 @@ Routed Route(const HttpRequest& request, const BridgeState& state) {
   }
   if (request.method() != http::verb::get && request.method() != http::verb::post) {
     return MethodNotAllowed(request, path, "GET, POST");
+  }
+  if (request.method() == http::verb::post && !DeclaresJson(request)) {
+    return PlainResponse{
+        http::status::unsupported_media_type,
+        "application/json",
+        StatusJson(grpc::StatusCode::INVALID_ARGUMENT,
+                   absl::StrCat("a POST body must be Content-Type: application/json, not \"",
+                                View(request[http::field::content_type]), "\"")) +
+            "\n",
+        {{"Accept-Post", "application/json"}}};
+  }
+  if (match->method->unary && !MayChangeState(request, state.options)) {
+    return PlainResponse{
+        http::status::forbidden, "application/json",
+        StatusJson(grpc::StatusCode::PERMISSION_DENIED,
+                   absl::StrCat("a call from origin \"", View(request[http::field::origin]),
+                                "\" is not allowed: it is not this bridge's origin and not on "
+                                "its --cors_origin list")) +
+            "\n"};
   }
   auto query = ParseQuery(std::string(target->encoded_query()));
   if (!query.ok()) return Invalid(query.status().message());

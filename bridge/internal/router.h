@@ -64,8 +64,13 @@ Routed Route(const HttpRequest& request, const BridgeState& state);
 PlainResponse RefusedRequest(boost::beast::http::status status, absl::string_view message,
                              bool close);
 
-// A plain response for a gRPC status: the mapped HTTP status, Status JSON.
+// A plain response for a gRPC status: the mapped HTTP status, Status JSON;
+// a 503 carries Retry-After (the --retry hint, in whole seconds).
 PlainResponse ErrorResponse(const grpc::Status& status, const BridgeState& state);
+
+// The bridge's own 503 (a limit reached, a drain): UNAVAILABLE with
+// `message`, and Retry-After.
+PlainResponse Unavailable(absl::string_view message, const BridgeState& state);
 
 // CORS headers for a request from `origin` ("" when none).
 Headers CorsHeaders(const std::string& origin, const BridgeOptions& options);

@@ -1,8 +1,11 @@
 #include "bridge/internal/session.h"
 
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
 
 #include <algorithm>
+#include <cassert>
 #include <cerrno>
 #include <iterator>
 #include <utility>
@@ -12,7 +15,6 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "boost/asio/post.hpp"
-#include "boost/asio/write.hpp"
 #include "bridge/internal/sse.h"
 #include "bridge/internal/status_mapping.h"
 
@@ -36,10 +38,35 @@ std::string ResponseHead(http::status status, const Headers& fields, bool keep_a
   return head;
 }
 
+// Takes one of `limit` slots of `gauge`, or none: a reservation, so that
+// concurrent starts on different threads can never pass the limit together.
+bool TryReserve(std::atomic<int64_t>& gauge, int64_t limit) {
+  if (gauge.fetch_add(1) < limit) return true;
+  gauge.fetch_sub(1);
+  return false;
+}
+
+// Whether the peer reset the connection (or it failed otherwise). Readable
+// bytes still waiting do not tell: Linux keeps them readable after a reset.
+bool ConnectionFailed(int fd) {
+  int error = 0;
+  socklen_t length = sizeof error;
+  if (::getsockopt(fd, SOL_SOCKET, SO_ERROR, &error, &length) == 0 && error != 0) return true;
+  tcp_info info{};
+  length = sizeof info;
+  return ::getsockopt(fd, IPPROTO_TCP, TCP_INFO, &info, &length) == 0 &&
+         info.tcpi_state == TCP_CLOSE;
+}
+
+constexpr absl::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
+
 }  // namespace
 
 Session::Session(net::ip::tcp::socket socket, std::shared_ptr<BridgeState> state)
-    : socket_(std::move(socket)), state_(std::move(state)), timer_(socket_.get_executor()) {
+    : socket_(std::move(socket)),
+      state_(std::move(state)),
+      writer_(socket_),
+      timer_(socket_.get_executor()) {
   deadlines_.fill(Clock::time_point::max());
   error_code ec;
   auto peer = socket_.remote_endpoint(ec);
@@ -48,34 +75,114 @@ Session::Session(net::ip::tcp::socket socket, std::shared_ptr<BridgeState> state
 }
 
 Session::~Session() {
-  relay_.reset();  // releases the call
-  if (streaming_) state_->metrics.active_streams--;
+  // Only when the bridge stops with this session's handlers unrun: what it
+  // served still ends properly.
+  if (phase_ != Phase::kClosed) EndServing();
   state_->metrics.connections_active--;
 }
 
 void Session::Start() {
   net::post(socket_.get_executor(), [self = shared_from_this()] {
+    // A new connection's head must come within the header timeout.
     self->SetDeadline(kRead, self->state_->options.header_timeout);
-    self->DoReadRequest();
+    self->ReadRequest();
+    self->CheckOwned();
   });
 }
 
 void Session::Drain() {
   net::post(socket_.get_executor(), [self = shared_from_this()] {
     self->keep_alive_ = false;
-    if (self->streaming_) {
-      self->CutStream();
-    } else if (!self->responding_) {
-      self->Close();
+    self->close_after_write_ = true;
+    switch (self->phase_) {
+      case Phase::kAwaitingRequest:
+        self->Close();
+        break;
+      case Phase::kReadingRequest:
+        // Read on (within the header timeout): the router answers it 503
+        // while draining, and the connection closes.
+        break;
+      case Phase::kCalling:
+        // Accepted, so it gets an answer: the call is cancelled upstream and
+        // the client is told to retry (elsewhere).
+        self->EndUnary(/*cancel=*/true, 503, grpc::StatusCode::UNAVAILABLE);
+        self->Respond(Unavailable("the bridge is shutting down; retry the call", *self->state_));
+        break;
+      case Phase::kStreaming:
+        self->CutStream();
+        break;
+      case Phase::kResponding:
+      case Phase::kClosed:
+        break;  // closes once the response is out
     }
+    self->CheckOwned();
   });
 }
 
-// ---- Requests ------------------------------------------------------------
+// ---- Phases ----------------------------------------------------------------
 
-void Session::DoReadRequest() {
-  if (reading_ || closed_) return;
-  reading_ = true;
+void Session::Enter(Phase next) {
+  [[maybe_unused]] bool allowed = false;
+  switch (phase_) {
+    case Phase::kAwaitingRequest:
+      allowed = next == Phase::kReadingRequest;
+      break;
+    case Phase::kReadingRequest:
+      allowed = next == Phase::kResponding || next == Phase::kCalling || next == Phase::kStreaming;
+      break;
+    case Phase::kCalling:
+    case Phase::kStreaming:
+      allowed = next == Phase::kResponding;
+      break;
+    case Phase::kResponding:
+      allowed = next == Phase::kAwaitingRequest;
+      break;
+    case Phase::kClosed:
+      break;
+  }
+  allowed = allowed || (next == Phase::kClosed && phase_ != Phase::kClosed);
+  assert(allowed && "a phase change the diagram in session.h does not have");
+  phase_ = next;
+}
+
+void Session::CheckOwned() const {
+  // The ownership rule: an open session always waits for something that
+  // holds it (its read side, or the response's write once the client
+  // half-closed). A failure here is a session freed mid-request.
+  assert(phase_ == Phase::kClosed || read_side_ != ReadSide::kNone || writer_.writing());
+  // Invariants the writer and the phases rely on.
+  assert(phase_ != Phase::kCalling || unary_ != nullptr);
+  assert(phase_ != Phase::kStreaming || relay_ != nullptr);
+  assert(phase_ != Phase::kResponding || writer_.writing());
+}
+
+// ---- Reading requests ------------------------------------------------------
+
+void Session::AwaitRequest() {
+  // Idle until the next request starts; from its first byte the header
+  // timeout applies, as on a new connection (else a slow sender would get the
+  // idle timeout for its headers).
+  SetDeadline(kRead, state_->options.idle_timeout);
+  read_side_ = ReadSide::kRequest;
+  socket_.async_wait(net::socket_base::wait_read, [self = shared_from_this()](error_code ec) {
+    self->read_side_ = ReadSide::kNone;
+    if (self->phase_ == Phase::kClosed) return;
+    if (ec) {
+      self->Close();
+      return;
+    }
+    self->SetDeadline(kRead, self->state_->options.header_timeout);
+    self->ReadRequest();
+    self->CheckOwned();
+  });
+}
+
+void Session::ReadRequest() {
+  assert(read_side_ == ReadSide::kNone);
+  Enter(Phase::kReadingRequest);
+  read_side_ = ReadSide::kRequest;
+  head_read_ = false;
+  read_timed_out_ = false;
   parser_.emplace();
   parser_->header_limit(static_cast<uint32_t>(state_->options.max_header_bytes));
   parser_->body_limit(state_->options.max_body_bytes);
@@ -87,68 +194,35 @@ void Session::DoReadRequest() {
 }
 
 void Session::OnReadHeader(error_code ec) {
-  if (ec || closed_ || parser_->is_done()) {
+  if (ec || phase_ == Phase::kClosed || parser_->is_done()) {
     OnReadRequest(ec);
     return;
   }
+  head_read_ = true;
   header_fields_ = static_cast<size_t>(
       std::distance(parser_->get().base().begin(), parser_->get().base().end()));
-  auto read_body = [self = shared_from_this()] {
-    http::async_read(self->socket_, self->buffer_, *self->parser_,
-                     [self](error_code ec, size_t) { self->OnReadRequest(ec); });
-  };
   if (boost::beast::iequals(parser_->get()[http::field::expect], "100-continue")) {
-    // The client waits for this before it sends its body (the read deadline
-    // still bounds the exchange).
-    static constexpr char kContinue[] = "HTTP/1.1 100 Continue\r\n\r\n";
-    net::async_write(socket_, net::buffer(kContinue, sizeof kContinue - 1),
-                     [self = shared_from_this(), read_body](error_code ec, size_t) {
-                       if (ec || self->closed_) {
-                         self->Close();
-                         return;
-                       }
-                       read_body();
-                     });
-    return;
+    // The client waits for this before it sends its body; the body's read
+    // starts at once beside it (the read deadline bounds the exchange).
+    writer_.Append(kContinue);
+    Flush();
   }
-  read_body();
-}
-
-void Session::WatchForDisconnect() {
-  // While a stream is served nothing is read, but the browser leaving must
-  // be seen at once: wait for readability, no buffer or parser held.
-  socket_.async_wait(
-      net::socket_base::wait_read, [self = shared_from_this(), stream = streams_](error_code ec) {
-        const bool serving = self->streaming_ || self->unary_ != nullptr;
-        if (self->closed_ || !serving || stream != self->streams_) return;
-        if (ec) {
-          self->Close();
-          return;
-        }
-        char byte;
-        const ssize_t n = ::recv(self->socket_.native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
-        if (n > 0) return;  // a pipelined request: read once the stream ends
-        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) {
-          self->WatchForDisconnect();
-          return;
-        }
-        self->Close();  // the browser went away mid-stream or mid-call: stop the backend
-      });
+  http::async_read(socket_, buffer_, *parser_,
+                   [self = shared_from_this()](error_code ec, size_t) { self->OnReadRequest(ec); });
 }
 
 void Session::OnReadRequest(error_code ec) {
-  reading_ = false;
+  read_side_ = ReadSide::kNone;
   ClearDeadline(kRead);
-  if (closed_) return;
+  if (phase_ == Phase::kClosed) return;
   if (ec) {
-    if (streaming_) {
-      // The browser went away mid-stream: stop the backend at once.
-      Close();
-      return;
-    }
-    if (responding_) {
-      // One response at a time: close once the one being written is out.
-      keep_alive_ = false;
+    if (read_timed_out_) {
+      // The head came, the body did not in time: say so (a silent close
+      // would look like a network fault).
+      Respond(RefusedRequest(http::status::request_timeout,
+                             absl::StrCat("the request body did not arrive within ",
+                                          absl::FormatDuration(state_->options.header_timeout)),
+                             /*close=*/true));
       return;
     }
     if (ec == http::error::header_limit || ec == http::error::body_limit) {
@@ -179,11 +253,8 @@ void Session::OnReadRequest(error_code ec) {
                            /*close=*/true));
     return;
   }
-  if (streaming_ || responding_) {
-    pipelined_ = std::move(request);  // served when the current response ends
-    return;
-  }
   HandleRequest(std::move(request));
+  CheckOwned();
 }
 
 void Session::HandleRequest(HttpRequest request) {
@@ -204,9 +275,107 @@ void Session::HandleRequest(HttpRequest request) {
   StartStream(std::move(std::get<StreamPlan>(routed)));
 }
 
+// ---- The read side while serving ---------------------------------------------
+
+void Session::EnsureWatching() {
+  if (read_side_ == ReadSide::kNone) Watch();
+}
+
+void Session::Watch() {
+  // Nothing is read while a request is served, but the client leaving must
+  // be seen at once: wait for readability, no buffer or parser held.
+  read_side_ = ReadSide::kWatch;
+  socket_.async_wait(net::socket_base::wait_read,
+                     [self = shared_from_this()](error_code ec) { self->OnWatch(ec); });
+}
+
+void Session::OnWatch(error_code ec) {
+  read_side_ = ReadSide::kNone;
+  if (phase_ == Phase::kClosed) return;
+  if (phase_ == Phase::kAwaitingRequest) {
+    NextRequest();  // the response is out: the watch hands over to the reader
+    CheckOwned();
+    return;
+  }
+  if (ec) {
+    Close();
+    return;
+  }
+  char byte;
+  const ssize_t n = ::recv(socket_.native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+  if (n > 0) {
+    WatchErrors();  // a next request: read once this one is answered
+  } else if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) {
+    Watch();
+  } else if (n == 0 && phase_ == Phase::kResponding) {
+    // A half close after the request: the answer is on its way; the write
+    // holds the session until it is out, then the connection closes.
+    keep_alive_ = false;
+    close_after_write_ = true;
+  } else {
+    Close();  // the client went away mid-stream or mid-call: stop the backend
+  }
+  CheckOwned();
+}
+
+void Session::WatchErrors() {
+  read_side_ = ReadSide::kWatchErrors;
+  socket_.async_wait(net::socket_base::wait_error,
+                     [self = shared_from_this()](error_code ec) { self->OnWatchErrors(ec); });
+  // A reset that came before the wait was armed raises no new event.
+  if (ConnectionFailed(socket_.native_handle())) Close();
+}
+
+void Session::OnWatchErrors(error_code ec) {
+  read_side_ = ReadSide::kNone;
+  if (phase_ == Phase::kClosed) return;
+  if (phase_ == Phase::kAwaitingRequest) {
+    NextRequest();
+    CheckOwned();
+    return;
+  }
+  if (ec || ConnectionFailed(socket_.native_handle())) {
+    Close();
+    return;
+  }
+  WatchErrors();  // urgent data, say: nothing to do with the connection's life
+  CheckOwned();
+}
+
+void Session::ContinueConnection() {
+  if (!keep_alive_ || close_after_write_ || http10_ || state_->draining.load()) {
+    Close();
+    return;
+  }
+  Enter(Phase::kAwaitingRequest);
+  if (read_side_ == ReadSide::kNone) {
+    NextRequest();
+    return;
+  }
+  // The watch ends (its handler, seeing kAwaitingRequest, reads the next
+  // request): one read-side operation at a time, no gap between them.
+  error_code ignored;
+  socket_.cancel(ignored);
+}
+
+void Session::NextRequest() {
+  if (buffer_.size() > 0) {
+    // A pipelined request's bytes are here already.
+    SetDeadline(kRead, state_->options.header_timeout);
+    ReadRequest();
+    return;
+  }
+  AwaitRequest();
+}
+
+// ---- Unary calls -------------------------------------------------------------
+
 void Session::StartUnary(UnaryPlan plan) {
-  // Like a plain response being written: a pipelined request waits for it.
-  responding_ = true;
+  if (!TryReserve(state_->metrics.unary_calls_active, state_->options.max_unary_calls)) {
+    Respond(Unavailable("the bridge is at its limit of unary calls in flight", *state_));
+    return;
+  }
+  Enter(Phase::kCalling);
   unary_method_ = plan.method;
   route_ = plan.method->grpc_path;
   stream_started_ = Clock::now();
@@ -223,18 +392,19 @@ void Session::StartUnary(UnaryPlan plan) {
   };
   // The backend gets the accept timeout as its deadline: a reply is this
   // call's acceptance.
-  unary_ = UpstreamUnaryCall::Start(
-      *state_->stub, plan.method->grpc_path, std::move(plan.request_bytes), plan.metadata,
-      state_->options.accept_timeout, state_->upstream_calls_live, std::move(done));
-  ++streams_;
-  WatchForDisconnect();
+  unary_ = UpstreamUnaryCall::Start(*state_->stub, plan.method->grpc_path,
+                                    std::move(plan.request_bytes), plan.metadata,
+                                    state_->options.accept_timeout, state_->options.max_reply_bytes,
+                                    state_->upstream_calls_live, std::move(done));
+  EnsureWatching();
 }
 
 void Session::OnUnaryDone(const grpc::Status& status, const std::string& reply) {
-  if (closed_ || unary_ == nullptr) return;
-  unary_.reset();
+  if (phase_ != Phase::kCalling) return;  // closed, or drained with a 503 meanwhile
   // The call's outcome as the client sees it: a reply that does not parse is
-  // the bridge's INTERNAL, whatever the backend said.
+  // the bridge's INTERNAL, whatever the backend said; one whose JSON is over
+  // the reply bound is RESOURCE_EXHAUSTED, as gRPC itself answers a message
+  // over its receive limit.
   grpc::Status outcome = status;
   std::string json;
   if (outcome.ok() &&
@@ -243,12 +413,58 @@ void Session::OnUnaryDone(const grpc::Status& status, const std::string& reply) 
                            absl::StrCat("the backend's reply does not parse as ",
                                         unary_method_->method->output_type()->full_name()));
   }
+  const size_t max_reply = state_->options.max_reply_bytes;
+  const bool too_large = outcome.ok() && max_reply > 0 && json.size() + 1 > max_reply;
+  if (too_large) {
+    outcome = grpc::Status(
+        grpc::StatusCode::RESOURCE_EXHAUSTED,
+        absl::StrCat("the reply's JSON takes ", json.size() + 1,
+                     " bytes, over the bridge's bound of ", max_reply, " (--max_reply_bytes)"));
+    std::string().swap(json);
+  }
   PlainResponse response =
       outcome.ok() ? PlainResponse{http::status::ok, "application/json", std::move(json) + "\n"}
                    : ErrorResponse(outcome, *state_);
-  LogAccess(static_cast<int>(response.status), outcome.error_code(), 0, 0);
+  // Not the client's doing (429 would tell it to retry): the backend's reply
+  // is one this gateway will not pass on.
+  if (too_large || IsReplyOverBound(outcome)) response.status = http::status::bad_gateway;
+  EndUnary(/*cancel=*/false, static_cast<int>(response.status), outcome.error_code());
   Respond(std::move(response));
+  CheckOwned();
 }
+
+void Session::EndUnary(bool cancel, int http_status, grpc::StatusCode code) {
+  if (unary_ == nullptr) return;
+  // The backend sees a cancel (a client that left, a drain); `done` then
+  // finds the session past kCalling and does nothing.
+  if (cancel) unary_->Cancel();
+  unary_.reset();
+  state_->metrics.unary_calls_active--;
+  LogAccess(http_status, code, 0, 0);
+}
+
+// ---- Plain responses -------------------------------------------------------
+
+void Session::Respond(PlainResponse response) {
+  Enter(Phase::kResponding);
+  if (response.close) keep_alive_ = false;
+  const int status = static_cast<int>(response.status);
+  if (status >= 400) state_->metrics.CountRejection(status);
+  Headers fields;
+  if (!response.content_type.empty()) fields.emplace_back("Content-Type", response.content_type);
+  fields.emplace_back("Cache-Control", "no-store");
+  for (auto& field : CorsHeaders(origin_, state_->options)) fields.push_back(std::move(field));
+  for (auto& field : response.headers) fields.push_back(std::move(field));
+  fields.emplace_back("Content-Length", absl::StrCat(response.body.size()));
+  writer_.Append(ResponseHead(response.status, fields, keep_alive_ && !close_after_write_));
+  // A HEAD response announces the body's length but carries none.
+  if (!head_only_) writer_.Append(response.body);
+  close_after_write_ = close_after_write_ || !keep_alive_;
+  EnsureWatching();
+  FlushResponse();
+}
+
+// ---- Streams ---------------------------------------------------------------
 
 void Session::StartStream(StreamPlan plan) {
   client_slot_ = state_->client_streams.Acquire(client_address_);
@@ -258,7 +474,13 @@ void Session::StartStream(StreamPlan plan) {
                           *state_));
     return;
   }
-  streaming_ = true;
+  if (!TryReserve(state_->metrics.active_streams, state_->options.max_streams)) {
+    client_slot_.reset();
+    Respond(Unavailable("the bridge is at its stream limit", *state_));
+    return;
+  }
+  stream_open_ = true;
+  Enter(Phase::kStreaming);
   stream_started_ = Clock::now();
   route_ = plan.method->grpc_path;
   final_code_ = grpc::StatusCode::CANCELLED;  // until the stream says otherwise
@@ -266,16 +488,18 @@ void Session::StartStream(StreamPlan plan) {
   stream_events_ = 0;
   stream_bytes_ = 0;
   headers_sent_ = false;
-  body_done_ = false;
   wrote_since_tick_ = false;
   format_ = plan.format;
   wants_event_stream_ = plan.wants_event_stream;
-  state_->metrics.active_streams++;
+  writer_.set_framing(head_only_ ? ConnectionWriter::Framing::kNone
+                      : http10_  ? ConnectionWriter::Framing::kRaw
+                                 : ConnectionWriter::Framing::kChunked);
   state_->metrics.streams_total++;
 
   const google::protobuf::Message& prototype =
       *state_->factory->GetPrototype(plan.method->method->output_type());
-  auto encoder = std::make_unique<EventEncoder>(*plan.method, *state_->json, prototype, format_);
+  auto encoder = std::make_shared<EventEncoder>(*plan.method, *state_->json, prototype, format_,
+                                                state_->options.max_event_bytes);
   // Called on gRPC threads: only a post. The posted handler owns the session
   // reference, so the session is never destroyed on a gRPC thread.
   auto wake = [weak = weak_from_this(), executor = socket_.get_executor()] {
@@ -286,15 +510,14 @@ void Session::StartStream(StreamPlan plan) {
   relay_ = std::make_unique<StreamRelay>(
       std::move(encoder),
       ReadAheadLimits{state_->options.read_ahead_events, state_->options.read_ahead_bytes},
-      std::move(wake), &direct_, &state_->metrics.events_sent, &state_->metrics.first_event,
+      std::move(wake), writer_.direct(), &state_->metrics.events_sent, &state_->metrics.first_event,
       request_arrived_);
   grpc::Slice slice(std::move(plan.request_bytes));
   grpc::ByteBuffer payload(&slice, 1);
   relay_->Start(*state_->stub, plan.method->grpc_path, payload, plan.metadata,
                 state_->upstream_calls_live);
-  ++streams_;
   if (buffer_.size() == 0) buffer_.shrink_to_fit();  // an idle stream holds no read buffer
-  WatchForDisconnect();
+  EnsureWatching();
   SetDeadline(kKeepAlive, state_->options.keepalive);
   // A backend that neither accepts nor refuses in time is as good as absent.
   SetDeadline(kAccept, state_->options.accept_timeout);
@@ -303,77 +526,17 @@ void Session::StartStream(StreamPlan plan) {
   }
 }
 
-// ---- Plain responses -------------------------------------------------------
-
-void Session::Respond(PlainResponse response) {
-  if (response.close) keep_alive_ = false;
-  const int status = static_cast<int>(response.status);
-  if (status >= 400) state_->metrics.CountRejection(status);
-  Headers fields;
-  if (!response.content_type.empty()) fields.emplace_back("Content-Type", response.content_type);
-  fields.emplace_back("Cache-Control", "no-store");
-  for (auto& field : CorsHeaders(origin_, state_->options)) fields.push_back(std::move(field));
-  for (auto& field : response.headers) fields.push_back(std::move(field));
-  fields.emplace_back("Content-Length", absl::StrCat(response.body.size()));
-  out_ += ResponseHead(response.status, fields, keep_alive_);
-  // A HEAD response announces the body's length but carries none.
-  if (!head_only_) out_ += response.body;
-  responding_ = true;
-  close_after_write_ = !keep_alive_;
-  Write();
-}
-
-void Session::ContinueConnection() {
-  if (closed_) return;
-  if (!keep_alive_ || http10_ || state_->draining.load()) {
-    Close();
-    return;
-  }
-  if (pipelined_) {
-    HttpRequest next = std::move(*pipelined_);
-    pipelined_.reset();
-    HandleRequest(std::move(next));
-    return;
-  }
-  if (buffer_.size() > 0) {
-    // A pipelined request's bytes are here already.
-    SetDeadline(kRead, state_->options.header_timeout);
-    DoReadRequest();
-    return;
-  }
-  // Idle until the next request starts; from its first byte the header
-  // timeout applies, as on a new connection (else a slow sender would get the
-  // idle timeout for its headers).
-  SetDeadline(kRead, state_->options.idle_timeout);
-  reading_ = true;
-  socket_.async_wait(net::socket_base::wait_read, [self = shared_from_this()](error_code ec) {
-    self->reading_ = false;
-    if (self->closed_) return;
-    if (ec) {
-      self->Close();
-      return;
-    }
-    self->SetDeadline(kRead, self->state_->options.header_timeout);
-    self->DoReadRequest();
-  });
-}
-
-// ---- Streams -------------------------------------------------------------
-
 void Session::Pump() {
-  if (closed_ || !streaming_ || body_done_ || relay_ == nullptr || writing_) return;
+  if (phase_ != Phase::kStreaming || writer_.writing()) return;
   // From here until it is enabled again only this strand writes: an event
   // sent directly between Take and a write of what Take found would
-  // overtake it. (Disable waits for a send in progress.)
-  direct_.Disable();
-  // What a direct send could not finish goes first (out_ is empty: nothing
-  // is queued while no write is in flight).
-  if (std::string leftover = direct_.TakeLeftover(); !leftover.empty()) out_.insert(0, leftover);
+  // overtake it. What a direct send could not finish goes first.
+  state_->metrics.events_sent += writer_.StopDirect();
   StreamRelay::Taken taken = relay_->Take(&events_);
   if (taken.accepted && !headers_sent_) AppendStreamHead();
   if (!events_.empty()) {
     if (!headers_sent_) AppendStreamHead();
-    AppendChunk(events_);
+    writer_.AppendBody(events_);
     events_.clear();
     state_->metrics.events_sent += taken.events;
     wrote_since_tick_ = true;
@@ -382,12 +545,12 @@ void Session::Pump() {
     FinishStream(*taken.done);
     return;
   }
-  if (out_.empty()) {
+  if (!writer_.queued()) {
     // Nothing to write: the next events may leave from the gRPC thread.
-    if (headers_sent_) direct_.Enable(socket_.native_handle(), /*chunked=*/!http10_);
+    if (headers_sent_ && !head_only_) writer_.EnableDirect();
     return;
   }
-  Write();
+  Flush();
 }
 
 void Session::FinishStream(const grpc::Status& status) {
@@ -417,7 +580,7 @@ void Session::FinishStream(const grpc::Status& status) {
         AppendStreamHead();
         if (format_ == StreamFormat::kSse) break;
       }
-      AppendChunk(
+      writer_.AppendBody(
           format_ == StreamFormat::kSse
               ? SseRetry(state_->options.retry)
               : NdjsonError(StatusJson(grpc::StatusCode::UNAVAILABLE, status.error_message())));
@@ -427,38 +590,42 @@ void Session::FinishStream(const grpc::Status& status) {
       const std::string status_json = StatusJson(status.error_code(), status.error_message(),
                                                  state_->json->DetailsJson(status.error_details()));
       if (format_ == StreamFormat::kSse) {
-        AppendChunk(SseEnd(status_json));
+        writer_.AppendBody(SseEnd(status_json));
       } else if (!status.ok()) {
-        AppendChunk(NdjsonError(status_json));
+        writer_.AppendBody(NdjsonError(status_json));
       }
       break;
     }
   }
-  AppendLastChunk();
-  body_done_ = true;
-  Write();
+  writer_.AppendBodyEnd();
+  EndStream();
+  Enter(Phase::kResponding);
+  FlushResponse();
 }
 
 void Session::CutStream() {
-  if (!streaming_ || body_done_) return;
+  if (phase_ != Phase::kStreaming) return;
   // Cut with a retry hint and no `end`: the browser reconnects (perhaps to
   // another bridge) and resumes from its Last-Event-ID. The connection closes
   // afterwards, so nothing of the cut call can meet a next stream.
   keep_alive_ = false;
+  close_after_write_ = true;
   final_code_ = grpc::StatusCode::UNAVAILABLE;
+  state_->metrics.events_sent += writer_.StopDirect();
   ReleaseRelay();
   if (headers_sent_ || format_ != StreamFormat::kSse) {
     if (!headers_sent_) AppendStreamHead();
-    AppendChunk(
+    writer_.AppendBody(
         format_ == StreamFormat::kSse
             ? SseRetry(state_->options.retry)
             : NdjsonError(StatusJson(grpc::StatusCode::UNAVAILABLE, "stream cut; reconnect")));
   } else {
     AppendStreamHead();  // an SSE head carries the retry: hint
   }
-  AppendLastChunk();
-  body_done_ = true;
-  Write();
+  writer_.AppendBodyEnd();
+  EndStream();
+  Enter(Phase::kResponding);
+  FlushResponse();
 }
 
 void Session::AppendStreamHead() {
@@ -473,24 +640,11 @@ void Session::AppendStreamHead() {
   for (auto& field : CorsHeaders(origin_, state_->options)) fields.push_back(std::move(field));
   // HTTP/1.0 has no chunked encoding: the body runs to the connection's close.
   if (!http10_) fields.emplace_back("Transfer-Encoding", "chunked");
-  out_ += ResponseHead(http::status::ok, fields, keep_alive_ && !http10_);
+  writer_.Append(ResponseHead(http::status::ok, fields, keep_alive_ && !http10_));
   // The reconnection delay up front: a browser whose bridge dies (no cut
   // with a retry: of its own) then reconnects after --retry, not after its
   // default (3 s in Chromium and eventsource).
-  if (format_ == StreamFormat::kSse) AppendChunk(SseRetry(state_->options.retry));
-}
-
-void Session::AppendChunk(absl::string_view body) {
-  if (body.empty() || head_only_) return;
-  if (http10_) {
-    out_.append(body.data(), body.size());
-    return;
-  }
-  absl::StrAppend(&out_, absl::Hex(body.size()), "\r\n", body, "\r\n");
-}
-
-void Session::AppendLastChunk() {
-  if (!http10_ && !head_only_) out_ += "0\r\n\r\n";
+  if (format_ == StreamFormat::kSse) writer_.AppendBody(SseRetry(state_->options.retry));
 }
 
 void Session::ReleaseRelay() {
@@ -501,9 +655,8 @@ void Session::ReleaseRelay() {
 }
 
 void Session::EndStream() {
-  if (!streaming_) return;
-  streaming_ = false;
-  direct_.Disable();
+  if (!stream_open_) return;
+  stream_open_ = false;
   ReleaseRelay();
   ClearDeadline(kKeepAlive);
   ClearDeadline(kAccept);
@@ -530,52 +683,52 @@ void Session::LogAccess(int http_status, grpc::StatusCode code, int64_t events, 
       "}"));
 }
 
-// ---- The write queue -----------------------------------------------------
+// ---- Writing -----------------------------------------------------------------
 
-void Session::Write() {
-  if (writing_ || closed_ || out_.empty()) return;
-  // From here only this write queue sends; a direct send's rest goes first.
-  direct_.Disable();
-  if (std::string leftover = direct_.TakeLeftover(); !leftover.empty()) {
-    out_.insert(0, leftover);
-  }
-  in_flight_.swap(out_);
-  out_.clear();
-  writing_ = true;
+void Session::Flush() {
+  // Events of a partial direct send leave with this write.
+  state_->metrics.events_sent +=
+      writer_.Flush([self = shared_from_this()](error_code ec) { self->OnWritten(ec); });
+  if (!writer_.writing()) return;
   SetDeadline(kWrite, state_->options.write_timeout);
-  net::async_write(socket_, net::buffer(in_flight_),
-                   [self = shared_from_this()](error_code ec, size_t) { self->OnWritten(ec); });
+  if (relay_ != nullptr) relay_->SetWriteInFlight(writer_.in_flight_bytes());
+}
+
+void Session::FlushResponse() {
+  Flush();
+  // A HEAD stream's end has no bytes of its own to write.
+  if (!writer_.writing()) ResponseOut();
+}
+
+void Session::ResponseOut() {
+  // A response or a stream is completely out.
+  if (close_after_write_) {
+    Close();
+  } else {
+    ContinueConnection();
+  }
 }
 
 void Session::OnWritten(error_code ec) {
-  writing_ = false;
   ClearDeadline(kWrite);
-  in_flight_.clear();
-  if (closed_) return;
+  if (relay_ != nullptr) relay_->SetWriteInFlight(0);
+  if (phase_ == Phase::kClosed) return;
   if (ec) {
     Close();
     return;
   }
-  if (!out_.empty()) {
-    Write();
-    return;
-  }
-  if (streaming_ && !body_done_) {
+  if (writer_.queued()) {
+    Flush();
+  } else if (phase_ == Phase::kStreaming) {
     Pump();  // whatever the relay read meanwhile goes out as one write
-    return;
+  } else if (phase_ == Phase::kResponding) {
+    ResponseOut();
   }
-  // A response or a stream is completely out.
-  if (in_flight_.capacity() > 64 * 1024) std::string().swap(in_flight_);
-  if (streaming_) EndStream();
-  responding_ = false;
-  if (close_after_write_) {
-    Close();
-    return;
-  }
-  ContinueConnection();
+  // kReadingRequest: the interim 100 Continue is out; the body's read goes on.
+  CheckOwned();
 }
 
-// ---- The deadlines -------------------------------------------------------
+// ---- The deadlines ---------------------------------------------------------
 
 void Session::SetDeadline(Deadline which, absl::Duration after) {
   deadlines_[which] = Clock::now() + absl::ToChronoNanoseconds(after);
@@ -584,7 +737,7 @@ void Session::SetDeadline(Deadline which, absl::Duration after) {
 
 void Session::ArmTimer() {
   const Clock::time_point earliest = *std::min_element(deadlines_.begin(), deadlines_.end());
-  if (closed_ || earliest >= timer_at_) return;
+  if (phase_ == Phase::kClosed || earliest >= timer_at_) return;
   timer_at_ = earliest;
   timer_.expires_at(earliest);
   timer_.async_wait([self = shared_from_this()](error_code ec) {
@@ -595,53 +748,62 @@ void Session::ArmTimer() {
 }
 
 void Session::OnDeadlines() {
-  if (closed_) return;
+  if (phase_ == Phase::kClosed) return;
   const Clock::time_point now = Clock::now();
   auto due = [&](Deadline which) {
     if (deadlines_[which] > now) return false;
     ClearDeadline(which);
     return true;
   };
-  if (due(kWrite) && writing_) {
-    Close();  // a browser that stops reading for this long is gone
+  if (due(kWrite) && writer_.writing()) {
+    Close();  // a client that stops reading for this long is gone
     return;
   }
-  if (due(kRead) && reading_ && !streaming_ && !responding_) {
-    Close();
-    return;
+  if (due(kRead)) {
+    if (phase_ == Phase::kAwaitingRequest || (phase_ == Phase::kReadingRequest && !head_read_)) {
+      Close();  // idle, or a head that crawls in: no answer (a slowloris gets nothing)
+      return;
+    }
+    if (phase_ == Phase::kReadingRequest) {
+      // The body is late: the read ends (aborted) and answers 408.
+      read_timed_out_ = true;
+      error_code ignored;
+      socket_.cancel(ignored);
+    }
   }
-  if (due(kAccept) && streaming_ && !headers_sent_ && !body_done_) {
-    ReleaseRelay();
+  if (due(kAccept) && phase_ == Phase::kStreaming && !headers_sent_) {
     FinishStream(
         grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED, "the backend did not answer in time"));
   }
   if (due(kDuration)) CutStream();
-  if (due(kKeepAlive) && streaming_ && !body_done_) {
+  if (due(kKeepAlive) && phase_ == Phase::kStreaming) {
     // Before the backend has answered nothing may go out, not even headers.
-    const bool sent_directly = direct_.SentSinceLastAsked();
+    const bool sent_directly = writer_.DirectSentSinceLastAsked();
     if (!wrote_since_tick_ && !sent_directly && headers_sent_ && format_ == StreamFormat::kSse) {
-      direct_.Disable();  // the comment goes between events, never inside one's write
-      AppendChunk(SseKeepAlive());
-      Write();
+      // The comment goes between events, never inside one's write.
+      state_->metrics.events_sent += writer_.StopDirect();
+      writer_.AppendBody(SseKeepAlive());
+      Flush();
     }
     wrote_since_tick_ = false;
     deadlines_[kKeepAlive] = now + absl::ToChronoNanoseconds(state_->options.keepalive);
   }
   ArmTimer();
+  CheckOwned();
+}
+
+void Session::EndServing() {
+  // No send may meet a closed (or reused) descriptor.
+  writer_.StopDirect();
+  EndStream();
+  // The client left before the reply: the backend sees a cancel.
+  EndUnary(/*cancel=*/true, 499, grpc::StatusCode::CANCELLED);
 }
 
 void Session::Close() {
-  if (closed_) return;
-  closed_ = true;
-  direct_.Disable();  // no send may meet a closed (or reused) descriptor
-  ReleaseRelay();
-  EndStream();
-  if (unary_ != nullptr) {
-    // The client left before the reply: the backend sees a cancel.
-    unary_->Cancel();
-    unary_.reset();
-    LogAccess(499, grpc::StatusCode::CANCELLED, 0, 0);
-  }
+  if (phase_ == Phase::kClosed) return;
+  EndServing();
+  Enter(Phase::kClosed);
   error_code ignored;
   timer_.cancel();
   socket_.shutdown(net::ip::tcp::socket::shutdown_both, ignored);

@@ -1,22 +1,40 @@
-// Session: one browser connection's loop: reads HTTP/1.1 requests
-// (keep-alive, pipelining), asks the Router what each means, writes plain
-// responses, serves a stream through its StreamRelay and a unary call through
-// its UpstreamUnaryCall.
+// Session: one HTTP/1.1 connection of the bridge: reads requests (keep-alive,
+// pipelining), asks the Router what each means, and serves it: a plain
+// response, a stream through its StreamRelay, or a unary call through its
+// UpstreamUnaryCall.
 //
-// Thread map: everything runs on the connection's strand, but the relay's
-// wake-up and a unary call's completion, which are called on gRPC threads and
-// only post here, and
-// the DirectWriter's sends, which the relay makes on gRPC threads while the
-// session has it enabled (headers out, no Asio write in flight).
-// One write queue (out_ collects, in_flight_ is being written: at most one
-// write at a time, everything queued meanwhile goes out as one write) and one
-// deadline mechanism (one timer for the read, write, keep-alive, accept and
-// duration deadlines).
+// Phases (Phase below; one transition function, Enter, checks each move):
 //
-// Owner: itself through shared_ptr: each pending Asio operation and each
-// posted wake-up holds it. It owns its socket and its stream's relay, which it
-// releases (cancelling the upstream call) when the stream ends or the browser
-// leaves.
+//   kAwaitingRequest --first byte--> kReadingRequest --routed--+-> kResponding
+//         ^                                                    +-> kCalling ---reply--->
+//         kResponding |                                                    +-> kStreaming
+//         --ended--> kResponding
+//         +------------------- response written, keep-alive ----------------------------+
+//   any phase --Close()--> kClosed
+//
+// The writer: a ConnectionWriter owns the socket's write side (queue, write
+// in flight, the DirectWriter that lets events leave from gRPC threads).
+//
+// The read side: in kAwaitingRequest and kReadingRequest it reads the next
+// request. While a request is served (kCalling, kStreaming, kResponding) it
+// watches the socket instead: for readability, so that a client that leaves
+// is seen at once (its call cancelled, its slots freed), and once bytes of a
+// next request are waiting unread, for errors (a reset), since readability
+// then says nothing. The waiting request is read when the response is out.
+//
+// Ownership rule: a session is owned by its pending Asio operations (each
+// handler holds a shared_ptr) and by nothing else, so it lives exactly as long
+// as it has something to wait for. While it is open, its read side always has
+// exactly one operation pending (a read, or a watch); a gRPC completion only
+// posts to the strand through a weak reference. Every path that ends a
+// session (Close, or the destructor when the bridge stops with handlers
+// unrun) ends what it serves: it cancels the upstream call and writes its
+// access-log line.
+//
+// Thread map: everything runs on the connection's strand, except the
+// relay's wake-up and a unary call's completion, which are called on gRPC
+// threads and only post here, and the DirectWriter's sends, which the relay
+// makes on gRPC threads while the writer has it enabled.
 #ifndef GRAVITY_BRIDGE_INTERNAL_SESSION_H_
 #define GRAVITY_BRIDGE_INTERNAL_SESSION_H_
 
@@ -31,7 +49,7 @@
 #include "boost/beast/core/flat_buffer.hpp"
 #include "boost/beast/http.hpp"
 #include "bridge/internal/bridge_state.h"
-#include "bridge/internal/direct_writer.h"
+#include "bridge/internal/connection_writer.h"
 #include "bridge/internal/router.h"
 #include "bridge/internal/stream_relay.h"
 #include "bridge/internal/upstream_unary_call.h"
@@ -44,96 +62,136 @@ class Session : public std::enable_shared_from_this<Session> {
   ~Session();
 
   void Start();
-  // Asks the session to end: an open stream gets a `retry:` hint and the
-  // connection closes. Safe from any thread.
+  // Asks the session to end, from any thread: an idle connection closes; a
+  // stream gets a `retry:` cut; a unary call in flight is cancelled and
+  // answered 503 with Retry-After; a response being written ends the
+  // connection once it is out; a request being read is answered (503) and
+  // the connection closes.
   void Drain();
 
  private:
+  enum class Phase {
+    kAwaitingRequest,  // keep-alive: no byte of the next request yet (idle timeout)
+    kReadingRequest,   // a request's head or body is being read (header timeout)
+    kCalling,          // a unary call is upstream; nothing written yet
+    kStreaming,        // a stream's relay is live; its events are being written
+    kResponding,       // a plain response or a stream's last bytes are queued or being written
+    kClosed,
+  };
+  // What the read side has pending.
+  enum class ReadSide {
+    kNone,         // nothing (only while the session is being closed)
+    kRequest,      // reading a request, or waiting for its first byte
+    kWatch,        // waiting for readability: a client leaving, or a next request
+    kWatchErrors,  // a next request's bytes wait unread: waiting for a reset
+  };
   enum Deadline { kRead, kWrite, kKeepAlive, kAccept, kDuration, kDeadlines };
   using Clock = std::chrono::steady_clock;
 
-  // Requests.
-  void DoReadRequest();
+  // The one place the phase changes; checks that the move is one of the
+  // diagram's.
+  void Enter(Phase next);
+  // Debug check of the ownership rule at the end of each handler.
+  void CheckOwned() const;
+
+  // Reading requests.
+  void AwaitRequest();
+  void ReadRequest();
   void OnReadHeader(boost::beast::error_code ec);
   void OnReadRequest(boost::beast::error_code ec);
-  void WatchForDisconnect();
   void HandleRequest(HttpRequest request);
-  void StartStream(StreamPlan plan);
+
+  // The read side while serving.
+  void EnsureWatching();
+  void Watch();
+  void OnWatch(boost::beast::error_code ec);
+  void WatchErrors();
+  void OnWatchErrors(boost::beast::error_code ec);
+  // After a response: reads the next request, or closes.
+  void ContinueConnection();
+  // The read side's turn to read the next request (the watch handed over).
+  void NextRequest();
+
+  // Unary calls.
   void StartUnary(UnaryPlan plan);
   void OnUnaryDone(const grpc::Status& status, const std::string& reply);
-  // One JSON line of the access log, when it is on: a stream's or a unary
-  // call's end.
-  void LogAccess(int http_status, grpc::StatusCode code, int64_t events, int64_t bytes);
+  // Ends the call in flight: cancelled upstream when `cancel`, its limit slot
+  // given back, its access-log line written.
+  void EndUnary(bool cancel, int http_status, grpc::StatusCode code);
 
   // Plain responses.
   void Respond(PlainResponse response);
-  // After a response or a stream: the next request, or close.
-  void ContinueConnection();
 
   // Streams.
+  void StartStream(StreamPlan plan);
   void Pump();
   void FinishStream(const grpc::Status& status);
   // Ends the stream early with a `retry:` hint and no `end`; then closes.
   void CutStream();
   void AppendStreamHead();
-  // Appends `body` as one chunk (raw for an HTTP/1.0 client).
-  void AppendChunk(absl::string_view body);
-  void AppendLastChunk();
+  // The stream's bookkeeping ends: relay released (its call cancelled unless
+  // over), slots and gauges given back, the access-log line written.
   void EndStream();
   // Releases the relay (cancelling its call unless over), keeping its counts.
   void ReleaseRelay();
 
-  // The write queue.
-  void Write();
+  // One JSON line of the access log, when it is on: a stream's or a unary
+  // call's end.
+  void LogAccess(int http_status, grpc::StatusCode code, int64_t events, int64_t bytes);
+
+  // Writing.
+  void Flush();
+  // Flush for a response's last bytes; when nothing is left to write, the
+  // response is out at once.
+  void FlushResponse();
+  // The response is out: the next request, or close.
+  void ResponseOut();
   void OnWritten(boost::beast::error_code ec);
 
-  // The deadlines.
+  // The deadlines: one timer for all of them.
   void SetDeadline(Deadline which, absl::Duration after);
   void ClearDeadline(Deadline which) { deadlines_[which] = Clock::time_point::max(); }
   void ArmTimer();
   void OnDeadlines();
 
   void Close();
+  // Ends whatever is served (used by Close and the destructor).
+  void EndServing();
 
   boost::asio::ip::tcp::socket socket_;
   const std::shared_ptr<BridgeState> state_;
+  Phase phase_ = Phase::kAwaitingRequest;
+  ReadSide read_side_ = ReadSide::kNone;
+  ConnectionWriter writer_;
+
+  // The request being read, and the connection's properties.
   boost::beast::flat_buffer buffer_;
   std::optional<boost::beast::http::request_parser<boost::beast::http::string_body>> parser_;
-  std::optional<HttpRequest> pipelined_;
   size_t header_fields_ = 0;  // fields of the request's head, before any trailer
-  uint64_t streams_ = 0;      // streams and calls served, so a stale disconnect watch can tell
+  bool head_read_ = false;    // the request's head is in; its body is being read
+  bool read_timed_out_ = false;
   std::string client_address_;
-  bool reading_ = false;
-  bool closed_ = false;
   bool keep_alive_ = true;
-  bool head_only_ = false;  // a HEAD request: headers, no body
-  bool http10_ = false;     // an HTTP/1.0 client: no chunked encoding; close at the end
-  std::string origin_;      // of the request being served
-
-  // The write queue.
-  DirectWriter direct_;
-  std::string out_;
-  std::string in_flight_;
-  bool writing_ = false;
-  bool close_after_write_ = false;  // a plain response that ends the connection
-  bool responding_ = false;         // a plain response is queued or being written
+  bool close_after_write_ = false;  // the response being written ends the connection
+  bool head_only_ = false;          // a HEAD request: headers, no body
+  bool http10_ = false;             // an HTTP/1.0 client: no chunked encoding; close at the end
+  std::string origin_;              // of the request being served
 
   // The deadline mechanism.
   boost::asio::steady_timer timer_;
   Clock::time_point timer_at_ = Clock::time_point::max();
   std::array<Clock::time_point, kDeadlines> deadlines_;
 
-  // The stream being served.
+  // The stream being served (kStreaming).
   std::unique_ptr<StreamRelay> relay_;
   std::optional<ClientStreamCounter::Slot> client_slot_;
-  std::string events_;  // scratch: events taken from the relay
-  bool streaming_ = false;
+  bool stream_open_ = false;  // holds one of max_streams until EndStream
+  std::string events_;        // scratch: events taken from the relay
   bool wants_event_stream_ = false;
   StreamFormat format_ = StreamFormat::kSse;
   bool headers_sent_ = false;
-  bool body_done_ = false;  // the terminal bytes are queued
   bool wrote_since_tick_ = false;
-  // The unary call being served.
+  // The unary call being served (kCalling).
   std::shared_ptr<UpstreamUnaryCall> unary_;
   const RoutedMethod* unary_method_ = nullptr;
 

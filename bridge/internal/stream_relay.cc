@@ -32,7 +32,7 @@ StreamEnd DecideStreamEnd(const grpc::Status& status, bool accepted, bool wants_
   return StreamEnd::kEndEvent;
 }
 
-StreamRelay::StreamRelay(std::unique_ptr<EventEncoder> encoder, ReadAheadLimits limits,
+StreamRelay::StreamRelay(std::shared_ptr<EventEncoder> encoder, ReadAheadLimits limits,
                          std::function<void()> wake, DirectWriter* writer,
                          std::atomic<int64_t>* events_sent, LatencyHistogram* first_event,
                          absl::Time started)
@@ -50,7 +50,8 @@ void StreamRelay::Start(grpc::GenericStub& stub, const std::string& method,
                         const grpc::ByteBuffer& request,
                         const std::vector<std::pair<std::string, std::string>>& metadata,
                         std::shared_ptr<std::atomic<int64_t>> live_calls) {
-  call_ = UpstreamCall::Start(stub, method, request, metadata, this, std::move(live_calls));
+  call_ =
+      UpstreamCall::Start(stub, method, request, metadata, this, encoder_, std::move(live_calls));
 }
 
 StreamRelay::Taken StreamRelay::Take(std::string* out) {
@@ -97,36 +98,49 @@ void StreamRelay::OnUpstreamAccepted() {
   if (wake) wake_();
 }
 
-bool StreamRelay::OnUpstreamMessage(grpc::ByteBuffer message) {
+bool StreamRelay::OnUpstreamEvent(const absl::Status& encoded, std::string* event) {
   bool wake;
   bool more;
   {
     absl::MutexLock lock(&mu_);
     if (done_) return false;
-    const size_t before = ready_.size();
-    if (absl::Status encoded = encoder_->Append(message, &ready_); !encoded.ok()) {
-      // Not what the descriptors promise: end the stream with INTERNAL (the
-      // session releases the call, which cancels it).
-      done_ = grpc::Status(grpc::StatusCode::INTERNAL, std::string(encoded.message()));
+    if (!encoded.ok()) {
+      // Not what the descriptors promise (INTERNAL), or over the event bound
+      // (RESOURCE_EXHAUSTED): the stream ends with that status (the session
+      // releases the call, which cancels it).
+      done_ = grpc::Status(static_cast<grpc::StatusCode>(encoded.code()),
+                           std::string(encoded.message()));
       more = false;
     } else {
       ++ready_events_;
       if (events_.fetch_add(1, std::memory_order_relaxed) == 0 && first_event_ != nullptr) {
         first_event_->Observe(absl::Now() - started_);
       }
-      bytes_.fetch_add(static_cast<int64_t>(ready_.size() - before), std::memory_order_relaxed);
+      bytes_.fetch_add(static_cast<int64_t>(event->size()), std::memory_order_relaxed);
       // Messages are accepted implicitly: a backend may skip initial metadata.
       accepted_ = true;
+      // The common case, nothing read ahead: the event's own buffer becomes
+      // the read-ahead (the call gets the empty one back to reuse).
+      if (ready_.empty()) {
+        ready_.swap(*event);
+      } else {
+        ready_.append(*event);
+      }
       // Everything read ahead goes, in order, in the one send.
       const DirectWriter::Sent sent =
-          writer_ != nullptr ? writer_->TrySend(ready_) : DirectWriter::Sent::kNo;
+          writer_ != nullptr ? writer_->TrySend(ready_, ready_events_) : DirectWriter::Sent::kNo;
       if (sent != DirectWriter::Sent::kNo) {
-        if (events_sent_ != nullptr) *events_sent_ += ready_events_;
+        // A partial send's events are counted by the session, which writes
+        // their rest.
+        if (sent == DirectWriter::Sent::kAll && events_sent_ != nullptr) {
+          *events_sent_ += ready_events_;
+        }
         ready_.clear();
         ready_events_ = 0;
         if (sent == DirectWriter::Sent::kAll) return true;  // nothing for the session to do
       }
-      more = ready_events_ < limits_.max_events && ready_.size() < limits_.max_bytes;
+      more = ready_events_ < limits_.max_events &&
+             ready_.size() + in_flight_.load(std::memory_order_relaxed) < limits_.max_bytes;
       paused_ = !more;
     }
     wake = NeedsWake();

@@ -3,9 +3,9 @@
 // end-of-stream decision table.
 //
 // Thread map:
-//   gRPC threads run the UpstreamListener methods: a message is encoded into
-//     the read-ahead buffer there; while the session's DirectWriter is enabled
-//     (nothing else being written) the buffer leaves at once in one
+//   gRPC threads run the UpstreamListener methods: a message is encoded there
+//     (by the call, outside any lock) and appended to the read-ahead buffer; while the session's
+//     DirectWriter is enabled (nothing else being written) the buffer leaves at once in one
 //     non-blocking send, no thread hop; otherwise reading goes on while the
 //     buffer is under its bounds, and the session is woken (one post to its
 //     strand) only when no wake-up is already pending;
@@ -13,6 +13,10 @@
 // So a busy stream costs one thread hop per batch, not per event, and a
 // browser that stops reading stops the upstream reads once the buffer is
 // full: HTTP/2 flow control then holds the backend back.
+//
+// The read-ahead bound counts the session's write in flight too
+// (SetWriteInFlight), so what a browser that stops reading holds is at most
+// about max_bytes plus one event, the event itself bounded by the encoder.
 //
 // Owner: the session (unique_ptr). Release() before destruction; after it no
 // callback touches the relay.
@@ -70,7 +74,7 @@ class StreamRelay final : public UpstreamListener {
   // the session has it enabled; `events_sent` counts the events it sent.
   // `first_event` (may be null) gets the time from `started` to the first
   // message.
-  StreamRelay(std::unique_ptr<EventEncoder> encoder, ReadAheadLimits limits,
+  StreamRelay(std::shared_ptr<EventEncoder> encoder, ReadAheadLimits limits,
               std::function<void()> wake, DirectWriter* writer = nullptr,
               std::atomic<int64_t>* events_sent = nullptr, LatencyHistogram* first_event = nullptr,
               absl::Time started = absl::Now());
@@ -85,8 +89,12 @@ class StreamRelay final : public UpstreamListener {
   Taken Take(std::string* out);
 
   // Strand: cancels the call unless it is over; nothing reaches the relay
-  // afterwards. Idempotent.
+  // afterwards. Idempotent. Never waits for an encoding in progress.
   void Release();
+
+  // Strand: the bytes of the session's socket write in flight (0 when none),
+  // counted against the read-ahead bound.
+  void SetWriteInFlight(size_t bytes) { in_flight_.store(bytes, std::memory_order_relaxed); }
 
   // Events and bytes of events encoded so far (thread-safe).
   int64_t events() const { return events_.load(std::memory_order_relaxed); }
@@ -94,14 +102,14 @@ class StreamRelay final : public UpstreamListener {
 
   // UpstreamListener (gRPC threads).
   void OnUpstreamAccepted() override;
-  bool OnUpstreamMessage(grpc::ByteBuffer message) override;
+  bool OnUpstreamEvent(const absl::Status& encoded, std::string* event) override;
   void OnUpstreamDone(const grpc::Status& status) override;
 
  private:
   // With mu_ held: a wake-up unless one is pending.
   bool NeedsWake() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
-  const std::unique_ptr<EventEncoder> encoder_;  // reactions only
+  const std::shared_ptr<EventEncoder> encoder_;  // shared with the call, which uses it
   const ReadAheadLimits limits_;
   const std::function<void()> wake_;
   DirectWriter* const writer_;
@@ -110,6 +118,7 @@ class StreamRelay final : public UpstreamListener {
   const absl::Time started_;
   std::atomic<int64_t> events_{0};
   std::atomic<int64_t> bytes_{0};
+  std::atomic<size_t> in_flight_{0};
   UpstreamCall* call_ = nullptr;  // strand; null once released
 
   absl::Mutex mu_;

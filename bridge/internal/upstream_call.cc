@@ -2,9 +2,9 @@
 
 namespace gravity::bridge::internal {
 
-UpstreamCall::UpstreamCall(UpstreamListener* listener,
+UpstreamCall::UpstreamCall(UpstreamListener* listener, std::shared_ptr<MessageEncoder> encoder,
                            std::shared_ptr<std::atomic<int64_t>> live_calls)
-    : listener_(listener), live_calls_(std::move(live_calls)) {
+    : encoder_(std::move(encoder)), listener_(listener), live_calls_(std::move(live_calls)) {
   ++*live_calls_;
 }
 
@@ -14,8 +14,9 @@ UpstreamCall* UpstreamCall::Start(grpc::GenericStub& stub, const std::string& me
                                   const grpc::ByteBuffer& request,
                                   const std::vector<std::pair<std::string, std::string>>& metadata,
                                   UpstreamListener* listener,
+                                  std::shared_ptr<MessageEncoder> encoder,
                                   std::shared_ptr<std::atomic<int64_t>> live_calls) {
-  auto* call = new UpstreamCall(listener, std::move(live_calls));
+  auto* call = new UpstreamCall(listener, std::move(encoder), std::move(live_calls));
   for (const auto& [key, value] : metadata) call->context_.AddMetadata(key, value);
   call->request_ = request;
   stub.PrepareBidiStreamingCall(&call->context_, method, grpc::StubOptions(), call);
@@ -63,11 +64,18 @@ void UpstreamCall::OnReadDone(bool ok) {
     if (remove_hold) RemoveHold();
     return;
   }
+  // The user-sized work, outside the lock: a Release() meanwhile does not wait
+  // for it, and the encoder it uses is the call's own.
+  event_.clear();
+  const absl::Status encoded = encoder_->Append(read_buffer_, &event_);
+  read_buffer_.Clear();
   bool more = false;
   {
     absl::MutexLock lock(&mu_);
-    if (listener_ != nullptr) more = listener_->OnUpstreamMessage(std::move(read_buffer_));
+    if (listener_ != nullptr) more = listener_->OnUpstreamEvent(encoded, &event_);
   }
+  // A big event's buffer is not kept for the life of the stream.
+  if (event_.capacity() > 64 * 1024) std::string().swap(event_);
   if (more) StartRead(&read_buffer_);
 }
 

@@ -5,7 +5,15 @@
 // returns, no callback reaches the listener, and none is running. So a
 // listener never needs to check which call a result belongs to.
 //
-// Reading ahead: each message goes to UpstreamListener::OnUpstreamMessage on
+// Keeping that promise must not stall the releasing thread (an Asio thread
+// serving many connections) behind user-sized work. So each message is
+// encoded first, by the call's MessageEncoder, with no lock held: the encoder
+// is co-owned by the call, so a Release() meanwhile only detaches the
+// listener. Only the hand-over of the encoded bytes to the listener runs
+// under the lock that Release() takes, and it is short (an append or a swap,
+// and at most one non-blocking send).
+//
+// Reading ahead: each message goes to UpstreamListener::OnUpstreamEvent on
 // the gRPC thread that read it; when the listener answers true the next read
 // starts right there (no thread hop), when it answers false reading pauses
 // until the listener calls ResumeReading(). HTTP/2 flow control then holds the
@@ -14,8 +22,8 @@
 // Owner: the listener's owner, through Release(); the object deletes itself
 // once it is both released and done in gRPC (OnDone), whichever comes last.
 // Thread-safety: Start, ResumeReading and Release are called from one strand
-// (the session's); reactions run on gRPC threads and never block beyond a
-// short lock shared with Release.
+// (the session's); reactions run on gRPC threads and hold the lock shared
+// with Release only for the hand-over.
 #ifndef GRAVITY_BRIDGE_INTERNAL_UPSTREAM_CALL_H_
 #define GRAVITY_BRIDGE_INTERNAL_UPSTREAM_CALL_H_
 
@@ -27,6 +35,7 @@
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/status/status.h"
 #include "absl/synchronization/mutex.h"
 #include "grpcpp/client_context.h"
 #include "grpcpp/generic/generic_stub.h"
@@ -36,6 +45,17 @@
 
 namespace gravity::bridge::internal {
 
+// Turns one upstream message into the bytes its listener gets. Called on gRPC
+// threads, one message at a time (reactions never overlap), with no lock
+// held: user-sized work (parsing, JSON printing) belongs here.
+class MessageEncoder {
+ public:
+  virtual ~MessageEncoder() = default;
+  // Appends `message`'s encoding to `out`, or fails (the status ends the
+  // stream).
+  virtual absl::Status Append(const grpc::ByteBuffer& message, std::string* out) = 0;
+};
+
 // Receives an UpstreamCall's results on gRPC threads; must not block. Calls
 // for one UpstreamCall never overlap.
 class UpstreamListener {
@@ -43,9 +63,10 @@ class UpstreamListener {
   virtual ~UpstreamListener() = default;
   // The backend sent its initial metadata (accepted the call).
   virtual void OnUpstreamAccepted() = 0;
-  // One message. Returns whether to read the next one now; false pauses
-  // reading until UpstreamCall::ResumeReading().
-  virtual bool OnUpstreamMessage(grpc::ByteBuffer message) = 0;
+  // One message, as the encoder left it: `encoded` is its status and `event`
+  // its bytes, which the listener may take (swap). Returns whether to read
+  // the next one now; false pauses reading until UpstreamCall::ResumeReading().
+  virtual bool OnUpstreamEvent(const absl::Status& encoded, std::string* event) = 0;
   // The call is over, after every message; the last callback.
   virtual void OnUpstreamDone(const grpc::Status& status) = 0;
 };
@@ -53,12 +74,13 @@ class UpstreamListener {
 class UpstreamCall final : public grpc::ClientBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer> {
  public:
   // Starts the call and its first read. `metadata` keys must be lower case.
-  // `live_calls` counts calls not yet deleted (the bridge waits for them
-  // before it lets the channel go).
+  // `encoder` encodes each message before `listener` gets it. `live_calls`
+  // counts calls not yet deleted (the bridge waits for them before it lets
+  // the channel go).
   static UpstreamCall* Start(grpc::GenericStub& stub, const std::string& method,
                              const grpc::ByteBuffer& request,
                              const std::vector<std::pair<std::string, std::string>>& metadata,
-                             UpstreamListener* listener,
+                             UpstreamListener* listener, std::shared_ptr<MessageEncoder> encoder,
                              std::shared_ptr<std::atomic<int64_t>> live_calls);
 
   // Starts the next read after OnUpstreamMessage returned false.
@@ -73,7 +95,8 @@ class UpstreamCall final : public grpc::ClientBidiReactor<grpc::ByteBuffer, grpc
   void OnDone(const grpc::Status& status) override;
 
  private:
-  UpstreamCall(UpstreamListener* listener, std::shared_ptr<std::atomic<int64_t>> live_calls);
+  UpstreamCall(UpstreamListener* listener, std::shared_ptr<MessageEncoder> encoder,
+               std::shared_ptr<std::atomic<int64_t>> live_calls);
   ~UpstreamCall() override;
   // Drops one of the two references (the owner's, gRPC's).
   void Unref();
@@ -81,6 +104,8 @@ class UpstreamCall final : public grpc::ClientBidiReactor<grpc::ByteBuffer, grpc
   grpc::ClientContext context_;
   grpc::ByteBuffer request_;
   grpc::ByteBuffer read_buffer_;
+  const std::shared_ptr<MessageEncoder> encoder_;  // reactions only
+  std::string event_;                              // reactions only: the encoded message
   absl::Mutex mu_;
   UpstreamListener* listener_ ABSL_GUARDED_BY(mu_);
   // The hold keeps OnDone (and the status) behind the last message: it goes

@@ -27,17 +27,22 @@
 
 namespace gravity::bridge::internal {
 
+// Whether `status` is the one Start gives a reply over its bound.
+bool IsReplyOverBound(const grpc::Status& status);
+
 class UpstreamUnaryCall {
  public:
   // The call's status and, when OK, the reply's bytes.
   using Done = std::function<void(const grpc::Status& status, std::string reply)>;
 
   // Starts `method` with the serialized `request`; `metadata` keys must be
-  // lower case. The backend sees `timeout` as the call's deadline.
+  // lower case. The backend sees `timeout` as the call's deadline. A reply
+  // over `max_reply_bytes` (0: no bound) is not copied: the call ends with
+  // RESOURCE_EXHAUSTED (see IsReplyOverBound).
   static std::shared_ptr<UpstreamUnaryCall> Start(
       grpc::GenericStub& stub, const std::string& method, std::string request,
       const std::vector<std::pair<std::string, std::string>>& metadata, absl::Duration timeout,
-      std::shared_ptr<std::atomic<int64_t>> live_calls, Done done);
+      size_t max_reply_bytes, std::shared_ptr<std::atomic<int64_t>> live_calls, Done done);
 
   // The client left: the backend sees a cancel; `done` still runs (CANCELLED).
   void Cancel() { context_.TryCancel(); }

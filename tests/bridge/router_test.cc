@@ -9,6 +9,7 @@
 #include <variant>
 
 #include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
 #include "bridge/internal/request_mapping.h"
 #include "google/protobuf/descriptor.h"
 #include "google/protobuf/dynamic_message.h"
@@ -37,6 +38,8 @@ class RouterTest : public ::testing::Test {
                              std::string body = "") {
     HttpRequest request(verb, target, 11);
     request.set(http::field::host, "bridge.test");
+    // What every client of a POST sends (a body not declared JSON is 415).
+    if (verb == http::verb::post) request.set(http::field::content_type, "application/json");
     for (auto& [name, value] : headers) request.set(name, value);
     request.body() = std::move(body);
     request.prepare_payload();
@@ -282,7 +285,7 @@ TEST_F(RouterTest, TransferEncodingOtherThanChunkedIs501AndCloses) {
   // Exactly "chunked", in any case, is fine.
   std::optional<HttpRequest> chunked = Parse(
       "POST /streaming.v1.Streaming/Ping HTTP/1.1\r\nHost: b\r\nTransfer-Encoding: Chunked\r\n"
-      "\r\nc\r\n{\"to\":\"ann\"}\r\n0\r\n\r\n");
+      "Content-Type: application/json\r\n\r\nc\r\n{\"to\":\"ann\"}\r\n0\r\n\r\n");
   ASSERT_TRUE(chunked.has_value());
   streaming::v1::PingRequest message;
   ASSERT_TRUE(message.ParseFromString(Plan(*chunked).request_bytes));
@@ -326,7 +329,8 @@ TEST_F(RouterTest, TransferEncodingWithContentLengthOrTwoContentLengthsIs400AndC
     EXPECT_TRUE(absl::StrContains(refused.body, "more than one Content-Length")) << refused.body;
     EXPECT_TRUE(refused.close);
   }
-  std::optional<HttpRequest> once = Parse(head + "Content-Length: 2\r\n\r\n{}");
+  std::optional<HttpRequest> once =
+      Parse(head + "Content-Type: application/json\r\nContent-Length: 2\r\n\r\n{}");
   ASSERT_TRUE(once.has_value());
   EXPECT_NE(Plan(*once).method, nullptr);
 }
@@ -397,6 +401,68 @@ TEST(BytesQueryTest, BytesAreBase64InEitherAlphabetAndBadBase64NamesTheField) {
     EXPECT_TRUE(absl::StrContains(status.message(), "field \"by\"")) << status;
     EXPECT_TRUE(absl::StrContains(status.message(), "base64")) << status;
   }
+}
+
+// Browsers send text/plain, form and multipart bodies cross-site with no
+// preflight: a POST body not declared JSON is never parsed (415).
+TEST_F(RouterTest, APostBodyNotDeclaredJsonIs415) {
+  for (const char* type : {"", "text/plain", "application/x-www-form-urlencoded",
+                           "multipart/form-data; boundary=x", "application/jsonx"}) {
+    for (const char* target : {"/streaming.v1.Streaming/Echo", "/streaming.v1.Streaming/Ping"}) {
+      SCOPED_TRACE(absl::StrCat(target, " with \"", type, "\""));
+      HttpRequest request = Request(http::verb::post, target, {}, R"({"text":"x"})");
+      if (*type == '\0') {
+        request.erase(http::field::content_type);
+      } else {
+        request.set(http::field::content_type, type);
+      }
+      PlainResponse response = Plain(request);
+      EXPECT_EQ(response.status, http::status::unsupported_media_type);
+      EXPECT_TRUE(absl::StartsWith(response.body, R"({"code":3,"message":"a POST body must be )"))
+          << response.body;
+      EXPECT_EQ(response.headers, (Headers{{"Accept-Post", "application/json"}}));
+    }
+  }
+  // Parameters and case do not matter.
+  EXPECT_TRUE(std::holds_alternative<UnaryPlan>(
+      Route(Request(http::verb::post, "/streaming.v1.Streaming/Echo",
+                    {{"Content-Type", "Application/JSON; charset=utf-8"}}, "{}"),
+            state_)));
+}
+
+// A unary method may change state: a browser's cross-site call is refused
+// unless its origin is the bridge's own or on the CORS allowlist.
+TEST_F(RouterTest, AUnaryCallFromAnotherOriginIs403UnlessAllowed) {
+  auto call = [&](const std::string& origin) {
+    return Route(
+        Request(http::verb::post, "/streaming.v1.Streaming/Echo", {{"Origin", origin}}, "{}"),
+        state_);
+  };
+  for (const char* origin :
+       {"https://evil.example", "null", "http://bridge.test.evil", "ftp://bridge.test"}) {
+    SCOPED_TRACE(origin);
+    Routed routed = call(origin);
+    ASSERT_TRUE(std::holds_alternative<PlainResponse>(routed));
+    EXPECT_EQ(std::get<PlainResponse>(routed).status, http::status::forbidden);
+    EXPECT_TRUE(absl::StartsWith(std::get<PlainResponse>(routed).body, R"({"code":7,)"));
+  }
+  // The bridge's own origin (its Host), with either scheme.
+  EXPECT_TRUE(std::holds_alternative<UnaryPlan>(call("http://bridge.test")));
+  EXPECT_TRUE(std::holds_alternative<UnaryPlan>(call("https://bridge.test")));
+  // No Origin: not a browser's cross-site request.
+  EXPECT_TRUE(std::holds_alternative<UnaryPlan>(
+      Route(Request(http::verb::post, "/streaming.v1.Streaming/Echo", {}, "{}"), state_)));
+  // On the allowlist.
+  state_.options.cors_origins = {"https://evil.example"};
+  EXPECT_TRUE(std::holds_alternative<UnaryPlan>(call("https://evil.example")));
+  state_.options.cors_origins = {"*"};
+  EXPECT_TRUE(std::holds_alternative<UnaryPlan>(call("null")));
+  // Streams are reads: any origin may open one (CORS decides what it sees).
+  state_.options.cors_origins = {};
+  EXPECT_TRUE(std::holds_alternative<StreamPlan>(
+      Route(Request(http::verb::get, "/streaming.v1.Streaming/Ping",
+                    {{"Origin", "https://evil.example"}}),
+            state_)));
 }
 
 }  // namespace
