@@ -123,7 +123,10 @@ constexpr char kClosed[] = "";
 const std::string k400 = "HTTP/1.1 400 Bad Request";
 const std::string k401 = "HTTP/1.1 401 Unauthorized";
 const std::string k200 = "HTTP/1.1 200 OK";
+const std::string k403 = "HTTP/1.1 403 Forbidden";
+const std::string k408 = "HTTP/1.1 408 Request Timeout";
 const std::string k413 = "HTTP/1.1 413 Payload Too Large";
+const std::string k415 = "HTTP/1.1 415 Unsupported Media Type";
 const std::string k431 = "HTTP/1.1 431 Request Header Fields Too Large";
 const std::string k501 = "HTTP/1.1 501 Not Implemented";
 
@@ -393,6 +396,45 @@ TEST_F(BadInputTest, EveryCaseHasItsOutcomeAndTheCanariesAreUndisturbed) {
       {k400, 3, "request body: nope: Cannot find field."});
   Run("invalid JSON", Post("{\"count\":1"),
       {k400, 3, "request body: Unexpected end of string. Expected , or } after key:value pair."});
+
+  // ---- Cross-site forms: bodies a browser sends from any site without a
+  // preflight are never parsed as JSON, and a unary call from a foreign
+  // origin never reaches the backend.
+  auto echo = [](const std::string& headers, const std::string& body) {
+    return absl::StrCat("POST /streaming.v1.Streaming/Echo HTTP/1.1\r\nHost: x\r\n", headers,
+                        "Content-Length: ", body.size(), "\r\n\r\n", body);
+  };
+  const std::string not_json = "a POST body must be Content-Type: application/json";
+  Run("a text/plain POST", echo("Content-Type: text/plain\r\n", R"({"text":"x"})"),
+      {k415, 3, not_json});
+  Run("a form POST", echo("Content-Type: application/x-www-form-urlencoded\r\n", "text=x"),
+      {k415, 3, not_json});
+  Run("a multipart POST",
+      echo("Content-Type: multipart/form-data; boundary=b\r\n",
+           "--b\r\nContent-Disposition: form-data; name=\"text\"\r\n\r\nx\r\n--b--\r\n"),
+      {k415, 3, not_json});
+  Run("a POST with no Content-Type", echo("", R"({"text":"x"})"), {k415, 3, not_json});
+  Run("a text/plain POST to a stream",
+      "POST /streaming.v1.Streaming/Ping HTTP/1.1\r\nHost: x\r\nContent-Type: text/plain\r\n"
+      "Content-Length: 2\r\n\r\n{}",
+      {k415, 3, not_json});
+  Run("a JSON POST from another site",
+      echo("Content-Type: application/json\r\nOrigin: https://evil.example\r\n", R"({"text":"x"})"),
+      {k403, 7, "a call from origin \\\"https://evil.example\\\" is not allowed"});
+  {
+    ++cases_;
+    Outcome allowed = Exchange(echo(
+        "Content-Type: application/json\r\nOrigin: https://app.example\r\n", R"({"text":"x"})"));
+    if (!Discovering()) {
+      EXPECT_EQ(allowed.status_line, k200);
+      EXPECT_EQ(allowed.body, "{\"text\":\"x\"}\n");
+    }
+  }
+  // A head that came and a body that did not: 408 (after header_timeout, 300 ms).
+  Run("a body that never comes",
+      "POST /streaming.v1.Streaming/Echo HTTP/1.1\r\nHost: x\r\n"
+      "Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"te",
+      {k408, 3, "the request body did not arrive within 300ms", kCloses});
 
   // ---- Last-Event-ID. CR LF cannot be sent raw in a header: folded, it
   // becomes a space; in ?lastEventId it is refused as metadata.
