@@ -57,7 +57,7 @@ struct ChatOptions {
   std::optional<server::RedisTopicOptions> redis;
   server::InMemoryTopicOptions memory;
   // Live rooms in this process, counting those being created. Each costs
-  // (with Redis) three threads and three connections while it lives.
+  // (with Redis) up to three threads and three connections while it lives.
   size_t max_rooms = 1000;
   // A room nobody subscribes to or posts to for this long is stopped and
   // freed by StopIdleRooms (in memory its events go with it).

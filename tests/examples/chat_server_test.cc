@@ -31,6 +31,7 @@
 #include "gtest/gtest.h"
 #include "tests/client/subprocess.h"
 #include "tests/server/redis_server.h"
+#include "tests/testing/wait_for.h"
 
 namespace gravity::examples {
 namespace {
@@ -43,6 +44,7 @@ using chat::v1::PostRequest;
 using chat::v1::SubscribeRequest;
 using testing::RedisServer;
 using testing::Subprocess;
+using testing::WaitFor;
 
 struct ChatServer {
   std::unique_ptr<Subprocess> process;
@@ -413,6 +415,36 @@ TEST(ChatServerTest, RoomsAreBoundedIdleOnesFreedAndBadIdsCreateNone) {
   ASSERT_TRUE(subscriber->Next(&message));
   EXPECT_EQ(message.id(), to_r1->id());
   subscriber->Cancel();
+}
+
+// Issue 16 #3 on Redis: each room costs threads and Redis connections; an
+// idle room gives them back (they used to stay for the life of the process).
+TEST(ChatServerTest, IdleRoomsOnRedisCloseTheirConnections) {
+  std::unique_ptr<RedisServer> redis = StartRedis();
+  ASSERT_NE(redis, nullptr) << "redis-server did not start (Debian package redis-server)";
+  RedisAdmin admin(redis->port());
+  auto clients = [&] {
+    const std::string info = admin.Run({"INFO", "clients"});
+    const size_t at = info.find("connected_clients:");
+    int count = -1;
+    if (at != std::string::npos) count = std::atoi(info.c_str() + at + 18);
+    return count;
+  };
+  std::optional<ChatServer> server =
+      StartChatServer({"--redis=" + redis->address(), "--room_idle_timeout=1s"});
+  ASSERT_TRUE(server.has_value());
+  const int before = clients();
+  constexpr int kRooms = 10;
+  for (int i = 0; i < kRooms; ++i) {
+    ASSERT_TRUE(Post(*server->stub, absl::StrCat("idle-", i), "hi").ok());
+  }
+  const int busy = clients();
+  EXPECT_GE(busy, before + 2 * kRooms);  // a publish and a reader connection each
+  EXPECT_TRUE(WaitFor([&] { return clients() <= before; }, absl::Seconds(10)))
+      << "before " << before << ", with the rooms " << busy << ", now " << clients();
+  // A freed room comes back on the next call, with its log intact.
+  absl::StatusOr<Message> again = Post(*server->stub, "idle-0", "again");
+  EXPECT_TRUE(again.ok()) << again.status();
 }
 
 // Issues 16 #0 and #3: Redis at maxclients accepts a connection, answers an
