@@ -287,6 +287,211 @@ absl::Status ApplyQuery(const std::vector<std::pair<std::string, std::string>>& 
   return absl::OkStatus();
 }
 
+namespace {
+
+// A recursive scan of JSON that is known to be well formed (protobuf's parser
+// took it): keys are decoded and compared per object, against the message
+// type where there is one.
+class BodyScanner {
+ public:
+  explicit BodyScanner(absl::string_view json) : json_(json) {}
+
+  absl::Status Scan(const Descriptor* type, std::vector<const FieldDescriptor*>* top_level) {
+    SkipSpace();
+    return Value(type, /*map_value=*/nullptr, top_level, 0);
+  }
+
+ private:
+  // Protobuf's own parser stops at 100 levels; this stays within it.
+  static constexpr int kMaxDepth = 128;
+
+  void SkipSpace() {
+    while (at_ < json_.size() &&
+           (json_[at_] == ' ' || json_[at_] == '\t' || json_[at_] == '\n' || json_[at_] == '\r')) {
+      ++at_;
+    }
+  }
+
+  static void AppendUtf8(uint32_t code, std::string* out) {
+    if (code < 0x80) {
+      out->push_back(static_cast<char>(code));
+    } else if (code < 0x800) {
+      out->push_back(static_cast<char>(0xC0 | (code >> 6)));
+      out->push_back(static_cast<char>(0x80 | (code & 0x3F)));
+    } else if (code < 0x10000) {
+      out->push_back(static_cast<char>(0xE0 | (code >> 12)));
+      out->push_back(static_cast<char>(0x80 | ((code >> 6) & 0x3F)));
+      out->push_back(static_cast<char>(0x80 | (code & 0x3F)));
+    } else {
+      out->push_back(static_cast<char>(0xF0 | (code >> 18)));
+      out->push_back(static_cast<char>(0x80 | ((code >> 12) & 0x3F)));
+      out->push_back(static_cast<char>(0x80 | ((code >> 6) & 0x3F)));
+      out->push_back(static_cast<char>(0x80 | (code & 0x3F)));
+    }
+  }
+
+  uint32_t Hex4() {
+    uint32_t code = 0;
+    for (int i = 0; i < 4 && at_ < json_.size(); ++i, ++at_) {
+      const char c = json_[at_];
+      code = code * 16 + static_cast<uint32_t>(c <= '9' ? c - '0' : (c | 0x20) - 'a' + 10);
+    }
+    return code;
+  }
+
+  // At a '"': the string, escapes decoded ("a" and "\u0061" are one key).
+  std::string String() {
+    std::string text;
+    ++at_;
+    while (at_ < json_.size() && json_[at_] != '"') {
+      if (json_[at_] != '\\') {
+        text.push_back(json_[at_++]);
+        continue;
+      }
+      ++at_;
+      const char escape = at_ < json_.size() ? json_[at_++] : '\0';
+      switch (escape) {
+        case 'b':
+          text.push_back('\b');
+          break;
+        case 'f':
+          text.push_back('\f');
+          break;
+        case 'n':
+          text.push_back('\n');
+          break;
+        case 'r':
+          text.push_back('\r');
+          break;
+        case 't':
+          text.push_back('\t');
+          break;
+        case 'u': {
+          uint32_t code = Hex4();
+          if (code >= 0xD800 && code < 0xDC00 && json_.substr(at_, 2) == "\\u") {
+            at_ += 2;
+            code = 0x10000 + ((code - 0xD800) << 10) + (Hex4() - 0xDC00);
+          }
+          AppendUtf8(code, &text);
+          break;
+        }
+        default:
+          text.push_back(escape);
+      }
+    }
+    ++at_;  // the closing quote
+    return text;
+  }
+
+  // A value of a field of message `type` (null: a plain JSON value), or a
+  // map's value (`map_value` is then the map's value field).
+  absl::Status Value(const Descriptor* type, const FieldDescriptor* map_value,
+                     std::vector<const FieldDescriptor*>* top_level, int depth) {
+    if (depth > kMaxDepth) return absl::InvalidArgumentError("request body: nested too deep");
+    if (at_ >= json_.size()) return absl::OkStatus();
+    const char c = json_[at_];
+    if (c == '{') return Object(type, map_value, top_level, depth);
+    if (c == '[') {
+      ++at_;
+      SkipSpace();
+      while (at_ < json_.size() && json_[at_] != ']') {
+        const size_t before = at_;
+        if (absl::Status element = Value(type, nullptr, nullptr, depth + 1); !element.ok()) {
+          return element;
+        }
+        // Never loops on what well-formed JSON cannot hold.
+        if (at_ == before) return absl::OkStatus();
+        SkipSpace();
+        if (at_ < json_.size() && json_[at_] == ',') ++at_;
+        SkipSpace();
+      }
+      ++at_;
+      return absl::OkStatus();
+    }
+    if (c == '"') {
+      String();
+      return absl::OkStatus();
+    }
+    while (at_ < json_.size() && json_[at_] != ',' && json_[at_] != '}' && json_[at_] != ']' &&
+           json_[at_] != ' ' && json_[at_] != '\t' && json_[at_] != '\n' && json_[at_] != '\r') {
+      ++at_;  // a number, true, false or null
+    }
+    return absl::OkStatus();
+  }
+
+  // Whether `type` is read as a message of fields (not a well-known type with
+  // a JSON form of its own).
+  static bool HasFieldKeys(const Descriptor* type) {
+    if (type == nullptr) return false;
+    const std::string& name = type->full_name();
+    return name != "google.protobuf.Struct" && name != "google.protobuf.Value" &&
+           name != "google.protobuf.Any" && name != "google.protobuf.ListValue";
+  }
+
+  absl::Status Object(const Descriptor* type, const FieldDescriptor* map_value,
+                      std::vector<const FieldDescriptor*>* top_level, int depth) {
+    ++at_;
+    std::map<std::string, std::string> plain_keys;  // decoded key -> as written
+    std::map<const FieldDescriptor*, std::string> fields;
+    SkipSpace();
+    while (at_ < json_.size() && json_[at_] == '"') {
+      const std::string key = String();
+      SkipSpace();
+      ++at_;  // ':'
+      SkipSpace();
+      const FieldDescriptor* field = nullptr;
+      if (map_value == nullptr && HasFieldKeys(type)) field = FindField(type, key);
+      if (field != nullptr) {
+        auto [it, added] = fields.emplace(field, key);
+        if (!added) {
+          return absl::InvalidArgumentError(absl::StrCat(
+              "request body: field \"", field->name(), "\" given more than once",
+              it->second == key ? ""
+                                : absl::StrCat(" (as \"", it->second, "\" and \"", key, "\")")));
+        }
+        if (top_level != nullptr) top_level->push_back(field);
+      } else if (!plain_keys.emplace(key, key).second) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("request body: key \"", key, "\" given more than once"));
+      }
+      // What the value is read as.
+      const Descriptor* value_type = nullptr;
+      const FieldDescriptor* value_map = nullptr;
+      if (map_value != nullptr) {
+        value_type = map_value->message_type();
+      } else if (field != nullptr && field->is_map()) {
+        value_map = field->message_type()->map_value();
+      } else if (field != nullptr) {
+        value_type = field->message_type();
+      }
+      const size_t before = at_;
+      if (absl::Status value = Value(value_type, value_map, nullptr, depth + 1); !value.ok()) {
+        return value;
+      }
+      if (at_ == before) return absl::OkStatus();
+      SkipSpace();
+      if (at_ < json_.size() && json_[at_] == ',') ++at_;
+      SkipSpace();
+    }
+    ++at_;  // '}'
+    return absl::OkStatus();
+  }
+
+  absl::string_view json_;
+  size_t at_ = 0;
+};
+
+}  // namespace
+
+absl::Status CheckBodyFields(absl::string_view json, const Descriptor& type,
+                             std::vector<const FieldDescriptor*>* top_level) {
+  return BodyScanner(json).Scan(&type, top_level);
+}
+
+const FieldDescriptor* QueryKeyField(absl::string_view key, const Descriptor& type) {
+  return FindField(&type, key.substr(0, key.find('.')));
+}
+
 absl::StatusOr<std::vector<std::pair<std::string, std::string>>> ParseQuery(
     absl::string_view query) {
   std::vector<std::pair<std::string, std::string>> params;

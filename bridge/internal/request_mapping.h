@@ -35,6 +35,21 @@ absl::Status SetField(absl::string_view path, absl::string_view value,
 absl::Status ApplyQuery(const std::vector<std::pair<std::string, std::string>>& params,
                         google::protobuf::Message* message);
 
+// Checks a JSON body that protobuf's parser took as a `type`: a field named
+// twice in one object (the same key twice, or its JSON and proto names) is
+// INVALID_ARGUMENT naming it, where the parser would let the last one win
+// (so a proxy that reads the first could see another request than the
+// backend). Map keys and the members of google.protobuf.Struct, Value and Any
+// count as plain keys. `top_level` gets the fields the body's outer object
+// names.
+absl::Status CheckBodyFields(absl::string_view json, const google::protobuf::Descriptor& type,
+                             std::vector<const google::protobuf::FieldDescriptor*>* top_level);
+
+// The field of `type` that the first segment of a query key ("a" of "a.b")
+// names, or null.
+const google::protobuf::FieldDescriptor* QueryKeyField(absl::string_view key,
+                                                      const google::protobuf::Descriptor& type);
+
 // Splits and percent-decodes a query string ("a=1&b=x%20y", '+' is a space).
 // A malformed escape is INVALID_ARGUMENT.
 absl::StatusOr<std::vector<std::pair<std::string, std::string>>> ParseQuery(

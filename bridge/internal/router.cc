@@ -238,6 +238,25 @@ std::variant<PlainResponse, std::string> RequestBytes(
     }
     auto parsed = google::protobuf::util::JsonStringToMessage(request.body(), target);
     if (!parsed.ok()) return Invalid(absl::StrCat("request body: ", parsed.message().as_string()));
+    std::vector<const google::protobuf::FieldDescriptor*> in_body;
+    if (absl::Status once = CheckBodyFields(request.body(), *target->GetDescriptor(), &in_body);
+        !once.ok()) {
+      return Invalid(once.message());
+    }
+    // A field in both the body and the query would be resolved silently, and
+    // a proxy could read another value than the backend gets.
+    const google::protobuf::FieldDescriptor* body_field =
+        match.body_field.empty() ? nullptr
+                                 : method->input_type()->FindFieldByName(match.body_field);
+    for (const auto& [key, value] : query) {
+      const google::protobuf::FieldDescriptor* field = QueryKeyField(key, *method->input_type());
+      if (field == nullptr) continue;  // the bridge's own, or ApplyQuery's error below
+      if (field == body_field || (body_field == nullptr && std::find(in_body.begin(), in_body.end(),
+                                                                     field) != in_body.end())) {
+        return Invalid(
+            absl::StrCat("field \"", field->name(), "\" given in both the body and the query"));
+      }
+    }
   }
   if (absl::Status applied = ApplyQuery(query, message.get()); !applied.ok()) {
     return Invalid(applied.message());

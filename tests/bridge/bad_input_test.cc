@@ -394,6 +394,10 @@ TEST_F(BadInputTest, EveryCaseHasItsOutcomeAndTheCanariesAreUndisturbed) {
       {k400, 3, R"(request body: (count): invalid value \"x\" for type TYPE_INT32)"});
   Run("an unknown JSON field", Post("{\"count\":1,\"nope\":1}"),
       {k400, 3, "request body: nope: Cannot find field."});
+  Run("a duplicate JSON key", Post("{\"count\":1,\"count\":2}"),
+      {k400, 3, R"(request body: field \"count\" given more than once)"});
+  Run("a field under its JSON and proto names", Post("{\"intervalMs\":1,\"interval_ms\":2}"),
+      {k400, 3, R"(field \"interval_ms\" given more than once)"});
   Run("invalid JSON", Post("{\"count\":1"),
       {k400, 3, "request body: Unexpected end of string. Expected , or } after key:value pair."});
 

@@ -465,5 +465,37 @@ TEST_F(RouterTest, AUnaryCallFromAnotherOriginIs403UnlessAllowed) {
             state_)));
 }
 
+// Protobuf's JSON parser lets the last of two values win; a proxy that reads
+// the first would see another request than the backend. Refused instead, as
+// the query refuses repeats.
+TEST_F(RouterTest, AFieldGivenTwiceInTheBodyOrInBodyAndQueryIs400) {
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {R"({"text":"a","text":"b"})", R"(field \"text\" given more than once)"},
+      {R"({"failCode":1,"fail_code":2})",
+       R"(field \"fail_code\" given more than once (as \"failCode\" and \"fail_code\"))"},
+      {R"({"text":"a","te\u0078t":"b"})", R"(field \"text\" given more than once)"},
+  };
+  for (const auto& [body, message] : cases) {
+    SCOPED_TRACE(body);
+    PlainResponse refused =
+        Plain(Request(http::verb::post, "/streaming.v1.Streaming/Echo", {}, body));
+    EXPECT_EQ(refused.status, http::status::bad_request);
+    EXPECT_TRUE(absl::StrContains(refused.body, message)) << refused.body;
+  }
+  PlainResponse both = Plain(
+      Request(http::verb::post, "/streaming.v1.Streaming/Ping?to=bob", {}, R"({"to":"ann"})"));
+  EXPECT_EQ(both.status, http::status::bad_request);
+  EXPECT_TRUE(absl::StrContains(both.body, R"(field \"to\" given in both the body and the query)"))
+      << both.body;
+  // Different fields from each, and the bridge's own parameters, are fine.
+  StreamPlan plan =
+      Plan(Request(http::verb::post, "/streaming.v1.Streaming/Ping?count=2&lastEventId=1", {},
+                   R"({"to":"ann","intervalMs":5})"));
+  streaming::v1::PingRequest request;
+  ASSERT_TRUE(request.ParseFromString(plan.request_bytes));
+  EXPECT_EQ(request.to(), "ann");
+  EXPECT_EQ(request.count(), 2);
+}
+
 }  // namespace
 }  // namespace gravity::bridge::internal
