@@ -3,6 +3,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
+#include "bridge/internal/json_text.h"
 #include "bridge/internal/status_mapping.h"
 #include "google/protobuf/any.pb.h"
 #include "google/protobuf/type.pb.h"

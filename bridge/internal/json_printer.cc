@@ -12,6 +12,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
+#include "bridge/internal/json_text.h"
 #include "google/protobuf/descriptor.h"
 #include "google/protobuf/descriptor.pb.h"
 #include "google/protobuf/stubs/strutil.h"
@@ -42,134 +43,12 @@ absl::Status Unsupported(absl::string_view what) {
   return absl::FailedPreconditionError(absl::StrCat("json_printer: ", what));
 }
 
-constexpr char kHex[] = "0123456789abcdef";
-
-void AppendU16Escape(uint32_t unit, std::string* out) {
-  char buffer[6] = {'\\',
-                    'u',
-                    kHex[(unit >> 12) & 0xf],
-                    kHex[(unit >> 8) & 0xf],
-                    kHex[(unit >> 4) & 0xf],
-                    kHex[unit & 0xf]};
-  out->append(buffer, 6);
-}
-
-// Whether json_util writes code point `cp` (>= 0xa0) as \u escapes.
-bool EscapesCodePoint(uint32_t cp) {
-  switch (cp) {
-    case 0x00ad:
-    case 0x06dd:
-    case 0x070f:
-    case 0x17b4:
-    case 0x17b5:
-    case 0xfeff:
-    case 0xfff9:
-    case 0xfffa:
-    case 0xfffb:
-    case 0xe0001:
-      return true;
-    default:
-      return (cp >= 0x0600 && cp <= 0x0603) || (cp >= 0x200b && cp <= 0x200f) ||
-             (cp >= 0x2028 && cp <= 0x202e) || (cp >= 0x2060 && cp <= 0x2064) ||
-             (cp >= 0x206a && cp <= 0x206f) || (cp >= 0x1d173 && cp <= 0x1d17a) ||
-             (cp >= 0xe0020 && cp <= 0xe007f);
-  }
-}
-
-// The bytes json_util copies as they are: printable ASCII but '"', '\\', '<'
-// and '>'.
-constexpr auto kPlain = [] {
-  std::array<bool, 256> plain{};
-  for (int c = 0x20; c < 0x7f; ++c) plain[c] = c != '"' && c != '\\' && c != '<' && c != '>';
-  return plain;
-}();
-
 // Appends `s` as a quoted JSON string, escaped as json_util escapes. Fails on
 // invalid UTF-8 (json_util drops such bytes its own way).
 absl::Status AppendString(absl::string_view s, std::string* out) {
-  out->push_back('"');
-  const auto* p = reinterpret_cast<const unsigned char*>(s.data());
-  const size_t n = s.size();
-  size_t i = 0;
-  size_t run = 0;  // start of the bytes not yet copied
-  while (i < n) {
-    unsigned char c = p[i];
-    if (kPlain[c]) {
-      ++i;
-      continue;
-    }
-    if (c < 0x80) {
-      out->append(s.data() + run, i - run);
-      switch (c) {
-        case '"':
-          out->append("\\\"");
-          break;
-        case '\\':
-          out->append("\\\\");
-          break;
-        case '\b':
-          out->append("\\b");
-          break;
-        case '\t':
-          out->append("\\t");
-          break;
-        case '\n':
-          out->append("\\n");
-          break;
-        case '\f':
-          out->append("\\f");
-          break;
-        case '\r':
-          out->append("\\r");
-          break;
-        default:  // other controls, '<', '>', DEL
-          AppendU16Escape(c, out);
-      }
-      run = ++i;
-      continue;
-    }
-    // A multi-byte sequence, strictly valid UTF-8 only.
-    uint32_t cp;
-    size_t len;
-    if (c >= 0xc2 && c <= 0xdf) {
-      len = 2;
-      cp = c & 0x1f;
-    } else if (c >= 0xe0 && c <= 0xef) {
-      len = 3;
-      cp = c & 0x0f;
-    } else if (c >= 0xf0 && c <= 0xf4) {
-      len = 4;
-      cp = c & 0x07;
-    } else {
-      return Unsupported("string is not valid UTF-8");
-    }
-    if (n - i < len) return Unsupported("string is not valid UTF-8");
-    for (size_t k = 1; k < len; ++k) {
-      unsigned char cc = p[i + k];
-      if ((cc & 0xc0) != 0x80) return Unsupported("string is not valid UTF-8");
-      cp = (cp << 6) | (cc & 0x3f);
-    }
-    if ((len == 3 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) ||
-        (len == 4 && (cp < 0x10000 || cp > 0x10ffff))) {
-      return Unsupported("string is not valid UTF-8");
-    }
-    if (cp < 0xa0 || EscapesCodePoint(cp)) {
-      out->append(s.data() + run, i - run);
-      if (cp < 0x10000) {
-        AppendU16Escape(cp, out);
-      } else {
-        uint32_t v = cp - 0x10000;
-        AppendU16Escape(0xd800 + (v >> 10), out);
-        AppendU16Escape(0xdc00 + (v & 0x3ff), out);
-      }
-      i += len;
-      run = i;
-    } else {
-      i += len;
-    }
+  if (!AppendJsonString(s, JsonStringStyle::kProto3, out)) {
+    return Unsupported("string is not valid UTF-8");
   }
-  out->append(s.data() + run, n - run);
-  out->push_back('"');
   return absl::OkStatus();
 }
 

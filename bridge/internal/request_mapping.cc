@@ -12,6 +12,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "boost/url/parse_query.hpp"
+#include "bridge/internal/json_text.h"
 #include "bridge/internal/status_mapping.h"
 
 namespace gravity::bridge::internal {

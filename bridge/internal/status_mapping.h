@@ -21,13 +21,6 @@ int HttpStatusFor(grpc::StatusCode code);
 std::string StatusJson(grpc::StatusCode code, absl::string_view message,
                        absl::string_view details_json = "[]");
 
-// Whether `text` is well-formed UTF-8 (what proto3 requires of string fields).
-bool IsValidUtf8(absl::string_view text);
-
-// A JSON string literal, quotes included, for any bytes (invalid UTF-8 is
-// replaced, control characters are escaped).
-std::string JsonString(absl::string_view text);
-
 }  // namespace gravity::bridge::internal
 
 #endif  // GRAVITY_BRIDGE_INTERNAL_STATUS_MAPPING_H_

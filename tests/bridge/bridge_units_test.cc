@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "absl/strings/match.h"
+#include "bridge/internal/json_text.h"
 #include "bridge/internal/request_mapping.h"
 #include "bridge/internal/sse.h"
 #include "bridge/internal/status_mapping.h"

@@ -16,6 +16,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
+#include "bridge/internal/json_text.h"
 #include "bridge/internal/sse.h"
 #include "bridge/internal/status_mapping.h"
 #include "grpcpp/support/status.h"
