@@ -16,7 +16,10 @@
 #include "google/protobuf/descriptor.h"
 #include "google/protobuf/descriptor.pb.h"
 #include "google/protobuf/stubs/strutil.h"
+#include "google/protobuf/duration.pb.h"
+#include "google/protobuf/timestamp.pb.h"
 #include "google/protobuf/unknown_field_set.h"
+#include "google/protobuf/util/time_util.h"
 
 namespace gravity::bridge::internal {
 
@@ -70,48 +73,6 @@ void AppendFloat(float v, std::string* out) {
   } else {
     out->append(google::protobuf::SimpleFtoa(v));
   }
-}
-
-// ".123", ".123456" or ".123456789" (nothing for 0): json_util's rule.
-void AppendNanos(int32_t nanos, std::string* out) {
-  if (nanos == 0) return;
-  char buffer[10];
-  int digits = 9;
-  if (nanos % 1000000 == 0) {
-    nanos /= 1000000;
-    digits = 3;
-  } else if (nanos % 1000 == 0) {
-    nanos /= 1000;
-    digits = 6;
-  }
-  buffer[0] = '.';
-  for (int k = digits; k >= 1; --k) {
-    buffer[k] = static_cast<char>('0' + nanos % 10);
-    nanos /= 10;
-  }
-  out->append(buffer, digits + 1);
-}
-
-void AppendDigits(int64_t v, int width, std::string* out) {
-  char buffer[4];
-  for (int k = width - 1; k >= 0; --k) {
-    buffer[k] = static_cast<char>('0' + v % 10);
-    v /= 10;
-  }
-  out->append(buffer, width);
-}
-
-// Days since 1970-01-01 to a civil date (H. Hinnant's algorithm).
-void CivilFromDays(int64_t z, int64_t* year, int* month, int* day) {
-  z += 719468;
-  const int64_t era = (z >= 0 ? z : z - 146096) / 146097;
-  const int64_t doe = z - era * 146097;
-  const int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-  const int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-  const int64_t mp = (5 * doy + 2) / 153;
-  *day = static_cast<int>(doy - (153 * mp + 2) / 5 + 1);
-  *month = static_cast<int>(mp < 10 ? mp + 3 : mp - 9);
-  *year = yoe + era * 400 + (*month <= 2 ? 1 : 0);
 }
 
 // google.protobuf.FieldMask paths: json_util's ToCamelCase.
@@ -512,6 +473,8 @@ class Printer {
             paths->cpp_type() != FieldDescriptor::CPPTYPE_STRING) {
           return Unsupported("FieldMask shape");
         }
+        // json_util's own conversion, not FieldMaskUtil's: that one refuses
+        // paths (upper case, quoted segments) that json_util prints.
         std::string combined;
         const int size = r->FieldSize(m, paths);
         for (int i = 0; i < size; ++i) {
@@ -555,29 +518,13 @@ class Printer {
       return Unsupported("Timestamp out of range");
     }
     if (nanos < 0 || nanos >= kNanosPerSecond) return Unsupported("Timestamp nanos out of range");
-    int64_t days = seconds / 86400;
-    int64_t rem = seconds % 86400;
-    if (rem < 0) {
-      rem += 86400;
-      --days;
-    }
-    int64_t year;
-    int month, day;
-    CivilFromDays(days, &year, &month, &day);
+    // Protobuf's own formatting, which json_util uses too.
+    google::protobuf::Timestamp timestamp;
+    timestamp.set_seconds(seconds);
+    timestamp.set_nanos(nanos);
     out_->push_back('"');
-    AppendDigits(year, 4, out_);
-    out_->push_back('-');
-    AppendDigits(month, 2, out_);
-    out_->push_back('-');
-    AppendDigits(day, 2, out_);
-    out_->push_back('T');
-    AppendDigits(rem / 3600, 2, out_);
-    out_->push_back(':');
-    AppendDigits(rem / 60 % 60, 2, out_);
-    out_->push_back(':');
-    AppendDigits(rem % 60, 2, out_);
-    AppendNanos(nanos, out_);
-    out_->append("Z\"");
+    out_->append(google::protobuf::util::TimeUtil::ToString(timestamp));
+    out_->push_back('"');
     return absl::OkStatus();
   }
 
@@ -592,11 +539,12 @@ class Printer {
     if ((seconds > 0 && nanos < 0) || (seconds < 0 && nanos > 0)) {
       return Unsupported("Duration with mixed signs");
     }
+    google::protobuf::Duration duration;
+    duration.set_seconds(seconds);
+    duration.set_nanos(nanos);
     out_->push_back('"');
-    if (seconds < 0 || nanos < 0) out_->push_back('-');
-    absl::StrAppend(out_, seconds < 0 ? -seconds : seconds);
-    AppendNanos(nanos < 0 ? -nanos : nanos, out_);
-    out_->append("s\"");
+    out_->append(google::protobuf::util::TimeUtil::ToString(duration));
+    out_->push_back('"');
     return absl::OkStatus();
   }
 
