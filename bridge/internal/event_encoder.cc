@@ -3,7 +3,6 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
-#include "bridge/internal/json_printer.h"
 #include "bridge/internal/sse.h"
 
 namespace gravity::bridge::internal {
@@ -75,7 +74,6 @@ absl::Status EventEncoder::Append(const grpc::ByteBuffer& message, std::string* 
   if (!encoded.ok()) out->resize(start);
   // One big message's scratch is not kept for the life of the stream.
   if (bytes_.capacity() > 64 * 1024) std::string().swap(bytes_);
-  if (json_text_.capacity() > 64 * 1024) std::string().swap(json_text_);
   return encoded;
 }
 
@@ -86,39 +84,26 @@ absl::Status EventEncoder::Encode(std::string* out) {
     return absl::InternalError(
         absl::StrCat("the backend sent a message that is not a ", type.full_name()));
   }
-  // The JSON goes straight into the output; what the printer refuses (rare
-  // shapes, see json_printer.h) goes through json_util instead.
-  const size_t start = out->size();
+  // The JSON goes straight into the output (proto3 JSON is one line, so one
+  // data line).
   id_.clear();
   if (format_ == StreamFormat::kSse) AppendEventId(*scratch_, method_.event_id, &id_);
+  const size_t start = out->size();
   if (format_ == StreamFormat::kNdjson) {
     out->append("{\"result\":");
-    if (AppendProto3Json(*scratch_, out).ok()) {
-      out->append("}\n");
-      return absl::OkStatus();
-    }
   } else {
     AppendSseId(id_, out);
     out->append("data: ");
-    // proto3 JSON escapes every line break: one data line.
-    if (AppendProto3Json(*scratch_, out).ok()) {
-      out->append("\n\n");
-      return absl::OkStatus();
-    }
   }
-  out->resize(start);
-  if (absl::Status printed = json_.ToJson(type, bytes_, &json_text_); !printed.ok()) {
+  if (absl::Status printed = json_.AppendJson(*scratch_, bytes_, out); !printed.ok()) {
+    out->resize(start);
     // It parsed, so it is a well-formed message; what fails is its JSON, e.g.
     // an Any of a type the descriptors do not hold.
     return absl::InternalError(
         absl::StrCat("a ", type.full_name(),
                      " from the backend has no proto3 JSON form here: ", printed.message()));
   }
-  if (format_ == StreamFormat::kNdjson) {
-    AppendNdjsonResult(json_text_, out);
-  } else {
-    AppendSseMessage(id_, json_text_, out);
-  }
+  out->append(format_ == StreamFormat::kNdjson ? "}\n" : "\n\n");
   return absl::OkStatus();
 }
 

@@ -55,7 +55,6 @@ class EventEncoder final : public MessageEncoder {
   std::vector<grpc::Slice> slices_;
   std::string bytes_;
   std::string id_;
-  std::string json_text_;
 };
 
 }  // namespace gravity::bridge::internal

@@ -3,6 +3,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
+#include "bridge/internal/json_printer.h"
 #include "bridge/internal/json_text.h"
 #include "bridge/internal/status_mapping.h"
 #include "google/protobuf/any.pb.h"
@@ -68,6 +69,19 @@ JsonEncoder::JsonEncoder(const google::protobuf::DescriptorPool* pool)
     : resolver_(std::make_unique<CachingTypeResolver>(pool)) {}
 
 JsonEncoder::~JsonEncoder() = default;
+
+absl::Status JsonEncoder::AppendJson(const google::protobuf::Message& parsed,
+                                     const std::string& bytes, std::string* out) const {
+  const size_t start = out->size();
+  if (AppendProto3Json(parsed, out).ok()) return absl::OkStatus();
+  out->resize(start);
+  std::string json;
+  if (absl::Status printed = ToJson(*parsed.GetDescriptor(), bytes, &json); !printed.ok()) {
+    return printed;
+  }
+  out->append(json);
+  return absl::OkStatus();
+}
 
 absl::Status JsonEncoder::ToJson(const google::protobuf::Descriptor& type, const std::string& bytes,
                                  std::string* json) const {

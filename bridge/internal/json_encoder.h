@@ -1,5 +1,7 @@
-// JsonEncoder: serialized protobuf messages of a run-time descriptor pool to
-// proto3 JSON, with protobuf's json_util.
+// JsonEncoder: protobuf messages of a run-time descriptor pool to proto3
+// JSON, the bridge's one proto-JSON module. AppendJson holds its rule: the
+// fast printer (json_printer.h), which prints json_util's bytes for the
+// shapes it takes, and json_util itself for the rest.
 //
 // json_util's MessageToJsonString builds a new TypeResolver, and converts the
 // message's descriptors again, on every call for a pool other than the
@@ -14,6 +16,7 @@
 
 #include "absl/status/status.h"
 #include "google/protobuf/descriptor.h"
+#include "google/protobuf/message.h"
 #include "google/protobuf/util/type_resolver.h"
 
 namespace gravity::bridge::internal {
@@ -23,7 +26,14 @@ class JsonEncoder {
   explicit JsonEncoder(const google::protobuf::DescriptorPool* pool);
   ~JsonEncoder();
 
-  // `bytes` is a serialized `type`; `json` gets it as one line of proto3 JSON.
+  // Appends `parsed`, which was parsed from `bytes`, as one line of proto3
+  // JSON: the fast printer, else json_util (INTERNAL when neither can, e.g.
+  // an Any of a type the pool does not hold). `out` is unchanged on failure.
+  absl::Status AppendJson(const google::protobuf::Message& parsed, const std::string& bytes,
+                          std::string* out) const;
+
+  // `bytes` is a serialized `type`; `json` gets it as one line of proto3 JSON,
+  // by json_util alone.
   absl::Status ToJson(const google::protobuf::Descriptor& type, const std::string& bytes,
                       std::string* json) const;
 

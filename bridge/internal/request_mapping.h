@@ -48,7 +48,7 @@ absl::Status CheckBodyFields(absl::string_view json, const google::protobuf::Des
 // The field of `type` that the first segment of a query key ("a" of "a.b")
 // names, or null.
 const google::protobuf::FieldDescriptor* QueryKeyField(absl::string_view key,
-                                                      const google::protobuf::Descriptor& type);
+                                                       const google::protobuf::Descriptor& type);
 
 // Splits and percent-decodes a query string ("a=1&b=x%20y", '+' is a space).
 // A malformed escape is INVALID_ARGUMENT.

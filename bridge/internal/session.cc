@@ -407,8 +407,11 @@ void Session::OnUnaryDone(const grpc::Status& status, const std::string& reply) 
   // over its receive limit.
   grpc::Status outcome = status;
   std::string json;
+  const google::protobuf::Descriptor* type = unary_method_->method->output_type();
+  std::unique_ptr<google::protobuf::Message> parsed;
+  if (outcome.ok()) parsed.reset(state_->factory->GetPrototype(type)->New());
   if (outcome.ok() &&
-      !state_->json->ToJson(*unary_method_->method->output_type(), reply, &json).ok()) {
+      (!parsed->ParseFromString(reply) || !state_->json->AppendJson(*parsed, reply, &json).ok())) {
     outcome = grpc::Status(grpc::StatusCode::INTERNAL,
                            absl::StrCat("the backend's reply does not parse as ",
                                         unary_method_->method->output_type()->full_name()));
