@@ -3,7 +3,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
-#include "bridge/internal/sse.h"
+#include "bridge/internal/stream_format.h"
 
 namespace gravity::bridge::internal {
 

@@ -1,6 +1,6 @@
 // EventEncoder: one stream's messages, as they come from the backend
 // (serialized protobuf), appended to an output buffer as SSE events or NDJSON
-// lines (bridge/internal/sse.h has the framing rules).
+// lines (bridge/internal/stream_format.h has the framing rules).
 //
 // Encodes straight into the caller's buffer and reuses its scratch message,
 // slices and strings, so an event the fast printer takes costs no allocation

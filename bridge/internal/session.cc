@@ -15,8 +15,8 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "boost/asio/post.hpp"
-#include "bridge/internal/sse.h"
 #include "bridge/internal/status_mapping.h"
+#include "bridge/internal/stream_format.h"
 
 namespace gravity::bridge::internal {
 

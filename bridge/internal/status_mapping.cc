@@ -1,5 +1,6 @@
 #include "bridge/internal/status_mapping.h"
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "bridge/internal/json_text.h"
 
@@ -28,6 +29,34 @@ int HttpStatusFor(grpc::StatusCode code) {
     default:
       return 500;
   }
+}
+
+namespace {
+
+// gRPC's own status for a call whose initial metadata the backend refused as
+// too large. The backend fails its whole connection with it, so every call on
+// that connection ends with this status, not only the oversized one.
+bool IsBackendMetadataLimit(const grpc::Status& status) {
+  return status.error_code() == grpc::StatusCode::RESOURCE_EXHAUSTED &&
+         absl::StartsWith(status.error_message(), "received initial metadata size exceeds limit");
+}
+
+}  // namespace
+
+StreamEnd DecideStreamEnd(const grpc::Status& status, bool accepted, bool wants_event_stream) {
+  if (IsBackendMetadataLimit(status)) {
+    // Never accepted: most likely this request's own metadata. Accepted: its
+    // metadata was fine, another call failed the shared connection, which is
+    // an outage of this stream, not its end.
+    return accepted ? StreamEnd::kRetry : StreamEnd::kHeaderTooLarge;
+  }
+  if (status.error_code() == grpc::StatusCode::UNAVAILABLE) {
+    // Before the first byte only EventSource gets "200 + retry:" (it would
+    // give up on a 503); other clients get the 503.
+    return accepted || wants_event_stream ? StreamEnd::kRetry : StreamEnd::kHttpError;
+  }
+  if (!accepted && !status.ok()) return StreamEnd::kHttpError;
+  return StreamEnd::kEndEvent;
 }
 
 std::string StatusJson(grpc::StatusCode code, absl::string_view message,

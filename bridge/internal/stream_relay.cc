@@ -1,36 +1,6 @@
 #include "bridge/internal/stream_relay.h"
 
-#include "absl/strings/match.h"
-
 namespace gravity::bridge::internal {
-
-namespace {
-
-// gRPC's own status for a call whose initial metadata the backend refused as
-// too large. The backend fails its whole connection with it, so every call on
-// that connection ends with this status, not only the oversized one.
-bool IsBackendMetadataLimit(const grpc::Status& status) {
-  return status.error_code() == grpc::StatusCode::RESOURCE_EXHAUSTED &&
-         absl::StartsWith(status.error_message(), "received initial metadata size exceeds limit");
-}
-
-}  // namespace
-
-StreamEnd DecideStreamEnd(const grpc::Status& status, bool accepted, bool wants_event_stream) {
-  if (IsBackendMetadataLimit(status)) {
-    // Never accepted: most likely this request's own metadata. Accepted: its
-    // metadata was fine, another call failed the shared connection, which is
-    // an outage of this stream, not its end.
-    return accepted ? StreamEnd::kRetry : StreamEnd::kHeaderTooLarge;
-  }
-  if (status.error_code() == grpc::StatusCode::UNAVAILABLE) {
-    // Before the first byte only EventSource gets "200 + retry:" (it would
-    // give up on a 503); other clients get the 503.
-    return accepted || wants_event_stream ? StreamEnd::kRetry : StreamEnd::kHttpError;
-  }
-  if (!accepted && !status.ok()) return StreamEnd::kHttpError;
-  return StreamEnd::kEndEvent;
-}
 
 StreamRelay::StreamRelay(std::shared_ptr<EventEncoder> encoder, ReadAheadLimits limits,
                          std::function<void()> wake, DirectWriter* writer,

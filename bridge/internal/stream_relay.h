@@ -1,6 +1,5 @@
 // StreamRelay: one stream's path from its upstream call to the browser's
-// bytes: the call, a bounded read-ahead buffer of encoded events, and the
-// end-of-stream decision table.
+// bytes: the call and a bounded read-ahead buffer of encoded events.
 //
 // Thread map:
 //   gRPC threads run the UpstreamListener methods: a message is encoded there
@@ -36,23 +35,12 @@
 #include "bridge/internal/direct_writer.h"
 #include "bridge/internal/event_encoder.h"
 #include "bridge/internal/metrics.h"
+#include "bridge/internal/status_mapping.h"
 #include "bridge/internal/upstream_call.h"
 #include "grpcpp/generic/generic_stub.h"
 #include "grpcpp/support/status.h"
 
 namespace gravity::bridge::internal {
-
-// How a stream ends, by its final status (the wire contract's table).
-enum class StreamEnd {
-  kEndEvent,       // SSE `event: end` with the Status JSON (NDJSON: an error line, if any)
-  kHttpError,      // not yet accepted: the mapped HTTP status with the Status JSON
-  kRetry,          // an outage, not the end: `retry:` and no `end`, so the client resumes
-  kHeaderTooLarge  // the backend refused the call's metadata: 431
-};
-
-// `accepted`: the response headers are out. `wants_event_stream`: the client
-// sent Accept: text/event-stream (EventSource, which gives up on a 503).
-StreamEnd DecideStreamEnd(const grpc::Status& status, bool accepted, bool wants_event_stream);
 
 struct ReadAheadLimits {
   int max_events = 32;

@@ -1,4 +1,4 @@
-#include "bridge/internal/sse.h"
+#include "bridge/internal/stream_format.h"
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"

@@ -1,8 +1,8 @@
-// Encoders for the bridge's two stream formats, exactly per the wire contract
-// (docs/wire-contract.md): Server-Sent Events and NDJSON. Pure functions;
-// thread-safe.
-#ifndef GRAVITY_BRIDGE_INTERNAL_SSE_H_
-#define GRAVITY_BRIDGE_INTERNAL_SSE_H_
+// The bridge's two stream formats, framed exactly per the wire contract
+// (docs/wire-contract.md): Server-Sent Events (SseMessage, SseEnd, ...) and
+// NDJSON (NdjsonResult, NdjsonError). Pure functions; thread-safe.
+#ifndef GRAVITY_BRIDGE_INTERNAL_STREAM_FORMAT_H_
+#define GRAVITY_BRIDGE_INTERNAL_STREAM_FORMAT_H_
 
 #include <string>
 
@@ -37,4 +37,4 @@ std::string NdjsonError(absl::string_view status_json);
 
 }  // namespace gravity::bridge::internal
 
-#endif  // GRAVITY_BRIDGE_INTERNAL_SSE_H_
+#endif  // GRAVITY_BRIDGE_INTERNAL_STREAM_FORMAT_H_
