@@ -31,7 +31,8 @@
 //   retrying publisher may post it twice.
 //
 // Blocking: Subscribe and PublishAsync never block (a Redis replay runs on the
-// topic's replay thread, an asynchronous publish on its publisher thread):
+// process' shared replay thread, an asynchronous publish on its shared
+// publisher thread; see RedisTopicOptions):
 // use them from gRPC handlers. Publish with the in-memory backend does not
 // block; with Redis it is one round trip to Redis (bounded by
 // publish_timeout): for callers on their own threads. In memory the
@@ -39,9 +40,9 @@
 // microseconds each).
 //
 // Thread-safety: Publish, PublishAsync, Subscribe and Stats may be called from any thread
-// concurrently. Destroying the Topic stops its backend (joins its threads:
-// milliseconds, or up to publish_timeout with an XADD in flight to a hung
-// Redis) and ends its open subscriptions with
+// concurrently. Destroying the Topic stops its backend (waits for its
+// callbacks: milliseconds, or up to publish_timeout with an XADD in flight to
+// a hung Redis) and ends its open subscriptions with
 // UNAVAILABLE (clients resume elsewhere); do not destroy it from a stream hook.
 #ifndef GRAVITY_SERVER_TOPIC_H_
 #define GRAVITY_SERVER_TOPIC_H_
@@ -85,8 +86,8 @@ class Topic {
 
   // The same without blocking, for gRPC handlers: `done` gets the id or the
   // error exactly once. In memory it runs at once, on this thread, before
-  // PublishAsync returns. With Redis it runs on the topic's publisher thread
-  // (one per topic, started on first use) after the XADD, within about
+  // PublishAsync returns. With Redis it runs on the process' one publisher
+  // thread (shared by every Redis topic) after the XADD, within about
   // 2 x publish_timeout; UNAVAILABLE when Redis is down, hung, or when
   // RedisTopicOptions::max_queued_publishes are already waiting (then at
   // once, on this thread, never sent). `done` must not block and must not

@@ -115,27 +115,39 @@ struct InMemoryTopicOptions {
 };
 std::unique_ptr<TopicBackend> NewInMemoryTopicBackend(InMemoryTopicOptions options = {});
 
-// A Redis stream at key `key_prefix + topic name`:
-// - Append is `XADD key MAXLEN ~ max_len * payload <bytes>` on a connection
-//   of its own, serialized by a mutex; it waits at most `publish_timeout`
-//   (connect and reply; loopback round trips are ~0.1 ms), then UNAVAILABLE.
-// - AppendAsync queues the XADD for the topic's one publisher thread (started
-//   on first use, never a thread per call), which sends what is queued in
-//   pipelined batches on that same connection, in queue order. At most
-//   `max_queued_publishes` wait: past that AppendAsync fails at once with
+// A Redis stream at key `key_prefix + topic name`. A topic owns no thread and
+// no connection: every Redis topic of the process made with the same host,
+// port and hub options (publish_timeout, max_queued_publishes, block_time,
+// max_reconnect_backoff, max_topics) shares one hub of three threads and
+// three connections, whatever the number of topics:
+// - Append is `XADD key MAXLEN ~ max_len * payload <bytes>` on the hub's
+//   publish connection, serialized by a mutex; it waits at most
+//   `publish_timeout` (connect and reply; loopback round trips are ~0.1 ms),
+//   then UNAVAILABLE.
+// - AppendAsync queues the XADD for the hub's one publisher thread, which
+//   sends what is queued (any topic's) in pipelined batches on that same
+//   connection, in queue order. At most `max_queued_publishes` wait, for all
+//   the hub's topics together: past that AppendAsync fails at once with
 //   UNAVAILABLE (the event never reached Redis, so a retry cannot post it
 //   twice). An entry that waited longer than `publish_timeout` in the queue
 //   (Redis hung) fails with UNAVAILABLE without being sent. So `done` runs
 //   within about 2 x publish_timeout, on the publisher thread.
-// - One reader thread per topic runs `XREAD BLOCK block_time` from the last
-//   id it delivered; when Redis goes away it reconnects with backoff (50 ms
-//   doubling to max_reconnect_backoff) and continues from that id, so nothing
-//   is lost or delivered twice (Redis must persist the stream: AOF).
-// - One replay thread per topic serves replays with `XRANGE key (id + COUNT`
-//   and checks retention against XINFO STREAM (entries-added, length,
-//   first-entry, max-deleted-entry-id) in the same MULTI/EXEC.
-// - Stop interrupts the reader's and the replay thread's sockets instead of
-//   waiting out XREAD BLOCK: destroying a topic takes milliseconds.
+// - One reader thread runs a single `XREAD BLOCK block_time STREAMS k1 k2 ...`
+//   over every live topic's stream, each from the last id its topic
+//   delivered, woken with CLIENT UNBLOCK when a topic starts; when Redis
+//   goes away it reconnects with backoff (50 ms doubling to
+//   max_reconnect_backoff) and continues from those ids, so nothing is lost
+//   or delivered twice (Redis must persist the streams: AOF).
+// - One replay thread serves every topic's replays with `XRANGE key (id +
+//   COUNT` and checks retention against XINFO STREAM (entries-added, length,
+//   first-entry, max-deleted-entry-id) in the same MULTI/EXEC; a replay that
+//   waited more than 4 x publish_timeout behind others is UNAVAILABLE.
+// - At most `max_topics` topics are live (started, not stopped) on one hub;
+//   creating one more fails with RESOURCE_EXHAUSTED.
+// - Stopping a topic takes milliseconds (nothing to join; a replay of it in
+//   flight is interrupted), or up to publish_timeout with an XADD of it in
+//   flight to a hung Redis. The last topic's backend takes the hub's threads
+//   with it, interrupting their blocked reads.
 // - A Redis that refuses connections (maxclients) is UNAVAILABLE, like one
 //   that is down. Creating the backend sets SIGPIPE to SIG_IGN if it is still
 //   SIG_DFL (hiredis writes with write(); a closed connection must not kill
@@ -152,6 +164,7 @@ struct RedisTopicOptions {
   size_t max_queued_publishes = 1024;
   absl::Duration block_time = absl::Seconds(1);
   absl::Duration max_reconnect_backoff = absl::Seconds(1);
+  size_t max_topics = 10000;
 };
 std::unique_ptr<TopicBackend> NewRedisTopicBackend(RedisTopicOptions options,
                                                    std::string topic_name);

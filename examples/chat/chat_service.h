@@ -12,9 +12,9 @@
 // Blocking: no call waits for Redis on its gRPC thread (gRPC runs handlers
 // on a small pool: one blocked handler delays every call behind it). Post
 // publishes with Topic::PublishAsync and answers from the callback (with
-// Redis, on the room's publisher thread, after the XADD; UNAVAILABLE while
+// Redis, on the process' one publisher thread, after the XADD; UNAVAILABLE while
 // Redis is down, within about 2 x RedisTopicOptions::publish_timeout when it
-// hangs, and at once when the room's publish queue is full). In memory the
+// hangs, and at once when the publish queue is full). In memory the
 // callback runs at once and hands the message to the local subscribers (a few
 // microseconds each). The first call for a room on an instance creates the
 // room's topic (with Redis one XREVRANGE round trip, bounded by
@@ -25,7 +25,7 @@
 // Rooms anyone can create are bounded: at most ChatOptions::max_rooms live in
 // a process (a new one past that is RESOURCE_EXHAUSTED), and a room with no
 // subscriber and no post for room_idle_timeout is stopped and freed (with
-// Redis its threads and connections go; its events stay in Redis, so a
+// Redis it leaves the shared reader; its events stay in Redis, so a
 // client resumes later as from any other instance). A Subscribe's
 // last-event-id is checked before a room is created for it.
 #ifndef GRAVITY_EXAMPLES_CHAT_CHAT_SERVICE_H_
@@ -56,8 +56,9 @@ struct ChatOptions {
   // Unset: every room lives in this process's memory.
   std::optional<server::RedisTopicOptions> redis;
   server::InMemoryTopicOptions memory;
-  // Live rooms in this process, counting those being created. Each costs
-  // (with Redis) up to three threads and three connections while it lives.
+  // Live rooms in this process, counting those being created. With Redis a
+  // room costs no thread and no connection of its own (the process' topics
+  // share them), only memory and one key in the shared XREAD.
   size_t max_rooms = 1000;
   // A room nobody subscribes to or posts to for this long is stopped and
   // freed by StopIdleRooms (in memory its events go with it).

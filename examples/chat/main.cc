@@ -40,7 +40,7 @@ ABSL_FLAG(absl::Duration, redis_timeout, absl::Milliseconds(500),
 ABSL_FLAG(absl::Duration, drain, absl::Seconds(5), "how long open streams may run after SIGTERM");
 ABSL_FLAG(int64_t, max_rooms, 1000,
           "rooms live in this process at most; a new room past it is RESOURCE_EXHAUSTED (with "
-          "--redis each room costs three threads and three Redis connections)");
+          "--redis all rooms share three threads and three Redis connections)");
 ABSL_FLAG(absl::Duration, room_idle_timeout, absl::Minutes(5),
           "a room with no subscriber and no post for this long is stopped and freed");
 

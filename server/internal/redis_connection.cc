@@ -98,6 +98,11 @@ void RedisConnection::Interrupt() {
   if (fd_ >= 0) shutdown(fd_, SHUT_RDWR);
 }
 
+void RedisConnection::Abort() {
+  absl::MutexLock lock(&fd_mu_);
+  if (fd_ >= 0) shutdown(fd_, SHUT_RDWR);
+}
+
 absl::StatusOr<std::vector<RedisReply>> RedisConnection::Run(
     const std::vector<std::vector<std::string>>& commands) {
   absl::Status connected = Connect();

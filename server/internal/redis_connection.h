@@ -8,9 +8,9 @@
 // After such an error the connection is dropped and the next Run reconnects.
 //
 // Thread-safety: not thread-safe, each connection has one owner thread;
-// the one exception is Interrupt, which any thread may call at any time
-// (Stop uses it to wake a reader blocked in XREAD BLOCK at once instead of
-// waiting out the block time).
+// the exceptions are Interrupt and Abort, which any thread may call at any
+// time (to wake a reader blocked in XREAD BLOCK at once instead of waiting
+// out the block time, or to cancel a stopped topic's replay).
 #ifndef GRAVITY_SERVER_INTERNAL_REDIS_CONNECTION_H_
 #define GRAVITY_SERVER_INTERNAL_REDIS_CONNECTION_H_
 
@@ -67,6 +67,14 @@ class RedisConnection {
   // Any thread: wakes a Run blocked on the socket (it fails with UNAVAILABLE)
   // and makes every later Connect fail. For shutting down; not undone.
   void Interrupt();
+  // Any thread: wakes a Run blocked on the socket (it fails with UNAVAILABLE)
+  // without shutting the connection down for good: for cancelling one
+  // request on a shared connection. The owner must Reset afterwards if the
+  // Run had already returned (the socket is unusable).
+  void Abort();
+
+  // Whether a socket is open (owner thread): a Run would not reconnect.
+  bool connected() const { return context_ != nullptr; }
 
   std::string address() const;
 

@@ -417,9 +417,11 @@ TEST(ChatServerTest, RoomsAreBoundedIdleOnesFreedAndBadIdsCreateNone) {
   subscriber->Cancel();
 }
 
-// Issue 16 #3 on Redis: each room costs threads and Redis connections; an
-// idle room gives them back (they used to stay for the life of the process).
-TEST(ChatServerTest, IdleRoomsOnRedisCloseTheirConnections) {
+// Issue 16 #3 on Redis: each room cost threads and two Redis connections for
+// the life of the process (30 rooms: 60 connections). Now the rooms of a
+// chat-server share three connections whatever their number, and an idle
+// room is freed.
+TEST(ChatServerTest, RoomsOnRedisShareAFewConnections) {
   std::unique_ptr<RedisServer> redis = StartRedis();
   ASSERT_NE(redis, nullptr) << "redis-server did not start (Debian package redis-server)";
   RedisAdmin admin(redis->port());
@@ -434,14 +436,16 @@ TEST(ChatServerTest, IdleRoomsOnRedisCloseTheirConnections) {
       StartChatServer({"--redis=" + redis->address(), "--room_idle_timeout=1s"});
   ASSERT_TRUE(server.has_value());
   const int before = clients();
-  constexpr int kRooms = 10;
+  constexpr int kRooms = 30;
   for (int i = 0; i < kRooms; ++i) {
     ASSERT_TRUE(Post(*server->stub, absl::StrCat("idle-", i), "hi").ok());
   }
   const int busy = clients();
-  EXPECT_GE(busy, before + 2 * kRooms);  // a publish and a reader connection each
-  EXPECT_TRUE(WaitFor([&] { return clients() <= before; }, absl::Seconds(10)))
-      << "before " << before << ", with the rooms " << busy << ", now " << clients();
+  std::cout << kRooms << " rooms: " << busy - before << " Redis connections" << std::endl;
+  EXPECT_LE(busy, before + 3);  // the reader's, the publisher's, the replays'
+  // Idle rooms are freed (the server logs it); connections never grow.
+  absl::SleepFor(absl::Seconds(2));
+  EXPECT_LE(clients(), before + 3);
   // A freed room comes back on the next call, with its log intact.
   absl::StatusOr<Message> again = Post(*server->stub, "idle-0", "again");
   EXPECT_TRUE(again.ok()) << again.status();

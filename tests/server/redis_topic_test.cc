@@ -6,11 +6,16 @@
 // (UNAVAILABLE); a Redis that closes and refuses connections (maxclients)
 // while publishes and subscriptions run (never SIGPIPE, always UNAVAILABLE);
 // the largest possible id (OUT_OF_RANGE); topics destroyed while their
-// readers block in XREAD (at once).
+// readers block in XREAD (at once); what many topics cost (one hub: a bounded
+// number of threads and Redis connections whatever the number of topics),
+// the bound on live topics, and many topics' events interleaved.
+#include <dirent.h>
 #include <stdlib.h>
 
+#include <algorithm>
 #include <atomic>
 #include <iostream>
+#include <map>
 #include <memory>
 #include <string>
 #include <thread>
@@ -528,6 +533,280 @@ TEST_F(RedisTopicTest, DestroyingTopicsInterruptsTheirBlockedReadsInsteadOfWaiti
   // Waiting the reads out took about kTopics x 1 s.
   EXPECT_LT(took, absl::Seconds(2)) << took;
   std::cout << kTopics << " topics destroyed in " << took << std::endl;
+}
+
+// Threads of this process, from /proc/self/task.
+int ThreadCount() {
+  DIR* dir = opendir("/proc/self/task");
+  if (dir == nullptr) return -1;
+  int count = 0;
+  while (dirent* entry = readdir(dir)) {
+    if (entry->d_name[0] != '.') ++count;
+  }
+  closedir(dir);
+  return count;
+}
+
+// Redis' normal clients other than the admin connection asking.
+int OtherClients(RedisAdmin& admin) {
+  const std::string list = admin.Run({"CLIENT", "LIST", "TYPE", "normal"});
+  int lines = 0;
+  for (absl::string_view line : absl::StrSplit(list, '\n', absl::SkipWhitespace())) {
+    if (absl::StrContains(line, "id=")) ++lines;
+  }
+  return lines - 1;
+}
+
+// Serves chat.v1.Chat/Subscribe from the topic named by the request's room:
+// many topics behind one gRPC server (TopicHarness has one each).
+class RoomsHarness {
+ public:
+  RoomsHarness() : service_("chat.v1.Chat") {
+    absl::Status added = service_.AddStream<chat::v1::SubscribeRequest, chat::v1::Message>(
+        "Subscribe",
+        [this](const chat::v1::SubscribeRequest& request, Stream<chat::v1::Message> stream) {
+          ChatTopic* topic = nullptr;
+          {
+            absl::MutexLock lock(&mu_);
+            auto found = topics_.find(request.room());
+            if (found != topics_.end()) topic = found->second;
+          }
+          if (topic == nullptr) {
+            stream.Close(absl::NotFoundError(request.room()));
+          } else {
+            topic->Subscribe(std::move(stream));
+          }
+        });
+    EXPECT_TRUE(added.ok()) << added;
+    ServerOptions options;
+    options.listen = "127.0.0.1:0";
+    options.drain_timeout = absl::Seconds(2);
+    auto started = Server::Start(options, {&service_});
+    EXPECT_TRUE(started.ok()) << started.status();
+    if (started.ok()) server_ = std::move(*started);
+    channel_ = grpc::CreateChannel(server_ != nullptr ? server_->address() : "127.0.0.1:1",
+                                   grpc::InsecureChannelCredentials());
+    stub_ = chat::v1::Chat::NewStub(channel_);
+  }
+  ~RoomsHarness() {
+    for (const auto& subscriber : subscribers_) subscriber->Cancel();
+    for (const auto& subscriber : subscribers_) {
+      EXPECT_TRUE(subscriber->WaitForEnd(absl::Seconds(10)).has_value());
+    }
+    if (server_ != nullptr) server_->Shutdown();
+  }
+  void Add(const std::string& room, ChatTopic* topic) {
+    absl::MutexLock lock(&mu_);
+    topics_[room] = topic;
+  }
+  std::shared_ptr<RecordingSubscriber> Subscribe(const std::string& room,
+                                                 const std::string& last_event_id = "") {
+    auto subscriber = std::make_shared<RecordingSubscriber>();
+    client::CallOptions options;
+    options.WithTimeout(absl::Seconds(120)).WithMaxBufferedMessages(1024);
+    if (!last_event_id.empty()) options.WithLastEventId(last_event_id);
+    chat::v1::SubscribeRequest request;
+    request.set_room(room);
+    subscriber->stream = client::OpenAsync(
+        stub_, &chat::v1::Chat::Stub::async::Subscribe, request, options,
+        [subscriber](const chat::v1::Message& message) { subscriber->Add(message); },
+        [subscriber](absl::Status status) { subscriber->End(std::move(status)); });
+    subscribers_.push_back(subscriber);
+    return subscriber;
+  }
+
+ private:
+  Service service_;
+  std::unique_ptr<Server> server_;
+  std::shared_ptr<grpc::Channel> channel_;
+  std::unique_ptr<chat::v1::Chat::Stub> stub_;
+  absl::Mutex mu_;
+  std::map<std::string, ChatTopic*> topics_ ABSL_GUARDED_BY(mu_);
+  std::vector<std::shared_ptr<RecordingSubscriber>> subscribers_;
+};
+
+// Issue 16 #3: each Redis topic had a reader and a replay thread, a publisher
+// thread from its first PublishAsync, and two or three Redis connections
+// (200 topics: 600 threads, 600 connections). Now the topics of one address
+// share one hub: three threads and at most three connections in all.
+TEST_F(RedisTopicTest, TwoHundredTopicsShareABoundedNumberOfThreadsAndRedisConnections) {
+  constexpr int kTopics = 200;
+  RedisAdmin admin(redis_->port());
+  const int threads_before = ThreadCount();
+  const int clients_before = OtherClients(admin);
+  std::vector<std::unique_ptr<ChatTopic>> topics;
+  for (int i = 0; i < kTopics; ++i) {
+    topics.push_back(MakeTopic(absl::StrCat("many-", i)));
+    ASSERT_NE(topics.back(), nullptr);
+  }
+  const int threads_created = ThreadCount() - threads_before;
+  std::atomic<int> published{0};
+  for (const auto& topic : topics) {
+    topic->PublishAsync(ChatMessage("one"), [&](absl::StatusOr<std::string> id) {
+      EXPECT_TRUE(id.ok()) << id.status();
+      ++published;
+    });
+  }
+  ASSERT_TRUE(WaitFor([&] { return published.load() == kTopics; }, absl::Seconds(20)));
+  const int threads_published = ThreadCount() - threads_before;
+  // Replays and live delivery on every topic, through one gRPC server.
+  {
+    RoomsHarness harness;
+    std::vector<std::shared_ptr<RecordingSubscriber>> replayed;
+    for (int i = 0; i < kTopics; ++i) {
+      harness.Add(absl::StrCat("many-", i), topics[i].get());
+      replayed.push_back(harness.Subscribe(absl::StrCat("many-", i), "0-0"));
+    }
+    for (const auto& subscriber : replayed) {
+      ASSERT_TRUE(WaitFor([&] { return subscriber->count() == 1; }, absl::Seconds(20)));
+    }
+    for (int i = 0; i < kTopics; i += 20) ASSERT_TRUE(topics[i]->Publish(ChatMessage("two")).ok());
+    for (int i = 0; i < kTopics; i += 20) {
+      ASSERT_TRUE(WaitFor([&] { return replayed[i]->count() == 2; }, absl::Seconds(20)));
+    }
+  }
+  const int clients = OtherClients(admin) - clients_before;
+  std::cout << kTopics << " topics: +" << threads_created << " threads created, +"
+            << threads_published << " after a PublishAsync each, " << clients
+            << " Redis connections after replays and live events on each" << std::endl;
+  EXPECT_LE(threads_created, 4);
+  EXPECT_LE(threads_published, 4);
+  EXPECT_LE(clients, 4);
+  const absl::Time start = absl::Now();
+  topics.clear();
+  EXPECT_LT(absl::Now() - start, absl::Seconds(2));
+  // The last topic took the hub's threads and connections with it.
+  EXPECT_TRUE(WaitFor([&] { return ThreadCount() <= threads_before; }, absl::Seconds(10)))
+      << ThreadCount() << " threads, " << threads_before << " before";
+  EXPECT_TRUE(WaitFor([&] { return OtherClients(admin) <= clients_before; }, absl::Seconds(10)));
+}
+
+TEST_F(RedisTopicTest, TheNumberOfLiveTopicsIsBounded) {
+  RedisTopicOptions options = Options();
+  options.max_topics = 3;
+  std::vector<std::unique_ptr<ChatTopic>> topics;
+  for (int i = 0; i < 3; ++i) {
+    topics.push_back(MakeTopic(absl::StrCat("bounded-", i), options));
+    ASSERT_NE(topics.back(), nullptr);
+  }
+  auto refused = ChatTopic::Create("bounded-3", NewRedisTopicBackend(options, "bounded-3"));
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kResourceExhausted) << refused.status();
+  EXPECT_TRUE(absl::StrContains(refused.status().message(), "max_topics")) << refused.status();
+  // A failed creation holds no slot; a stopped topic gives its slot back.
+  topics.pop_back();
+  topics.push_back(MakeTopic("bounded-3", options));
+  ASSERT_NE(topics.back(), nullptr);
+  ASSERT_TRUE(topics.back()->Publish(ChatMessage("fits")).ok());
+}
+
+// Events published to many topics at once, from several threads, each
+// topic also read by a subscriber that resumes mid-stream (replay, then
+// live): every subscriber gets exactly its topic's events, once, in log
+// order, nothing from other topics.
+TEST_F(RedisTopicTest, EventsOnManyTopicsInterleavedArriveExactlyOnceInOrderOnEach) {
+  constexpr int kTopics = 40;
+  constexpr int kPerTopic = 60;
+  std::vector<std::unique_ptr<ChatTopic>> topics;
+  RoomsHarness harness;
+  std::vector<std::shared_ptr<RecordingSubscriber>> live;
+  for (int t = 0; t < kTopics; ++t) {
+    topics.push_back(MakeTopic(absl::StrCat("mix-", t)));
+    ASSERT_NE(topics.back(), nullptr);
+    harness.Add(absl::StrCat("mix-", t), topics.back().get());
+  }
+  // A first event on each, to resume after.
+  std::vector<std::string> first(kTopics);
+  for (int t = 0; t < kTopics; ++t) {
+    absl::StatusOr<std::string> id = topics[t]->Publish(ChatMessage(absl::StrCat("mix-", t)));
+    ASSERT_TRUE(id.ok()) << id.status();
+    first[t] = *id;
+  }
+  for (int t = 0; t < kTopics; ++t) live.push_back(harness.Subscribe(absl::StrCat("mix-", t)));
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        return std::all_of(topics.begin(), topics.end(),
+                           [](const auto& topic) { return topic->Stats().subscribers == 1; });
+      },
+      absl::Seconds(20)));
+  absl::Mutex mu;
+  std::vector<std::vector<std::string>> ids(kTopics);
+  std::atomic<int> async_done{0};
+  std::vector<std::thread> publishers;
+  std::vector<std::shared_ptr<RecordingSubscriber>> resumed(kTopics);
+  for (int p = 0; p < 4; ++p) {
+    publishers.emplace_back([&, p] {
+      for (int n = 0; n < kPerTopic / 4; ++n) {
+        for (int t = 0; t < kTopics; ++t) {
+          const std::string text = absl::StrCat("mix-", t);
+          if ((n + p) % 2 == 0) {
+            absl::StatusOr<std::string> id = topics[t]->Publish(ChatMessage(text));
+            EXPECT_TRUE(id.ok()) << id.status();
+            absl::MutexLock lock(&mu);
+            if (id.ok()) ids[t].push_back(*id);
+          } else {
+            topics[t]->PublishAsync(ChatMessage(text), [&, t](absl::StatusOr<std::string> id) {
+              EXPECT_TRUE(id.ok()) << id.status();
+              {
+                absl::MutexLock lock(&mu);
+                if (id.ok()) ids[t].push_back(*id);
+              }
+              ++async_done;
+            });
+            absl::SleepFor(absl::Microseconds(200));  // the publish queue is bounded
+          }
+        }
+      }
+    });
+  }
+  // Resumed during the publishing: the hand-over from replay to live races it.
+  for (int t = 0; t < kTopics; ++t) {
+    resumed[t] = harness.Subscribe(absl::StrCat("mix-", t), first[t]);
+  }
+  for (std::thread& publisher : publishers) publisher.join();
+  ASSERT_TRUE(
+      WaitFor([&] { return async_done.load() == kTopics * kPerTopic / 2; }, absl::Seconds(30)));
+  for (int t = 0; t < kTopics; ++t) {
+    std::vector<std::string> want;
+    {
+      absl::MutexLock lock(&mu);
+      want = ids[t];
+    }
+    ASSERT_EQ(want.size(), static_cast<size_t>(kPerTopic));
+    std::sort(want.begin(), want.end(), [](const std::string& a, const std::string& b) {
+      std::pair<std::string, std::string> x = absl::StrSplit(a, '-');
+      std::pair<std::string, std::string> y = absl::StrSplit(b, '-');
+      return std::make_pair(std::stoull(x.first), std::stoull(x.second)) <
+             std::make_pair(std::stoull(y.first), std::stoull(y.second));
+    });
+    for (const auto& subscriber : {live[t], resumed[t]}) {
+      ASSERT_TRUE(WaitFor([&] { return subscriber->count() >= want.size(); }, absl::Seconds(30)))
+          << "topic " << t << ": " << subscriber->count();
+      EXPECT_EQ(subscriber->ids(), want) << "topic " << t;
+      for (const std::string& text : subscriber->texts()) {
+        EXPECT_EQ(text, absl::StrCat("mix-", t));
+      }
+    }
+  }
+}
+
+// A topic created while the shared reader blocks in XREAD is read at once
+// (the reader is woken), not after the block time.
+TEST_F(RedisTopicTest, ATopicCreatedWhileTheReaderBlocksGetsItsFirstEventPromptly) {
+  RedisTopicOptions options = Options();
+  options.block_time = absl::Seconds(5);
+  auto first = MakeTopic("blocking", options);
+  ASSERT_NE(first, nullptr);
+  absl::SleepFor(absl::Milliseconds(300));  // the reader is in XREAD BLOCK 5000
+  auto late = MakeTopic("late", options);
+  ASSERT_NE(late, nullptr);
+  TopicHarness harness(late.get());
+  auto subscriber = harness.Subscribe();
+  ASSERT_TRUE(WaitFor([&] { return late->Stats().subscribers == 1; }, absl::Seconds(10)));
+  const absl::Time start = absl::Now();
+  ASSERT_TRUE(late->Publish(ChatMessage("prompt")).ok());
+  ASSERT_TRUE(WaitFor([&] { return subscriber->count() == 1; }, absl::Seconds(10)));
+  EXPECT_LT(absl::Now() - start, absl::Seconds(2));
 }
 
 }  // namespace
