@@ -10,7 +10,7 @@
 #include "absl/strings/match.h"
 #include "bridge/internal/json_text.h"
 #include "bridge/internal/request_mapping.h"
-#include "bridge/internal/sse.h"
+#include "bridge/internal/stream_format.h"
 #include "bridge/internal/status_mapping.h"
 #include "google/protobuf/descriptor.h"
 #include "google/protobuf/descriptor.pb.h"

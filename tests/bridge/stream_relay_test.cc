@@ -8,7 +8,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
-#include "bridge/internal/sse.h"
+#include "bridge/internal/stream_format.h"
 #include "gtest/gtest.h"
 #include "streaming/v1/streaming.pb.h"
 

@@ -1,5 +1,5 @@
 // sse_fuzz: bytes -> an event id, a status code, a retry delay and a payload;
-// encoded with the bridge's SSE and NDJSON encoders (bridge/internal/sse.h),
+// encoded with the bridge's SSE and NDJSON encoders (bridge/internal/stream_format.h),
 // then read back by an event-stream parser written here from the HTML
 // standard (WHATWG HTML §9.2.6, "Interpreting an event stream"). The round
 // trip must give back what the encoders promise; anything else traps.
@@ -17,7 +17,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "bridge/internal/json_text.h"
-#include "bridge/internal/sse.h"
+#include "bridge/internal/stream_format.h"
 #include "bridge/internal/status_mapping.h"
 #include "grpcpp/support/status.h"
 
