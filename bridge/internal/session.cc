@@ -1,3 +1,12 @@
+// One HTTP/1.1 connection (session.h has the diagram). In short:
+// - phase: Phase, changed only by Enter(), which checks the move;
+// - writer: writer_ (ConnectionWriter) is the only code that writes the
+//   socket; Flush() starts a write, OnWritten() decides what comes next;
+// - ownership: the pending Asio operations own the session; while it is
+//   open the read side always has one pending (a request read, or a watch),
+//   which CheckOwned() asserts at the end of each handler;
+// - ends: Close() and the destructor go through EndServing(), which cancels
+//   the upstream call and writes the access-log line.
 #include "bridge/internal/session.h"
 
 #include <netinet/in.h>
