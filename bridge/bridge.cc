@@ -129,6 +129,7 @@ class Bridge::Impl {
     if (!ec) acceptor_.listen(net::socket_base::max_listen_connections, ec);
     // AnswerOutOfDescriptors accepts by hand and must never block.
     if (!ec) acceptor_.non_blocking(true, ec);
+    if (!ec) ::fcntl(acceptor_.native_handle(), F_SETFD, FD_CLOEXEC);
     if (ec)
       return absl::UnavailableError(absl::StrCat("cannot listen on ", listen, ": ", ec.message()));
     host_ = host.empty() ? "0.0.0.0" : host;
@@ -212,6 +213,10 @@ class Bridge::Impl {
           }
           boost::system::error_code ignored;
           socket.set_option(net::ip::tcp::no_delay(true), ignored);
+          // Asio makes sockets without close-on-exec: a child process that an
+          // embedding application starts would inherit the connection and
+          // hold it open after the session closed it.
+          ::fcntl(socket.native_handle(), F_SETFD, FD_CLOEXEC);
           auto session = std::make_shared<Session>(std::move(socket), state_);
           {
             absl::MutexLock lock(&mu_);

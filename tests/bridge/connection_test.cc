@@ -4,6 +4,7 @@
 // test of a bug found in session.cc; the backend here records what reached it
 // (calls started, cancels), so a call left running shows.
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <sys/time.h>
@@ -366,6 +367,33 @@ TEST_F(ConnectionTest, AUnaryReplyOverTheBoundIs502) {
   HttpResponse fits = answer("fits");
   EXPECT_EQ(fits.status, 200);
   EXPECT_EQ(fits.body, "{\"text\":\"fits\"}\n");
+}
+
+// Asio makes sockets without close-on-exec; the bridge's must have it, or a
+// child process started by an application that embeds the bridge inherits
+// its connections and holds them open after the bridge closed them.
+TEST_F(ConnectionTest, TheBridgesSocketsAreNotInheritedByChildProcesses) {
+  StartBridge();
+  HttpConnection connection(bridge_->port());
+  connection.SendRequest("GET", "/healthz");
+  ASSERT_EQ(connection.ReadResponse().status, 200);
+  int listening = 0;
+  int accepted = 0;
+  for (int fd = 3; fd < 4096; ++fd) {
+    sockaddr_in local{};
+    socklen_t length = sizeof local;
+    if (::getsockname(fd, reinterpret_cast<sockaddr*>(&local), &length) != 0 ||
+        local.sin_family != AF_INET || ntohs(local.sin_port) != bridge_->port()) {
+      continue;
+    }
+    sockaddr_in peer{};
+    length = sizeof peer;
+    const bool connected = ::getpeername(fd, reinterpret_cast<sockaddr*>(&peer), &length) == 0;
+    ++(connected ? accepted : listening);
+    EXPECT_TRUE(::fcntl(fd, F_GETFD) & FD_CLOEXEC) << (connected ? "accepted" : "listening");
+  }
+  EXPECT_EQ(listening, 1);
+  EXPECT_EQ(accepted, 1);
 }
 
 // An encoder that blocks until told, to hold a gRPC thread mid-encoding.

@@ -29,6 +29,7 @@
 #include "bridge/bridge.h"
 #include "grpcpp/create_channel.h"
 #include "gtest/gtest.h"
+#include "streaming/v1/streaming.grpc.pb.h"
 #include "streaming/v1/streaming.pb.h"
 #include "tests/bridge/http_test_client.h"
 #include "tests/client/subprocess.h"
@@ -199,6 +200,26 @@ class CuttableProxy {
 constexpr absl::Duration kStall = absl::Seconds(20);
 
 // One EventSource-like client of a Ping stream.
+// A Ping of one message straight to `address`, within 2 s: its status code
+// (for a stall's report: is the backend, or the path to it, answering?).
+int ProbePing(const std::string& address) {
+  auto channel = grpc::CreateChannel(address, grpc::InsecureChannelCredentials());
+  auto stub = streaming::v1::Streaming::NewStub(channel);
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(2));
+  streaming::v1::PingRequest request;
+  request.set_count(1);
+  auto reader = stub->Ping(&context, request);
+  streaming::v1::PingReply reply;
+  while (reader->Read(&reply)) {
+  }
+  return static_cast<int>(reader->Finish().error_code());
+}
+
+// Ports a stall's report probes.
+int g_backend_port = 0;
+int g_proxy_port = 0;
+
 struct Client {
   std::vector<int> seqs;
   int end_code = -1;
@@ -230,10 +251,27 @@ struct Client {
         }
         return absl::Now() - last_progress < kStall;
       });
-      if (response.error == "stopped by the caller") {
-        stalls.push_back(absl::StrCat("after seq ", last, ", ", events_seen,
-                                      " events into a connection opened ",
-                                      absl::FormatDuration(absl::Now() - opened), " before"));
+      if (response.error == "stopped by the caller" || response.status == 0) {
+        // What the bridge was doing meanwhile: does it still answer at all?
+        testing::HttpConnection probe(bridge_port, /*timeout_ms=*/2000);
+        probe.SendRequest("GET", "/metrics");
+        const testing::HttpResponse metrics = probe.ReadResponse();
+        std::string gauges;
+        for (const char* name :
+             {"gravity_bridge_active_streams ", "gravity_bridge_connections_active "}) {
+          const size_t at = metrics.body.find(std::string("\n") + name);
+          if (at != std::string::npos) {
+            gauges += metrics.body.substr(at + 1, metrics.body.find('\n', at + 1) - at - 1) + " ";
+          }
+        }
+        stalls.push_back(absl::StrCat(
+            "after seq ", last, ", ", events_seen, " events into a connection opened ",
+            absl::FormatDuration(absl::Now() - opened), " before (HTTP ", response.status, ", ",
+            response.error, ", body ends \"",
+            response.body.substr(response.body.size() > 60 ? response.body.size() - 60 : 0),
+            "\"; /metrics: HTTP ", metrics.status, " ", gauges, "; Ping to the backend: code ",
+            ProbePing(absl::StrCat("127.0.0.1:", g_backend_port)), ", through the proxy: code ",
+            ProbePing(absl::StrCat("127.0.0.1:", g_proxy_port)), ")"));
       }
       for (size_t at = response.body.find(": keep-alive"); at != std::string::npos;
            at = response.body.find(": keep-alive", at + 1)) {
@@ -284,6 +322,8 @@ class FaultsTest : public ::testing::Test {
     options.keepalive = absl::Milliseconds(500);
     // The bridge reaches the backend through a proxy the link test cuts.
     proxy_ = std::make_unique<CuttableProxy>(port_);
+    g_backend_port = port_;
+    g_proxy_port = proxy_->port();
     auto bridge = Bridge::Start(
         options,
         grpc::CreateCustomChannel(absl::StrCat("127.0.0.1:", proxy_->port()),

@@ -46,6 +46,10 @@ class Subprocess {
     posix_spawn_file_actions_init(&actions);
     posix_spawn_file_actions_adddup2(&actions, out[1], STDOUT_FILENO);
     posix_spawn_file_actions_adddup2(&actions, err[1], STDERR_FILENO);
+    // Only stdin, stdout and stderr go to the child. A socket of the test's
+    // (the bridge's, a proxy's) that the child inherited would stay open in
+    // it after the test closed it: that connection would never end.
+    posix_spawn_file_actions_addclosefrom_np(&actions, STDERR_FILENO + 1);
     std::vector<char*> argv;
     for (const std::string& arg : args) argv.push_back(const_cast<char*>(arg.c_str()));
     argv.push_back(nullptr);
