@@ -17,8 +17,8 @@
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "bridge/internal/json_text.h"
-#include "bridge/internal/stream_format.h"
 #include "bridge/internal/status_mapping.h"
+#include "bridge/internal/stream_format.h"
 #include "grpcpp/support/status.h"
 
 namespace {
