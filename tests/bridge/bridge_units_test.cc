@@ -1,5 +1,8 @@
 // The bridge's pure parts: request mapping, the SSE/NDJSON encoders, status
 // mapping (bridge/internal/).
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <cmath>
 #include <cstdint>
 #include <memory>
@@ -8,6 +11,7 @@
 #include <vector>
 
 #include "absl/strings/match.h"
+#include "bridge/internal/direct_writer.h"
 #include "bridge/internal/json_text.h"
 #include "bridge/internal/request_mapping.h"
 #include "bridge/internal/status_mapping.h"
@@ -362,6 +366,67 @@ TEST(StatusMappingTest, StatusJsonEscapesAndReplacesBadUtf8) {
   // A surrogate's bytes never reach the JSON: it would not be UTF-8.
   EXPECT_EQ(StatusJson(grpc::StatusCode::INTERNAL, "\xED\xA0\x80"),
             "{\"code\":13,\"message\":\"\\ufffd\\ufffd\\ufffd\",\"details\":[]}");
+}
+
+// ---- DirectWriter's bookkeeping --------------------------------------------
+
+// A connected socket pair; the writer sends on [0].
+struct SocketPair {
+  SocketPair() { EXPECT_EQ(::socketpair(AF_UNIX, SOCK_STREAM, 0, fds), 0); }
+  ~SocketPair() {
+    for (int fd : fds) {
+      if (fd >= 0) ::close(fd);
+    }
+  }
+  int fds[2] = {-1, -1};
+};
+
+// A send that put no byte out (the peer is gone) is no sign of life: it must
+// not stand in for a keep-alive, and its events are not counted as sent.
+TEST(DirectWriterTest, ASendThatFailsIsNotASend) {
+  SocketPair pair;
+  ::close(pair.fds[1]);
+  pair.fds[1] = -1;
+  DirectWriter writer;
+  writer.Enable(pair.fds[0], /*chunked=*/true);
+  EXPECT_EQ(writer.TrySend("data: 1\n\n", 1), DirectWriter::Sent::kNo);
+  EXPECT_FALSE(writer.SentSinceLastAsked());
+  DirectWriter::Leftover leftover = writer.TakeLeftover();
+  EXPECT_TRUE(leftover.bytes.empty());
+  EXPECT_EQ(leftover.events, 0);
+  // It disabled itself: the session's write finds out what happened.
+  EXPECT_EQ(writer.TrySend("data: 2\n\n", 1), DirectWriter::Sent::kNo);
+}
+
+// A send the socket takes only in part leaves the rest, framed, with the
+// events in it, for the session to write (and count) first.
+TEST(DirectWriterTest, APartialSendKeepsItsRestAndItsEvents) {
+  SocketPair pair;
+  const int small = 4096;
+  ::setsockopt(pair.fds[0], SOL_SOCKET, SO_SNDBUF, &small, sizeof small);
+  DirectWriter writer;
+  writer.Enable(pair.fds[0], /*chunked=*/true);
+  const std::string body(1 << 20, 'x');
+  EXPECT_EQ(writer.TrySend(body, 3), DirectWriter::Sent::kPartly);
+  EXPECT_TRUE(writer.SentSinceLastAsked());
+  DirectWriter::Leftover leftover = writer.TakeLeftover();
+  EXPECT_EQ(leftover.events, 3);
+  EXPECT_FALSE(leftover.bytes.empty());
+  EXPECT_TRUE(absl::EndsWith(leftover.bytes, "x\r\n"));  // the chunk's end
+  EXPECT_LT(leftover.bytes.size(), body.size() + 10);
+  EXPECT_EQ(writer.TakeLeftover().events, 0);  // taken once
+}
+
+TEST(DirectWriterTest, AWholeSendIsASend) {
+  SocketPair pair;
+  DirectWriter writer;
+  writer.Enable(pair.fds[0], /*chunked=*/true);
+  EXPECT_EQ(writer.TrySend("data: 1\n\n", 1), DirectWriter::Sent::kAll);
+  EXPECT_TRUE(writer.SentSinceLastAsked());
+  EXPECT_FALSE(writer.SentSinceLastAsked());
+  char received[64] = {};
+  EXPECT_EQ(::recv(pair.fds[1], received, sizeof received, 0), 14);
+  EXPECT_EQ(std::string(received, 14), "9\r\ndata: 1\n\n\r\n");
 }
 
 }  // namespace
