@@ -92,6 +92,8 @@ Session::~Session() {
 
 void Session::Start() {
   net::post(socket_.get_executor(), [self = shared_from_this()] {
+    // A drain posted before this (Shutdown right after the accept) closed it.
+    if (self->phase_ == Phase::kClosed) return;
     // A new connection's head must come within the header timeout.
     self->SetDeadline(kRead, self->state_->options.header_timeout);
     self->ReadRequest();
