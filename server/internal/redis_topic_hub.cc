@@ -159,7 +159,8 @@ absl::Status RedisTopicHub::Start(const std::shared_ptr<TopicState>& topic,
   }
   auto release = [&] {
     std::lock_guard<std::mutex> lock(mu_);
-    --live_topics_;
+    // A concurrent Stop gave the slot back already.
+    if (topic->registered_) --live_topics_;
     topic->registered_ = false;
   };
   // "Now" is the stream's last entry when the topic starts: live
@@ -213,6 +214,12 @@ absl::Status RedisTopicHub::Start(const std::shared_ptr<TopicState>& topic,
       topics_.push_back(topic);
       added = true;
     }
+  }
+  if (!added) {
+    // Stopped meanwhile: keep nothing of the listener.
+    absl::MutexLock lock(&topic->deliver_mu_);
+    topic->live_ = false;
+    topic->listener_ = nullptr;
   }
   if (added) {
     cv_.notify_all();  // a reader with no topic waits for one
@@ -480,11 +487,15 @@ void RedisTopicHub::ReplayLoop() {
     if (aborted) replay_connection_.Reset();
     if (aborted && page.ok()) page = StoppedError();
     replay.done(std::move(page));
+    bool aborted_late = false;
     {
       std::lock_guard<std::mutex> lock(mu_);
+      // A Stop during `done` shut the socket down too: never reuse it.
+      aborted_late = replay_aborted_ && !aborted;
       replaying_ = nullptr;
       replay_aborted_ = false;
     }
+    if (aborted_late) replay_connection_.Reset();
     idle_cv_.notify_all();
   }
 }
@@ -497,6 +508,9 @@ void RedisTopicHub::ReadLoop() {
   bool down = false;
   auto lost = [&](const absl::Status& failure) {
     reader_client_id_.store(0, std::memory_order_release);
+    // Also after an error reply (LOADING, BUSY, ...): the next connection
+    // asks for its CLIENT ID again, so wake-ups work once Redis does.
+    connection.Reset();
     if (!down) {
       Log(LogSeverity::kWarning,
           absl::StrCat("redis ", address_, ": topic reader lost Redis (", failure.message(),
@@ -547,7 +561,11 @@ void RedisTopicHub::ReadLoop() {
         it->second = std::make_pair(topic->last_, topic->last_id_);
       }
     }
-    if (from.empty()) continue;
+    if (from.empty()) {
+      // Every key left out for now: wait instead of spinning on the lock.
+      if (!SleepUnlessStopping(options_.block_time)) return;
+      continue;
+    }
     if (!connection.connected()) {
       // A new connection has a new id, which CLIENT UNBLOCK needs. An error
       // reply (an ACL without CLIENT) only means no wake-ups: a new topic is
