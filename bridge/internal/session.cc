@@ -67,6 +67,15 @@ bool ConnectionFailed(int fd) {
          info.tcpi_state == TCP_CLOSE;
 }
 
+// Whether the peer closed its side (or the connection failed).
+bool PeerClosed(int fd) {
+  if (ConnectionFailed(fd)) return true;
+  tcp_info info{};
+  socklen_t length = sizeof info;
+  return ::getsockopt(fd, IPPROTO_TCP, TCP_INFO, &info, &length) == 0 &&
+         info.tcpi_state == TCP_CLOSE_WAIT;
+}
+
 constexpr absl::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
 
 }  // namespace
@@ -92,8 +101,13 @@ Session::~Session() {
 
 void Session::Start() {
   net::post(socket_.get_executor(), [self = shared_from_this()] {
-    // A drain posted before this (Shutdown right after the accept) closed it.
+    // A drain posted before this (Shutdown right after the accept) closed it;
+    // one accepted after the drain's list of sessions was taken closes now.
     if (self->phase_ == Phase::kClosed) return;
+    if (self->state_->draining.load()) {
+      self->Close();
+      return;
+    }
     // A new connection's head must come within the header timeout.
     self->SetDeadline(kRead, self->state_->options.header_timeout);
     self->ReadRequest();
@@ -212,7 +226,9 @@ void Session::OnReadHeader(error_code ec) {
   head_read_ = true;
   header_fields_ = static_cast<size_t>(
       std::distance(parser_->get().base().begin(), parser_->get().base().end()));
-  if (boost::beast::iequals(parser_->get()[http::field::expect], "100-continue")) {
+  // HTTP/1.0 clients must not get an interim response (RFC 9110 §10.1.1).
+  if (parser_->get().version() >= 11 &&
+      boost::beast::iequals(parser_->get()[http::field::expect], "100-continue")) {
     // The client waits for this before it sends its body; the body's read
     // starts at once beside it (the read deadline bounds the exchange).
     writer_.Append(kContinue);
@@ -320,9 +336,12 @@ void Session::OnWatch(error_code ec) {
     Watch();
   } else if (n == 0 && phase_ == Phase::kResponding) {
     // A half close after the request: the answer is on its way; the write
-    // holds the session until it is out, then the connection closes.
-    keep_alive_ = false;
-    close_after_write_ = true;
+    // holds the session until it is out, then the connection closes (after
+    // the requests already read, which the reader finds before the end).
+    if (buffer_.size() == 0) {
+      keep_alive_ = false;
+      close_after_write_ = true;
+    }
   } else {
     Close();  // the client went away mid-stream or mid-call: stop the backend
   }
@@ -349,7 +368,12 @@ void Session::OnWatchErrors(error_code ec) {
     Close();
     return;
   }
-  WatchErrors();  // urgent data, say: nothing to do with the connection's life
+  // Urgent (out-of-band) data, say: nothing to do with the connection's life.
+  // Unread, it would end the next wait at once, for ever: take it.
+  char urgent;
+  while (::recv(socket_.native_handle(), &urgent, 1, MSG_OOB | MSG_DONTWAIT) > 0) {
+  }
+  WatchErrors();
   CheckOwned();
 }
 
@@ -469,7 +493,10 @@ void Session::Respond(PlainResponse response) {
   fields.emplace_back("Cache-Control", "no-store");
   for (auto& field : CorsHeaders(origin_, state_->options)) fields.push_back(std::move(field));
   for (auto& field : response.headers) fields.push_back(std::move(field));
-  fields.emplace_back("Content-Length", absl::StrCat(response.body.size()));
+  // A 204 has no body and no Content-Length (RFC 9110 §8.6).
+  if (response.status != http::status::no_content) {
+    fields.emplace_back("Content-Length", absl::StrCat(response.body.size()));
+  }
   writer_.Append(ResponseHead(response.status, fields, keep_alive_ && !close_after_write_));
   // A HEAD response announces the body's length but carries none.
   if (!head_only_) writer_.Append(response.body);
@@ -700,6 +727,10 @@ void Session::LogAccess(int http_status, grpc::StatusCode code, int64_t events, 
 // ---- Writing -----------------------------------------------------------------
 
 void Session::Flush() {
+  // Bytes queued behind a write in flight leave with the next one; they must
+  // not push back the deadline of the write that is stalled (a keep-alive
+  // comment every 15 s would keep a client that stopped reading for ever).
+  if (writer_.writing()) return;
   // Events of a partial direct send leave with this write.
   state_->metrics.events_sent +=
       writer_.Flush([self = shared_from_this()](error_code ec) { self->OnWritten(ec); });
@@ -790,7 +821,16 @@ void Session::OnDeadlines() {
         grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED, "the backend did not answer in time"));
   }
   if (due(kDuration)) CutStream();
-  if (due(kKeepAlive) && phase_ == Phase::kStreaming) {
+  // due() clears what it finds due: asked once.
+  const bool keepalive_due = due(kKeepAlive);
+  if (keepalive_due && phase_ == Phase::kStreaming && read_side_ == ReadSide::kWatchErrors &&
+      PeerClosed(socket_.native_handle())) {
+    // Bytes of a next request wait, so readability says nothing, and a
+    // graceful close raises no error: looked at each tick instead.
+    Close();
+    return;
+  }
+  if (keepalive_due && phase_ == Phase::kStreaming) {
     // Before the backend has answered nothing may go out, not even headers.
     const bool sent_directly = writer_.DirectSentSinceLastAsked();
     if (!wrote_since_tick_ && !sent_directly && headers_sent_ && format_ == StreamFormat::kSse) {

@@ -2,6 +2,11 @@
 // against the example service.
 #include "bridge/bridge.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <atomic>
 #include <cstdio>
 #include <fstream>
@@ -240,6 +245,8 @@ TEST_F(BridgeTest, CorsAllowsAnAllowlistedOriginWithCredentials) {
   EXPECT_EQ(preflight.status, 204);
   EXPECT_EQ(preflight.header("access-control-allow-origin"), "http://app.example");
   EXPECT_EQ(preflight.header("access-control-allow-headers"), "authorization, last-event-id");
+  // A 204 carries no Content-Length (RFC 9110 §8.6).
+  EXPECT_EQ(preflight.header("content-length"), "");
 }
 
 TEST_F(BridgeTest, CorsGivesOtherOriginsNoHeaders) {
@@ -1059,6 +1066,34 @@ TEST(BridgeUnaryCancelTest, AClientThatLeavesCancelsTheBackendCall) {
   (*bridge)->Shutdown();
   std::lock_guard<std::mutex> lock(held_mu);
   held.clear();
+}
+
+// Bug: bytes queued behind a stalled write (a keep-alive comment each tick)
+// pushed that write's deadline back, so a browser that stopped reading was
+// never dropped: it kept its stream slot and its upstream call for ever.
+TEST_F(BridgeTest, AClientThatStopsReadingIsDroppedAfterTheWriteTimeoutDespiteKeepAlives) {
+  BridgeOptions options;
+  options.keepalive = absl::Milliseconds(100);
+  options.write_timeout = absl::Milliseconds(800);
+  StartBridge(options);
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  const int small = 4096;
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_port = htons(static_cast<uint16_t>(bridge_->port()));
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof address), 0);
+  const std::string request =
+      absl::StrCat("GET ", kPing, "?count=1000000&interval_ms=1&to=", std::string(8000, 'z'),
+                   " HTTP/1.1\r\nHost: x\r\n\r\n");
+  ASSERT_EQ(::send(fd, request.data(), request.size(), MSG_NOSIGNAL),
+            static_cast<ssize_t>(request.size()));
+  ASSERT_TRUE(testing::WaitFor([&] { return bridge_->active_streams() == 1; }, absl::Seconds(5)));
+  // Never read: the socket's buffers fill within a few seconds, then the
+  // write stalls; 800 ms later the client is gone.
+  EXPECT_TRUE(testing::WaitFor([&] { return bridge_->active_streams() == 0; }, absl::Seconds(20)));
+  ::close(fd);
 }
 
 }  // namespace

@@ -6,6 +6,7 @@
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <unistd.h>
@@ -367,6 +368,33 @@ TEST_F(ConnectionTest, AUnaryReplyOverTheBoundIs502) {
   HttpResponse fits = answer("fits");
   EXPECT_EQ(fits.status, 200);
   EXPECT_EQ(fits.body, "{\"text\":\"fits\"}\n");
+}
+
+// Urgent (out-of-band) data while a next request waits unread: the error
+// watch used to wake at once, for ever, spinning an I/O thread.
+TEST_F(ConnectionTest, UrgentDataDoesNotSpinTheConnectionsThread) {
+  StartBridge();
+  const int fd = Connect();
+  Send(fd, "GET /streaming.v1.Streaming/Ping HTTP/1.1\r\nHost: x\r\n\r\n");
+  std::string seen;
+  ASSERT_TRUE(ReadUntil(fd, "data: ", &seen)) << seen;
+  Send(fd, "G");
+  ASSERT_EQ(::send(fd, "x", 1, MSG_OOB | MSG_NOSIGNAL), 1);
+  absl::SleepFor(absl::Milliseconds(200));
+  rusage before{};
+  ::getrusage(RUSAGE_SELF, &before);
+  absl::SleepFor(absl::Seconds(1));
+  rusage after{};
+  ::getrusage(RUSAGE_SELF, &after);
+  auto seconds = [](const rusage& usage) {
+    return usage.ru_utime.tv_sec + usage.ru_stime.tv_sec +
+           (usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6;
+  };
+  // An idle process uses next to nothing; a spinning thread, a whole core.
+  EXPECT_LT(seconds(after) - seconds(before), 0.5);
+  EXPECT_EQ(bridge_->active_streams(), 1);  // the stream is still served
+  Reset(fd);
+  EXPECT_TRUE(testing::WaitFor([&] { return bridge_->active_streams() == 0; }, absl::Seconds(5)));
 }
 
 // Asio makes sockets without close-on-exec; the bridge's must have it, or a
