@@ -42,6 +42,7 @@ using chat::v1::Chat;
 using chat::v1::Message;
 using chat::v1::PostRequest;
 using chat::v1::SubscribeRequest;
+using testing::RedisAdmin;
 using testing::RedisServer;
 using testing::Subprocess;
 using testing::WaitFor;
@@ -97,41 +98,6 @@ std::unique_ptr<RedisServer> StartRedis() {
   if (mkdtemp(dir.data()) == nullptr) return nullptr;
   return RedisServer::Start(dir);
 }
-
-// The test's own connection to Redis, kept open: at `maxclients 1` it is
-// the one that fits. Commands answer as text ("OK", an integer's digits, an
-// error's message).
-class RedisAdmin {
- public:
-  explicit RedisAdmin(int port) {
-    timeval timeout{5, 0};
-    context_ = redisConnectWithTimeout("127.0.0.1", port, timeout);
-    if (context_ != nullptr && context_->err == 0) redisSetTimeout(context_, timeout);
-  }
-  ~RedisAdmin() {
-    if (context_ != nullptr) redisFree(context_);
-  }
-  std::string Run(const std::vector<std::string>& args) {
-    if (context_ == nullptr || context_->err != 0) return "(not connected)";
-    std::vector<const char*> argv;
-    std::vector<size_t> lengths;
-    for (const std::string& arg : args) {
-      argv.push_back(arg.data());
-      lengths.push_back(arg.size());
-    }
-    auto* reply = static_cast<redisReply*>(
-        redisCommandArgv(context_, static_cast<int>(argv.size()), argv.data(), lengths.data()));
-    if (reply == nullptr) return "(no reply)";
-    std::string text = reply->type == REDIS_REPLY_INTEGER ? absl::StrCat(reply->integer)
-                       : reply->str != nullptr            ? std::string(reply->str, reply->len)
-                                                          : "";
-    freeReplyObject(reply);
-    return text;
-  }
-
- private:
-  redisContext* context_ = nullptr;
-};
 
 // The status a Subscribe ends with: refused before it is accepted, or ended
 // later (bounded by a 10 s deadline). For streams expected to end.

@@ -12,11 +12,13 @@
 #include <netinet/in.h>
 #include <signal.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <unistd.h>
 
 #include <cstdlib>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/random/random.h"
 #include "absl/strings/str_cat.h"
@@ -126,6 +128,45 @@ class RedisServer {
   const std::string dir_;
   const int port_;
   std::unique_ptr<Subprocess> process_;
+};
+
+// RedisAdmin: the test's own connection to a Redis (CONFIG SET, CLIENT KILL,
+// CLIENT LIST), kept open: at `maxclients 1` it is the one that fits. Every
+// read and write times out after 5 s. One thread only.
+class RedisAdmin {
+ public:
+  explicit RedisAdmin(int port) {
+    timeval timeout{5, 0};
+    context_ = redisConnectWithTimeout("127.0.0.1", port, timeout);
+    if (context_ != nullptr && context_->err == 0) redisSetTimeout(context_, timeout);
+  }
+  ~RedisAdmin() {
+    if (context_ != nullptr) redisFree(context_);
+  }
+  RedisAdmin(const RedisAdmin&) = delete;
+  RedisAdmin& operator=(const RedisAdmin&) = delete;
+
+  // The reply as text ("OK", an integer's digits, an error's message).
+  std::string Run(const std::vector<std::string>& args) {
+    if (context_ == nullptr || context_->err != 0) return "(not connected)";
+    std::vector<const char*> argv;
+    std::vector<size_t> lengths;
+    for (const std::string& arg : args) {
+      argv.push_back(arg.data());
+      lengths.push_back(arg.size());
+    }
+    auto* reply = static_cast<redisReply*>(
+        redisCommandArgv(context_, static_cast<int>(argv.size()), argv.data(), lengths.data()));
+    if (reply == nullptr) return "(no reply)";
+    std::string text = reply->type == REDIS_REPLY_INTEGER ? absl::StrCat(reply->integer)
+                       : reply->str != nullptr            ? std::string(reply->str, reply->len)
+                                                          : "";
+    freeReplyObject(reply);
+    return text;
+  }
+
+ private:
+  redisContext* context_ = nullptr;
 };
 
 }  // namespace gravity::testing

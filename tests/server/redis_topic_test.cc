@@ -39,6 +39,7 @@ namespace {
 using testing::ChatMessage;
 using testing::ChatTopic;
 using testing::RecordingSubscriber;
+using testing::RedisAdmin;
 using testing::RedisServer;
 using testing::TopicHarness;
 using testing::WaitFor;
@@ -77,40 +78,6 @@ class RedisTopicTest : public ::testing::Test {
 
   std::string dir_;
   std::unique_ptr<RedisServer> redis_;
-};
-
-// The test's own connection to Redis, for CONFIG SET and CLIENT KILL.
-class RedisAdmin {
- public:
-  explicit RedisAdmin(int port) {
-    timeval timeout{5, 0};
-    context_ = redisConnectWithTimeout("127.0.0.1", port, timeout);
-    if (context_ != nullptr && context_->err == 0) redisSetTimeout(context_, timeout);
-  }
-  ~RedisAdmin() {
-    if (context_ != nullptr) redisFree(context_);
-  }
-  // The reply as text ("OK", an integer's digits, an error's message).
-  std::string Run(const std::vector<std::string>& args) {
-    if (context_ == nullptr || context_->err != 0) return "(not connected)";
-    std::vector<const char*> argv;
-    std::vector<size_t> lengths;
-    for (const std::string& arg : args) {
-      argv.push_back(arg.data());
-      lengths.push_back(arg.size());
-    }
-    auto* reply = static_cast<redisReply*>(
-        redisCommandArgv(context_, static_cast<int>(argv.size()), argv.data(), lengths.data()));
-    if (reply == nullptr) return "(no reply)";
-    std::string text = reply->type == REDIS_REPLY_INTEGER ? absl::StrCat(reply->integer)
-                       : reply->str != nullptr            ? std::string(reply->str, reply->len)
-                                                          : "";
-    freeReplyObject(reply);
-    return text;
-  }
-
- private:
-  redisContext* context_ = nullptr;
 };
 
 // The library's log (server/log.h) is silent in these tests: the outages
