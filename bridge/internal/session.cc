@@ -55,25 +55,25 @@ bool TryReserve(std::atomic<int64_t>& gauge, int64_t limit) {
   return false;
 }
 
-// Whether the peer reset the connection (or it failed otherwise). Readable
-// bytes still waiting do not tell: Linux keeps them readable after a reset.
-bool ConnectionFailed(int fd) {
+// What the kernel says of a connection whose readability tells nothing
+// (bytes of a next request wait unread; Linux keeps them readable even after
+// a reset).
+enum class PeerState {
+  kOpen,
+  kHalfClosed,  // the peer sent FIN
+  kFailed,      // reset, or another error
+};
+PeerState ReadPeerState(int fd) {
   int error = 0;
   socklen_t length = sizeof error;
-  if (::getsockopt(fd, SOL_SOCKET, SO_ERROR, &error, &length) == 0 && error != 0) return true;
+  if (::getsockopt(fd, SOL_SOCKET, SO_ERROR, &error, &length) == 0 && error != 0) {
+    return PeerState::kFailed;
+  }
   tcp_info info{};
   length = sizeof info;
-  return ::getsockopt(fd, IPPROTO_TCP, TCP_INFO, &info, &length) == 0 &&
-         info.tcpi_state == TCP_CLOSE;
-}
-
-// Whether the peer closed its side (or the connection failed).
-bool PeerClosed(int fd) {
-  if (ConnectionFailed(fd)) return true;
-  tcp_info info{};
-  socklen_t length = sizeof info;
-  return ::getsockopt(fd, IPPROTO_TCP, TCP_INFO, &info, &length) == 0 &&
-         info.tcpi_state == TCP_CLOSE_WAIT;
+  if (::getsockopt(fd, IPPROTO_TCP, TCP_INFO, &info, &length) != 0) return PeerState::kOpen;
+  if (info.tcpi_state == TCP_CLOSE) return PeerState::kFailed;
+  return info.tcpi_state == TCP_CLOSE_WAIT ? PeerState::kHalfClosed : PeerState::kOpen;
 }
 
 constexpr absl::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
@@ -316,14 +316,19 @@ void Session::Watch() {
                      [self = shared_from_this()](error_code ec) { self->OnWatch(ec); });
 }
 
-void Session::OnWatch(error_code ec) {
+bool Session::WatchEnded() {
   read_side_ = ReadSide::kNone;
-  if (phase_ == Phase::kClosed) return;
+  if (phase_ == Phase::kClosed) return true;
   if (phase_ == Phase::kAwaitingRequest) {
     NextRequest();  // the response is out: the watch hands over to the reader
     CheckOwned();
-    return;
+    return true;
   }
+  return false;
+}
+
+void Session::OnWatch(error_code ec) {
+  if (WatchEnded()) return;
   if (ec) {
     Close();
     return;
@@ -353,18 +358,12 @@ void Session::WatchErrors() {
   socket_.async_wait(net::socket_base::wait_error,
                      [self = shared_from_this()](error_code ec) { self->OnWatchErrors(ec); });
   // A reset that came before the wait was armed raises no new event.
-  if (ConnectionFailed(socket_.native_handle())) Close();
+  if (ReadPeerState(socket_.native_handle()) == PeerState::kFailed) Close();
 }
 
 void Session::OnWatchErrors(error_code ec) {
-  read_side_ = ReadSide::kNone;
-  if (phase_ == Phase::kClosed) return;
-  if (phase_ == Phase::kAwaitingRequest) {
-    NextRequest();
-    CheckOwned();
-    return;
-  }
-  if (ec || ConnectionFailed(socket_.native_handle())) {
+  if (WatchEnded()) return;
+  if (ec || ReadPeerState(socket_.native_handle()) == PeerState::kFailed) {
     Close();
     return;
   }
@@ -418,10 +417,10 @@ void Session::StartUnary(UnaryPlan plan) {
   // Called on a gRPC thread: only a post; the posted handler owns the
   // session reference, so the session is never destroyed on a gRPC thread.
   auto done = [weak = weak_from_this(), executor = socket_.get_executor()](
-                  const grpc::Status& status, std::string reply) {
+                  const grpc::Status& status, size_t reply_bytes, std::string reply) {
     if (auto self = weak.lock()) {
-      net::post(executor, [self = std::move(self), status, reply = std::move(reply)] {
-        self->OnUnaryDone(status, reply);
+      net::post(executor, [self = std::move(self), status, reply_bytes, reply = std::move(reply)] {
+        self->OnUnaryDone(status, reply_bytes, reply);
       });
     }
   };
@@ -434,38 +433,44 @@ void Session::StartUnary(UnaryPlan plan) {
   EnsureWatching();
 }
 
-void Session::OnUnaryDone(const grpc::Status& status, const std::string& reply) {
+void Session::OnUnaryDone(const grpc::Status& status, size_t reply_bytes,
+                          const std::string& reply) {
   if (phase_ != Phase::kCalling) return;  // closed, or drained with a 503 meanwhile
-  // The call's outcome as the client sees it: a reply that does not parse is
-  // the bridge's INTERNAL, whatever the backend said; one whose JSON is over
-  // the reply bound is RESOURCE_EXHAUSTED, as gRPC itself answers a message
-  // over its receive limit.
+  // The call's outcome as the client sees it. A reply over the reply bound,
+  // as protobuf or as its JSON (which can be several times bigger), is
+  // RESOURCE_EXHAUSTED, as gRPC answers a message over its receive limit; one
+  // that does not parse is the bridge's INTERNAL, whatever the backend said.
   grpc::Status outcome = status;
   std::string json;
-  const google::protobuf::Descriptor* type = unary_method_->method->output_type();
-  std::unique_ptr<google::protobuf::Message> parsed;
-  if (outcome.ok()) parsed.reset(state_->factory->GetPrototype(type)->New());
-  if (outcome.ok() &&
-      (!parsed->ParseFromString(reply) || !state_->json->AppendJson(*parsed, reply, &json).ok())) {
-    outcome = grpc::Status(grpc::StatusCode::INTERNAL,
-                           absl::StrCat("the backend's reply does not parse as ",
-                                        unary_method_->method->output_type()->full_name()));
-  }
   const size_t max_reply = state_->options.max_reply_bytes;
-  const bool too_large = outcome.ok() && max_reply > 0 && json.size() + 1 > max_reply;
-  if (too_large) {
+  auto over_bound = [&](absl::string_view form, size_t bytes) {
     outcome = grpc::Status(
         grpc::StatusCode::RESOURCE_EXHAUSTED,
-        absl::StrCat("the reply's JSON takes ", json.size() + 1,
-                     " bytes, over the bridge's bound of ", max_reply, " (--max_reply_bytes)"));
-    std::string().swap(json);
+        absl::StrCat("the reply takes ", bytes, " bytes ", form, ", over the bridge's bound of ",
+                     max_reply, " (--max_reply_bytes)"));
+  };
+  const google::protobuf::Descriptor* type = unary_method_->method->output_type();
+  if (outcome.ok() && max_reply > 0 && reply_bytes > max_reply)
+    over_bound("as protobuf", reply_bytes);
+  if (outcome.ok()) {
+    std::unique_ptr<google::protobuf::Message> parsed(state_->factory->GetPrototype(type)->New());
+    if (!parsed->ParseFromString(reply) || !state_->json->AppendJson(*parsed, reply, &json).ok()) {
+      outcome =
+          grpc::Status(grpc::StatusCode::INTERNAL,
+                       absl::StrCat("the backend's reply does not parse as ", type->full_name()));
+    } else if (max_reply > 0 && json.size() + 1 > max_reply) {
+      over_bound("as JSON", json.size() + 1);
+      std::string().swap(json);
+    }
   }
   PlainResponse response =
       outcome.ok() ? PlainResponse{http::status::ok, "application/json", std::move(json) + "\n"}
                    : ErrorResponse(outcome, *state_);
   // Not the client's doing (429 would tell it to retry): the backend's reply
   // is one this gateway will not pass on.
-  if (too_large || IsReplyOverBound(outcome)) response.status = http::status::bad_gateway;
+  if (outcome.error_code() == grpc::StatusCode::RESOURCE_EXHAUSTED && status.ok()) {
+    response.status = http::status::bad_gateway;
+  }
   EndUnary(/*cancel=*/false, static_cast<int>(response.status), outcome.error_code());
   Respond(std::move(response));
   CheckOwned();
@@ -520,7 +525,6 @@ void Session::StartStream(StreamPlan plan) {
     Respond(Unavailable("the bridge is at its stream limit", *state_));
     return;
   }
-  stream_open_ = true;
   Enter(Phase::kStreaming);
   stream_started_ = Clock::now();
   route_ = plan.method->grpc_path;
@@ -696,8 +700,8 @@ void Session::ReleaseRelay() {
 }
 
 void Session::EndStream() {
-  if (!stream_open_) return;
-  stream_open_ = false;
+  // Once per stream: its client slot is held exactly while it counts.
+  if (phase_ != Phase::kStreaming || !client_slot_) return;
   ReleaseRelay();
   ClearDeadline(kKeepAlive);
   ClearDeadline(kAccept);
@@ -824,7 +828,7 @@ void Session::OnDeadlines() {
   // due() clears what it finds due: asked once.
   const bool keepalive_due = due(kKeepAlive);
   if (keepalive_due && phase_ == Phase::kStreaming && read_side_ == ReadSide::kWatchErrors &&
-      PeerClosed(socket_.native_handle())) {
+      ReadPeerState(socket_.native_handle()) != PeerState::kOpen) {
     // Bytes of a next request wait, so readability says nothing, and a
     // graceful close raises no error: looked at each tick instead.
     Close();

@@ -103,6 +103,10 @@ class Session : public std::enable_shared_from_this<Session> {
 
   // The read side while serving.
   void EnsureWatching();
+  // The common start of both watches' handlers: true when the handler has
+  // nothing more to do (closed, or the response is out and the watch handed
+  // over to the next request's read).
+  bool WatchEnded();
   void Watch();
   void OnWatch(boost::beast::error_code ec);
   void WatchErrors();
@@ -114,7 +118,7 @@ class Session : public std::enable_shared_from_this<Session> {
 
   // Unary calls.
   void StartUnary(UnaryPlan plan);
-  void OnUnaryDone(const grpc::Status& status, const std::string& reply);
+  void OnUnaryDone(const grpc::Status& status, size_t reply_bytes, const std::string& reply);
   // Ends the call in flight: cancelled upstream when `cancel`, its limit slot
   // given back, its access-log line written.
   void EndUnary(bool cancel, int http_status, grpc::StatusCode code);
@@ -184,9 +188,10 @@ class Session : public std::enable_shared_from_this<Session> {
 
   // The stream being served (kStreaming).
   std::unique_ptr<StreamRelay> relay_;
+  // Held exactly while the stream counts against max_streams (engaged even
+  // when there is no per-client limit).
   std::optional<ClientStreamCounter::Slot> client_slot_;
-  bool stream_open_ = false;  // holds one of max_streams until EndStream
-  std::string events_;        // scratch: events taken from the relay
+  std::string events_;  // scratch: events taken from the relay
   bool wants_event_stream_ = false;
   StreamFormat format_ = StreamFormat::kSse;
   bool headers_sent_ = false;

@@ -1,20 +1,8 @@
 #include "bridge/internal/upstream_unary_call.h"
 
-#include "absl/strings/match.h"
-#include "absl/strings/str_cat.h"
-#include "absl/strings/string_view.h"
 #include "grpcpp/support/slice.h"
 
 namespace gravity::bridge::internal {
-
-namespace {
-constexpr absl::string_view kOverBound = "the backend's reply is over the bridge's bound";
-}  // namespace
-
-bool IsReplyOverBound(const grpc::Status& status) {
-  return status.error_code() == grpc::StatusCode::RESOURCE_EXHAUSTED &&
-         absl::StartsWith(status.error_message(), kOverBound);
-}
 
 UpstreamUnaryCall::UpstreamUnaryCall(std::shared_ptr<std::atomic<int64_t>> live_calls)
     : live_count_(std::move(live_calls)) {}
@@ -29,28 +17,22 @@ std::shared_ptr<UpstreamUnaryCall> UpstreamUnaryCall::Start(
   grpc::Slice slice(std::move(request));
   call->request_ = grpc::ByteBuffer(&slice, 1);
   UpstreamUnaryCall* raw = call.get();
-  stub.UnaryCall(
-      &raw->context_, method, grpc::StubOptions(), &raw->request_, &raw->reply_,
-      [call, max_reply_bytes, done = std::move(done)](grpc::Status status) {
-        std::string reply;
-        if (status.ok() && max_reply_bytes > 0 && call->reply_.Length() > max_reply_bytes) {
-          status =
-              grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
-                           absl::StrCat(kOverBound, ": ", call->reply_.Length(), " bytes, over ",
-                                        max_reply_bytes, " (--max_reply_bytes)"));
-        }
-        if (status.ok()) {
-          grpc::Slice joined;
-          if (call->reply_.TrySingleSlice(&joined).ok() ||
-              call->reply_.DumpToSingleSlice(&joined).ok()) {
-            reply.assign(reinterpret_cast<const char*>(joined.begin()), joined.size());
-          } else {
-            status =
-                grpc::Status(grpc::StatusCode::INTERNAL, "the backend's reply could not be read");
-          }
-        }
-        done(status, std::move(reply));
-      });
+  stub.UnaryCall(&raw->context_, method, grpc::StubOptions(), &raw->request_, &raw->reply_,
+                 [call, max_reply_bytes, done = std::move(done)](grpc::Status status) {
+                   std::string reply;
+                   const size_t reply_bytes = status.ok() ? call->reply_.Length() : 0;
+                   if (status.ok() && (max_reply_bytes == 0 || reply_bytes <= max_reply_bytes)) {
+                     grpc::Slice joined;
+                     if (call->reply_.TrySingleSlice(&joined).ok() ||
+                         call->reply_.DumpToSingleSlice(&joined).ok()) {
+                       reply.assign(reinterpret_cast<const char*>(joined.begin()), joined.size());
+                     } else {
+                       status = grpc::Status(grpc::StatusCode::INTERNAL,
+                                             "the backend's reply could not be read");
+                     }
+                   }
+                   done(status, reply_bytes, std::move(reply));
+                 });
   return call;
 }
 

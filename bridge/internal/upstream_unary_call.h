@@ -27,18 +27,17 @@
 
 namespace gravity::bridge::internal {
 
-// Whether `status` is the one Start gives a reply over its bound.
-bool IsReplyOverBound(const grpc::Status& status);
-
 class UpstreamUnaryCall {
  public:
-  // The call's status and, when OK, the reply's bytes.
-  using Done = std::function<void(const grpc::Status& status, std::string reply)>;
+  // The call's status and, when OK, the reply's size as protobuf and its
+  // bytes (empty when that size is over the bound Start was given: the
+  // caller decides what such a reply gets).
+  using Done =
+      std::function<void(const grpc::Status& status, size_t reply_bytes, std::string reply)>;
 
   // Starts `method` with the serialized `request`; `metadata` keys must be
   // lower case. The backend sees `timeout` as the call's deadline. A reply
-  // over `max_reply_bytes` (0: no bound) is not copied: the call ends with
-  // RESOURCE_EXHAUSTED (see IsReplyOverBound).
+  // over `max_reply_bytes` (0: no bound) is not copied out of gRPC's buffer.
   static std::shared_ptr<UpstreamUnaryCall> Start(
       grpc::GenericStub& stub, const std::string& method, std::string request,
       const std::vector<std::pair<std::string, std::string>>& metadata, absl::Duration timeout,
