@@ -31,6 +31,8 @@ LIBRARIES = {
     "gtest_main": (["gtest_main"], [], "libgtest-dev"),
     "boost": ([], ["-lboost_url"], "libboost1.81-dev libboost-url1.81-dev"),
     "hiredis": (["hiredis"], [], "libhiredis-dev"),
+    "openssl": (["openssl"], [], "libssl-dev"),
+    "nghttp2": (["libnghttp2"], [], "libnghttp2-dev"),
 }
 
 TOOLS = {

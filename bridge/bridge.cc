@@ -24,8 +24,9 @@
 #include "boost/asio/steady_timer.hpp"
 #include "boost/asio/strand.hpp"
 #include "bridge/internal/bridge_state.h"
-#include "bridge/internal/session.h"
+#include "bridge/internal/connection_start.h"
 #include "bridge/internal/status_mapping.h"
+#include "bridge/internal/tls_context.h"
 #include "google/api/annotations.pb.h"
 #include "google/protobuf/any.pb.h"
 #include "google/protobuf/descriptor_database.h"
@@ -34,7 +35,7 @@ namespace gravity::bridge {
 
 namespace net = boost::asio;
 using internal::BridgeState;
-using internal::Session;
+using internal::Connection;
 
 std::vector<std::string> ServicesIn(const google::protobuf::FileDescriptorSet& set) {
   std::vector<std::string> services;
@@ -96,8 +97,9 @@ grpc::ChannelArguments BackendChannelArguments() {
 
 class Bridge::Impl {
  public:
-  explicit Impl(std::shared_ptr<BridgeState> state)
+  Impl(std::shared_ptr<BridgeState> state, std::unique_ptr<internal::TlsContext> tls)
       : state_(std::move(state)),
+        tls_(std::move(tls)),
         work_(net::make_work_guard(io_)),
         accept_strand_(net::make_strand(io_)),
         acceptor_(accept_strand_),
@@ -162,7 +164,7 @@ class Bridge::Impl {
       acceptor_.close(ignored);
       accept_retry_.cancel();
     });
-    std::vector<std::weak_ptr<Session>> sessions;
+    std::vector<std::weak_ptr<Connection>> sessions;
     {
       absl::MutexLock lock(&mu_);
       sessions.swap(sessions_);
@@ -191,6 +193,8 @@ class Bridge::Impl {
   }
 
   std::shared_ptr<BridgeState> state_;
+  // Null in cleartext.
+  const std::unique_ptr<internal::TlsContext> tls_;
   std::string host_;
   int port_ = 0;
 
@@ -217,22 +221,29 @@ class Bridge::Impl {
           // embedding application starts would inherit the connection and
           // hold it open after the session closed it.
           ::fcntl(socket.native_handle(), F_SETFD, FD_CLOEXEC);
-          auto session = std::make_shared<Session>(std::move(socket), state_);
-          {
-            absl::MutexLock lock(&mu_);
-            // Forget closed sessions now and then, so the list stays the size of
-            // the open ones.
-            if (sessions_.size() >= 2 * live_mark_ + 64) {
-              sessions_.erase(std::remove_if(sessions_.begin(), sessions_.end(),
-                                             [](const auto& weak) { return weak.expired(); }),
-                              sessions_.end());
-              live_mark_ = sessions_.size();
-            }
-            sessions_.push_back(session);
-          }
-          session->Start();
+          internal::StartConnection(
+              std::move(socket), state_, tls_ != nullptr ? tls_->Current() : nullptr,
+              [this](std::shared_ptr<Connection> connection) { Adopt(std::move(connection)); });
           DoAccept();
         });
+  }
+
+  // A connection past its handshake or sniff: registered for the drain, then
+  // served. On the connection's strand.
+  void Adopt(std::shared_ptr<Connection> connection) {
+    {
+      absl::MutexLock lock(&mu_);
+      // Forget closed connections now and then, so the list stays the size of
+      // the open ones.
+      if (sessions_.size() >= 2 * live_mark_ + 64) {
+        sessions_.erase(std::remove_if(sessions_.begin(), sessions_.end(),
+                                       [](const auto& weak) { return weak.expired(); }),
+                        sessions_.end());
+        live_mark_ = sessions_.size();
+      }
+      sessions_.push_back(connection);
+    }
+    connection->Start();
   }
 
   // Out of file descriptors, a browser would wait in the listen backlog with
@@ -272,7 +283,7 @@ class Bridge::Impl {
   absl::Mutex mu_;
   bool shutdown_started_ ABSL_GUARDED_BY(mu_) = false;
   bool shutdown_done_ ABSL_GUARDED_BY(mu_) = false;
-  std::vector<std::weak_ptr<Session>> sessions_ ABSL_GUARDED_BY(mu_);
+  std::vector<std::weak_ptr<Connection>> sessions_ ABSL_GUARDED_BY(mu_);
   size_t live_mark_ ABSL_GUARDED_BY(mu_) = 0;
 };
 
@@ -328,7 +339,21 @@ absl::StatusOr<std::unique_ptr<Bridge>> Bridge::Start(
     state->access_log = std::move(*log);
   }
 
-  auto impl = std::make_unique<Impl>(state);
+  std::unique_ptr<internal::TlsContext> tls;
+  if (state->options.tls_cert.empty() != state->options.tls_key.empty()) {
+    return absl::InvalidArgumentError("--tls_cert and --tls_key go together: set both or neither");
+  }
+  if (!state->options.tls_cert.empty()) {
+    auto loaded = internal::TlsContext::Load(state->options.tls_cert, state->options.tls_key,
+                                             state->options.http2);
+    if (!loaded.ok()) return loaded.status();
+    tls = std::move(*loaded);
+  }
+  if (state->options.http2_max_concurrent_streams < 1) {
+    return absl::InvalidArgumentError("--http2_max_concurrent_streams must be at least 1");
+  }
+
+  auto impl = std::make_unique<Impl>(state, std::move(tls));
   if (absl::Status listening = impl->Listen(); !listening.ok()) return listening;
   impl->Run();
   return std::unique_ptr<Bridge>(new Bridge(std::move(impl)));
@@ -357,6 +382,13 @@ std::vector<std::string> Bridge::RouteDescriptions() const {
 const std::vector<std::string>& Bridge::warnings() const { return impl_->state_->warnings; }
 
 int64_t Bridge::active_streams() const { return impl_->state_->metrics.active_streams.load(); }
+
+bool Bridge::tls() const { return impl_->tls_ != nullptr; }
+
+absl::Status Bridge::ReloadTls() {
+  if (impl_->tls_ == nullptr) return absl::FailedPreconditionError("this bridge has no TLS");
+  return impl_->tls_->Reload();
+}
 
 void Bridge::Shutdown() { impl_->Shutdown(); }
 

@@ -96,6 +96,22 @@ struct BridgeOptions {
   std::string access_log;
   // HTML served at "/" (e.g. the demo page); empty serves nothing there.
   std::string index_html;
+
+  // TLS: a PEM certificate chain (leaf first) and its PEM private key. Both
+  // set: every connection is TLS 1.2+ (ALPN h2 and http/1.1); both empty:
+  // cleartext. Start fails when a file does not load; ReloadTls() reads them
+  // again (gravity-bridge does on SIGHUP).
+  std::string tls_cert;
+  std::string tls_key;
+  // A TLS handshake not done within this closes the connection.
+  absl::Duration tls_handshake_timeout = absl::Seconds(10);
+  // HTTP/2: over TLS through ALPN, in cleartext with prior knowledge (h2c).
+  // False: HTTP/1.1 only.
+  bool http2 = true;
+  // SETTINGS_MAX_CONCURRENT_STREAMS: streams one HTTP/2 connection may have
+  // open at once (each also counts against max_streams and
+  // max_streams_per_client).
+  int http2_max_concurrent_streams = 100;
 };
 
 // The service names in `set` (every service of every file).
@@ -137,6 +153,13 @@ class Bridge {
   // Warnings from start-up (e.g. skipped http templates).
   const std::vector<std::string>& warnings() const;
   int64_t active_streams() const;
+  // Whether connections are TLS (tls_cert and tls_key set).
+  bool tls() const;
+
+  // Reads tls_cert and tls_key again: new handshakes get the new pair,
+  // connections already up keep theirs. On error (the reason in the status)
+  // the previous pair stays in service. Thread-safe.
+  absl::Status ReloadTls();
 
   // Stops accepting, sends every open stream a `retry:` hint and closes it
   // (browsers reconnect elsewhere), waits up to drain_timeout. Idempotent.

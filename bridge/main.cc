@@ -7,6 +7,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <functional>
 #include <iostream>
 #include <optional>
 #include <string>
@@ -74,6 +75,20 @@ ABSL_FLAG(std::string, access_log, "",
           "never a header or query value): - for stderr, or a file to append to; empty: none");
 ABSL_FLAG(absl::Duration, drain, absl::Seconds(5), "shutdown drain bound");
 ABSL_FLAG(std::string, index_html, "", "HTML file served at / (e.g. the demo page)");
+ABSL_FLAG(std::string, tls_cert, "",
+          "PEM certificate chain (leaf first): serve HTTPS (TLS 1.2+, ALPN h2 and http/1.1); "
+          "SIGHUP reloads it");
+ABSL_FLAG(std::string, tls_key, "", "PEM private key of --tls_cert; SIGHUP reloads it");
+ABSL_FLAG(absl::Duration, tls_handshake_timeout, absl::Seconds(10),
+          "a TLS handshake not done within this closes the connection");
+ABSL_FLAG(bool, http2, true,
+          "serve HTTP/2: over TLS through ALPN, in cleartext with prior knowledge (h2c)");
+ABSL_FLAG(int, http2_max_concurrent_streams, 100,
+          "streams one HTTP/2 connection may have open at once (SETTINGS_MAX_CONCURRENT_STREAMS)");
+ABSL_FLAG(absl::Duration, header_timeout, absl::Seconds(10),
+          "a request's head (HTTP/2: its headers and body) must arrive within this");
+ABSL_FLAG(absl::Duration, idle_timeout, absl::Seconds(60),
+          "a connection with no request in flight for this long is closed");
 
 namespace {
 
@@ -252,10 +267,18 @@ int main(int argc, char** argv) {
   options.read_ahead_events = absl::GetFlag(FLAGS_read_ahead_events);
   options.read_ahead_bytes = static_cast<size_t>(absl::GetFlag(FLAGS_read_ahead_bytes));
   options.index_html = std::move(files->index_html);
+  options.tls_cert = absl::GetFlag(FLAGS_tls_cert);
+  options.tls_key = absl::GetFlag(FLAGS_tls_key);
+  options.tls_handshake_timeout = absl::GetFlag(FLAGS_tls_handshake_timeout);
+  options.http2 = absl::GetFlag(FLAGS_http2);
+  options.http2_max_concurrent_streams = absl::GetFlag(FLAGS_http2_max_concurrent_streams);
+  options.header_timeout = absl::GetFlag(FLAGS_header_timeout);
+  options.idle_timeout = absl::GetFlag(FLAGS_idle_timeout);
   // Caught from before the bridge listens: a SIGTERM right after the
   // "listening" line must drain, not kill.
   boost::asio::io_context signals_context;
   boost::asio::signal_set signals(signals_context, SIGINT, SIGTERM);
+  boost::asio::signal_set hangups(signals_context, SIGHUP);
   auto bridge = gravity::bridge::Bridge::Start(options, channel, *descriptors);
   if (!bridge.ok()) {
     std::cerr << "gravity-bridge: " << bridge.status() << "\n";
@@ -267,9 +290,29 @@ int main(int argc, char** argv) {
   for (const std::string& route : (*bridge)->RouteDescriptions()) {
     std::cout << "gravity-bridge: " << route << "\n";
   }
-  std::cout << "gravity-bridge listening on http://" << (*bridge)->address() << std::endl;
+  std::cout << "gravity-bridge listening on " << ((*bridge)->tls() ? "https://" : "http://")
+            << (*bridge)->address() << std::endl;
 
-  signals.async_wait([](const boost::system::error_code&, int) {});
+  // SIGHUP: the certificate and key are read again (rotation). Connections
+  // already up are untouched; a pair that does not load leaves the old one.
+  std::function<void()> await_hangup = [&] {
+    hangups.async_wait([&](const boost::system::error_code& ec, int) {
+      if (ec) return;  // shutting down
+      if ((*bridge)->tls()) {
+        const absl::Status reloaded = (*bridge)->ReloadTls();
+        if (reloaded.ok()) {
+          std::cerr << "gravity-bridge: TLS certificate reloaded from " << options.tls_cert
+                    << std::endl;
+        } else {
+          std::cerr << "gravity-bridge: TLS reload failed: " << reloaded.message()
+                    << "; keeping the previous certificate" << std::endl;
+        }
+      }
+      await_hangup();
+    });
+  };
+  await_hangup();
+  signals.async_wait([&](const boost::system::error_code&, int) { hangups.cancel(); });
   signals_context.run();  // returns once a signal has arrived
   std::cout << "gravity-bridge draining" << std::endl;
   (*bridge)->Shutdown();

@@ -39,6 +39,8 @@ PACKAGES=(
   libboost1.81-dev
   libboost-url1.81-dev
   libhiredis-dev
+  libssl-dev      # the bridge's TLS
+  libnghttp2-dev  # the bridge's HTTP/2
   redis-server
   nodejs
   npm

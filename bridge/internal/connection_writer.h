@@ -1,4 +1,4 @@
-// ConnectionWriter: the one writer of an HTTP/1.1 connection's socket. It
+// ConnectionWriter: the one writer of an HTTP/1.1 connection's transport. It
 // owns the output queue, the Asio write in flight and the DirectWriter
 // hand-off; the session asks it to send and never touches the socket's write
 // side itself.
@@ -22,10 +22,10 @@
 #include <utility>
 
 #include "absl/strings/string_view.h"
-#include "boost/asio/ip/tcp.hpp"
 #include "boost/asio/write.hpp"
 #include "bridge/internal/chunked.h"
 #include "bridge/internal/direct_writer.h"
+#include "bridge/internal/transport.h"
 
 namespace gravity::bridge::internal {
 
@@ -38,7 +38,7 @@ class ConnectionWriter {
     kNone,     // a HEAD response: no body at all
   };
 
-  explicit ConnectionWriter(boost::asio::ip::tcp::socket& socket) : socket_(socket) {}
+  explicit ConnectionWriter(Transport& transport) : transport_(transport) {}
 
   // Queues bytes as they are (a response head, a plain response's body).
   void Append(absl::string_view bytes) { out_.append(bytes.data(), bytes.size()); }
@@ -74,7 +74,7 @@ class ConnectionWriter {
     in_flight_.swap(out_);
     out_.clear();
     writing_ = true;
-    boost::asio::async_write(socket_, boost::asio::buffer(in_flight_),
+    boost::asio::async_write(transport_, boost::asio::buffer(in_flight_),
                              [this, handler = std::forward<Handler>(on_written)](
                                  boost::system::error_code ec, size_t) mutable {
                                writing_ = false;
@@ -88,10 +88,12 @@ class ConnectionWriter {
   }
 
   // Lets the stream's events leave from gRPC threads (see DirectWriter):
-  // only while nothing is queued or in flight.
+  // only while nothing is queued or in flight, and never over TLS (only the
+  // strand may use the SSL object).
   void EnableDirect() {
     assert(!writing_ && out_.empty());
-    direct_.Enable(socket_.native_handle(), framing_ == Framing::kChunked);
+    if (transport_.tls()) return;
+    direct_.Enable(transport_.socket().native_handle(), framing_ == Framing::kChunked);
   }
   // After it returns no direct send runs; what a partial one left is put in
   // front of the queue. Returns the events among those bytes.
@@ -101,13 +103,14 @@ class ConnectionWriter {
     if (!leftover.bytes.empty()) out_.insert(0, leftover.bytes);
     return leftover.events;
   }
-  // For the stream's relay, which sends through it from gRPC threads.
-  DirectWriter* direct() { return &direct_; }
+  // For the stream's relay, which sends through it from gRPC threads (null
+  // over TLS).
+  DirectWriter* direct() { return transport_.tls() ? nullptr : &direct_; }
   // Whether a direct send put a byte out since the last call.
   bool DirectSentSinceLastAsked() { return direct_.SentSinceLastAsked(); }
 
  private:
-  boost::asio::ip::tcp::socket& socket_;
+  Transport& transport_;
   Framing framing_ = Framing::kChunked;
   DirectWriter direct_;
   std::string out_;        // queued

@@ -72,6 +72,18 @@ std::string Metrics::Text() const {
   AppendValue("gravity_bridge_events_sent_total", events_sent.load(), &out);
   AppendHeader("gravity_bridge_connections_active", "Open HTTP connections.", "gauge", &out);
   AppendValue("gravity_bridge_connections_active", connections_active.load(), &out);
+  AppendHeader("gravity_bridge_connections_total",
+               "Connections accepted, by protocol (http/1.1 cleartext or TLS; h2 over TLS; h2c).",
+               "counter", &out);
+  for (Protocol protocol : {Protocol::kHttp1, Protocol::kH2, Protocol::kH2c}) {
+    absl::StrAppend(
+        &out, "gravity_bridge_connections_total{protocol=\"", ProtocolName(protocol), "\"} ",
+        connections_total_[static_cast<int>(protocol)].load(std::memory_order_relaxed), "\n");
+  }
+  AppendHeader("gravity_bridge_tls_handshakes_failed_total",
+               "TLS handshakes that failed or did not finish within --tls_handshake_timeout.",
+               "counter", &out);
+  AppendValue("gravity_bridge_tls_handshakes_failed_total", tls_handshakes_failed.load(), &out);
   AppendHeader("gravity_bridge_streams_ended_total",
                "Streams ended, by final gRPC code (CANCELLED: the client left; UNAVAILABLE: cut "
                "with retry:).",

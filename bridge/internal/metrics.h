@@ -13,6 +13,7 @@
 #include <string>
 
 #include "absl/time/time.h"
+#include "bridge/internal/protocol.h"
 #include "grpcpp/support/status.h"
 
 namespace gravity::bridge::internal {
@@ -44,6 +45,13 @@ struct Metrics {
   // A stream's end, by its final gRPC code (a browser that left: CANCELLED;
   // a cut with `retry:`: UNAVAILABLE).
   void CountStreamEnd(grpc::StatusCode code);
+  // A connection accepted, by the protocol it speaks.
+  void CountConnection(Protocol protocol) {
+    connections_total_[static_cast<int>(protocol)].fetch_add(1, std::memory_order_relaxed);
+  }
+  // A TLS handshake that failed or did not finish in time.
+  std::atomic<int64_t> tls_handshakes_failed{0};
+
   // A request answered with an HTTP error status (4xx, 5xx) instead of a
   // stream: the status is its reason.
   void CountRejection(int http_status);
@@ -54,6 +62,7 @@ struct Metrics {
   static constexpr std::array<int, 13> kRejectionStatuses = {
       400, 401, 403, 404, 405, 413, 429, 431, 500, 501, 503, 504, 0};  // 0: other
   std::array<std::atomic<int64_t>, 17> streams_ended_{};
+  std::array<std::atomic<int64_t>, kProtocols> connections_total_{};
   std::array<std::atomic<int64_t>, kRejectionStatuses.size()> rejections_{};
 };
 

@@ -47,14 +47,6 @@ std::string ResponseHead(http::status status, const Headers& fields, bool keep_a
   return head;
 }
 
-// Takes one of `limit` slots of `gauge`, or none: a reservation, so that
-// concurrent starts on different threads can never pass the limit together.
-bool TryReserve(std::atomic<int64_t>& gauge, int64_t limit) {
-  if (gauge.fetch_add(1) < limit) return true;
-  gauge.fetch_sub(1);
-  return false;
-}
-
 // What the kernel says of a connection whose readability tells nothing
 // (bytes of a next request wait unread; Linux keeps them readable even after
 // a reset).
@@ -80,16 +72,19 @@ constexpr absl::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
 
 }  // namespace
 
-Session::Session(net::ip::tcp::socket socket, std::shared_ptr<BridgeState> state)
-    : socket_(std::move(socket)),
+Session::Session(Transport transport, boost::beast::flat_buffer received,
+                 std::shared_ptr<BridgeState> state)
+    : transport_(std::move(transport)),
       state_(std::move(state)),
-      writer_(socket_),
-      timer_(socket_.get_executor()) {
+      writer_(transport_),
+      buffer_(std::move(received)),
+      timer_(transport_.get_executor()) {
   deadlines_.fill(Clock::time_point::max());
   error_code ec;
-  auto peer = socket_.remote_endpoint(ec);
+  auto peer = transport_.socket().remote_endpoint(ec);
   if (!ec) client_address_ = peer.address().to_string();
   state_->metrics.connections_active++;
+  state_->metrics.CountConnection(Protocol::kHttp1);
 }
 
 Session::~Session() {
@@ -100,7 +95,7 @@ Session::~Session() {
 }
 
 void Session::Start() {
-  net::post(socket_.get_executor(), [self = shared_from_this()] {
+  net::post(transport_.get_executor(), [self = shared_from_this()] {
     // A drain posted before this (Shutdown right after the accept) closed it;
     // one accepted after the drain's list of sessions was taken closes now.
     if (self->phase_ == Phase::kClosed) return;
@@ -116,7 +111,7 @@ void Session::Start() {
 }
 
 void Session::Drain() {
-  net::post(socket_.get_executor(), [self = shared_from_this()] {
+  net::post(transport_.get_executor(), [self = shared_from_this()] {
     self->keep_alive_ = false;
     self->close_after_write_ = true;
     switch (self->phase_) {
@@ -189,17 +184,24 @@ void Session::AwaitRequest() {
   // idle timeout for its headers).
   SetDeadline(kRead, state_->options.idle_timeout);
   read_side_ = ReadSide::kRequest;
-  socket_.async_wait(net::socket_base::wait_read, [self = shared_from_this()](error_code ec) {
-    self->read_side_ = ReadSide::kNone;
-    if (self->phase_ == Phase::kClosed) return;
-    if (ec) {
-      self->Close();
-      return;
-    }
-    self->SetDeadline(kRead, self->state_->options.header_timeout);
-    self->ReadRequest();
-    self->CheckOwned();
-  });
+  if (transport_.pending() > 0) {
+    // Decrypted bytes wait inside TLS, where no socket wait would see them.
+    SetDeadline(kRead, state_->options.header_timeout);
+    ReadRequest();
+    return;
+  }
+  transport_.socket().async_wait(net::socket_base::wait_read,
+                                 [self = shared_from_this()](error_code ec) {
+                                   self->read_side_ = ReadSide::kNone;
+                                   if (self->phase_ == Phase::kClosed) return;
+                                   if (ec) {
+                                     self->Close();
+                                     return;
+                                   }
+                                   self->SetDeadline(kRead, self->state_->options.header_timeout);
+                                   self->ReadRequest();
+                                   self->CheckOwned();
+                                 });
 }
 
 void Session::ReadRequest() {
@@ -214,7 +216,7 @@ void Session::ReadRequest() {
   // The head first, so fields that arrive later, in a chunked body's
   // trailer, can be told apart (and refused) instead of acting as headers.
   http::async_read_header(
-      socket_, buffer_, *parser_,
+      transport_, buffer_, *parser_,
       [self = shared_from_this()](error_code ec, size_t) { self->OnReadHeader(ec); });
 }
 
@@ -234,7 +236,7 @@ void Session::OnReadHeader(error_code ec) {
     writer_.Append(kContinue);
     Flush();
   }
-  http::async_read(socket_, buffer_, *parser_,
+  http::async_read(transport_, buffer_, *parser_,
                    [self = shared_from_this()](error_code ec, size_t) { self->OnReadRequest(ec); });
 }
 
@@ -312,8 +314,8 @@ void Session::Watch() {
   // Nothing is read while a request is served, but the client leaving must
   // be seen at once: wait for readability, no buffer or parser held.
   read_side_ = ReadSide::kWatch;
-  socket_.async_wait(net::socket_base::wait_read,
-                     [self = shared_from_this()](error_code ec) { self->OnWatch(ec); });
+  transport_.socket().async_wait(net::socket_base::wait_read,
+                                 [self = shared_from_this()](error_code ec) { self->OnWatch(ec); });
 }
 
 bool Session::WatchEnded() {
@@ -334,7 +336,7 @@ void Session::OnWatch(error_code ec) {
     return;
   }
   char byte;
-  const ssize_t n = ::recv(socket_.native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+  const ssize_t n = ::recv(transport_.socket().native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
   if (n > 0) {
     WatchErrors();  // a next request: read once this one is answered
   } else if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) {
@@ -355,22 +357,23 @@ void Session::OnWatch(error_code ec) {
 
 void Session::WatchErrors() {
   read_side_ = ReadSide::kWatchErrors;
-  socket_.async_wait(net::socket_base::wait_error,
-                     [self = shared_from_this()](error_code ec) { self->OnWatchErrors(ec); });
+  transport_.socket().async_wait(
+      net::socket_base::wait_error,
+      [self = shared_from_this()](error_code ec) { self->OnWatchErrors(ec); });
   // A reset that came before the wait was armed raises no new event.
-  if (ReadPeerState(socket_.native_handle()) == PeerState::kFailed) Close();
+  if (ReadPeerState(transport_.socket().native_handle()) == PeerState::kFailed) Close();
 }
 
 void Session::OnWatchErrors(error_code ec) {
   if (WatchEnded()) return;
-  if (ec || ReadPeerState(socket_.native_handle()) == PeerState::kFailed) {
+  if (ec || ReadPeerState(transport_.socket().native_handle()) == PeerState::kFailed) {
     Close();
     return;
   }
   // Urgent (out-of-band) data, say: nothing to do with the connection's life.
   // Unread, it would end the next wait at once, for ever: take it.
   char urgent;
-  while (::recv(socket_.native_handle(), &urgent, 1, MSG_OOB | MSG_DONTWAIT) > 0) {
+  while (::recv(transport_.socket().native_handle(), &urgent, 1, MSG_OOB | MSG_DONTWAIT) > 0) {
   }
   WatchErrors();
   CheckOwned();
@@ -389,11 +392,11 @@ void Session::ContinueConnection() {
   // The watch ends (its handler, seeing kAwaitingRequest, reads the next
   // request): one read-side operation at a time, no gap between them.
   error_code ignored;
-  socket_.cancel(ignored);
+  transport_.socket().cancel(ignored);
 }
 
 void Session::NextRequest() {
-  if (buffer_.size() > 0) {
+  if (buffer_.size() > 0 || transport_.pending() > 0) {
     // A pipelined request's bytes are here already.
     SetDeadline(kRead, state_->options.header_timeout);
     ReadRequest();
@@ -416,7 +419,7 @@ void Session::StartUnary(UnaryPlan plan) {
   state_->metrics.unary_calls_total++;
   // Called on a gRPC thread: only a post; the posted handler owns the
   // session reference, so the session is never destroyed on a gRPC thread.
-  auto done = [weak = weak_from_this(), executor = socket_.get_executor()](
+  auto done = [weak = weak_from_this(), executor = transport_.get_executor()](
                   const grpc::Status& status, size_t reply_bytes, std::string reply) {
     if (auto self = weak.lock()) {
       net::post(executor, [self = std::move(self), status, reply_bytes, reply = std::move(reply)] {
@@ -436,42 +439,9 @@ void Session::StartUnary(UnaryPlan plan) {
 void Session::OnUnaryDone(const grpc::Status& status, size_t reply_bytes,
                           const std::string& reply) {
   if (phase_ != Phase::kCalling) return;  // closed, or drained with a 503 meanwhile
-  // The call's outcome as the client sees it. A reply over the reply bound,
-  // as protobuf or as its JSON (which can be several times bigger), is
-  // RESOURCE_EXHAUSTED, as gRPC answers a message over its receive limit; one
-  // that does not parse is the bridge's INTERNAL, whatever the backend said.
-  grpc::Status outcome = status;
-  std::string json;
-  const size_t max_reply = state_->options.max_reply_bytes;
-  auto over_bound = [&](absl::string_view form, size_t bytes) {
-    outcome = grpc::Status(
-        grpc::StatusCode::RESOURCE_EXHAUSTED,
-        absl::StrCat("the reply takes ", bytes, " bytes ", form, ", over the bridge's bound of ",
-                     max_reply, " (--max_reply_bytes)"));
-  };
-  const google::protobuf::Descriptor* type = unary_method_->method->output_type();
-  if (outcome.ok() && max_reply > 0 && reply_bytes > max_reply)
-    over_bound("as protobuf", reply_bytes);
-  if (outcome.ok()) {
-    std::unique_ptr<google::protobuf::Message> parsed(state_->factory->GetPrototype(type)->New());
-    if (!parsed->ParseFromString(reply) || !state_->json->AppendJson(*parsed, reply, &json).ok()) {
-      outcome =
-          grpc::Status(grpc::StatusCode::INTERNAL,
-                       absl::StrCat("the backend's reply does not parse as ", type->full_name()));
-    } else if (max_reply > 0 && json.size() + 1 > max_reply) {
-      over_bound("as JSON", json.size() + 1);
-      std::string().swap(json);
-    }
-  }
-  PlainResponse response =
-      outcome.ok() ? PlainResponse{http::status::ok, "application/json", std::move(json) + "\n"}
-                   : ErrorResponse(outcome, *state_);
-  // Not the client's doing (429 would tell it to retry): the backend's reply
-  // is one this gateway will not pass on.
-  if (outcome.error_code() == grpc::StatusCode::RESOURCE_EXHAUSTED && status.ok()) {
-    response.status = http::status::bad_gateway;
-  }
-  EndUnary(/*cancel=*/false, static_cast<int>(response.status), outcome.error_code());
+  grpc::StatusCode code;
+  PlainResponse response = UnaryReply(*state_, *unary_method_, status, reply_bytes, reply, &code);
+  EndUnary(/*cancel=*/false, static_cast<int>(response.status), code);
   Respond(std::move(response));
   CheckOwned();
 }
@@ -493,16 +463,9 @@ void Session::Respond(PlainResponse response) {
   if (response.close) keep_alive_ = false;
   const int status = static_cast<int>(response.status);
   if (status >= 400) state_->metrics.CountRejection(status);
-  Headers fields;
-  if (!response.content_type.empty()) fields.emplace_back("Content-Type", response.content_type);
-  fields.emplace_back("Cache-Control", "no-store");
-  for (auto& field : CorsHeaders(origin_, state_->options)) fields.push_back(std::move(field));
-  for (auto& field : response.headers) fields.push_back(std::move(field));
-  // A 204 has no body and no Content-Length (RFC 9110 §8.6).
-  if (response.status != http::status::no_content) {
-    fields.emplace_back("Content-Length", absl::StrCat(response.body.size()));
-  }
-  writer_.Append(ResponseHead(response.status, fields, keep_alive_ && !close_after_write_));
+  writer_.Append(ResponseHead(response.status,
+                              PlainResponseFields(response, origin_, state_->options),
+                              keep_alive_ && !close_after_write_));
   // A HEAD response announces the body's length but carries none.
   if (!head_only_) writer_.Append(response.body);
   close_after_write_ = close_after_write_ || !keep_alive_;
@@ -547,7 +510,7 @@ void Session::StartStream(StreamPlan plan) {
                                                 state_->options.max_event_bytes);
   // Called on gRPC threads: only a post. The posted handler owns the session
   // reference, so the session is never destroyed on a gRPC thread.
-  auto wake = [weak = weak_from_this(), executor = socket_.get_executor()] {
+  auto wake = [weak = weak_from_this(), executor = transport_.get_executor()] {
     if (auto self = weak.lock()) {
       net::post(executor, [self = std::move(self)] { self->Pump(); });
     }
@@ -602,46 +565,18 @@ void Session::FinishStream(const grpc::Status& status) {
   ReleaseRelay();  // over or failed: nothing more comes from it
   final_code_ = status.error_code();
   ClearDeadline(kAccept);
-  switch (DecideStreamEnd(status, headers_sent_, wants_event_stream_)) {
-    case StreamEnd::kHttpError:
-      final_http_ = HttpStatusFor(status.error_code());
-      EndStream();
-      Respond(ErrorResponse(status, *state_));
-      return;
-    case StreamEnd::kHeaderTooLarge: {
-      // Never accepted, refused for its metadata: 431, so EventSource stops.
-      final_http_ = 431;
-      EndStream();
-      PlainResponse response = ErrorResponse(status, *state_);
-      response.status = http::status::request_header_fields_too_large;
-      response.close = true;
-      Respond(std::move(response));
-      return;
-    }
-    case StreamEnd::kRetry:
-      // An outage, not the end: the browser retries and resumes (an SSE
-      // head carries the retry: hint already).
-      if (!headers_sent_) {
-        AppendStreamHead();
-        if (format_ == StreamFormat::kSse) break;
-      }
-      writer_.AppendBody(
-          format_ == StreamFormat::kSse
-              ? SseRetry(state_->options.retry)
-              : NdjsonError(StatusJson(grpc::StatusCode::UNAVAILABLE, status.error_message())));
-      break;
-    case StreamEnd::kEndEvent: {
-      if (!headers_sent_) AppendStreamHead();
-      const std::string status_json = StatusJson(status.error_code(), status.error_message(),
-                                                 state_->json->DetailsJson(status.error_details()));
-      if (format_ == StreamFormat::kSse) {
-        writer_.AppendBody(SseEnd(status_json));
-      } else if (!status.ok()) {
-        writer_.AppendBody(NdjsonError(status_json));
-      }
-      break;
-    }
+  WriteStreamClose(CloseStream(status, headers_sent_, wants_event_stream_, format_, *state_));
+}
+
+void Session::WriteStreamClose(StreamClose close) {
+  if (close.error) {
+    final_http_ = static_cast<int>(close.error->status);
+    EndStream();
+    Respond(std::move(*close.error));
+    return;
   }
+  if (close.needs_head) AppendStreamHead();
+  if (!close.body.empty()) writer_.AppendBody(close.body);
   writer_.AppendBodyEnd();
   EndStream();
   Enter(Phase::kResponding);
@@ -658,31 +593,13 @@ void Session::CutStream() {
   final_code_ = grpc::StatusCode::UNAVAILABLE;
   state_->metrics.events_sent += writer_.StopDirect();
   ReleaseRelay();
-  if (headers_sent_ || format_ != StreamFormat::kSse) {
-    if (!headers_sent_) AppendStreamHead();
-    writer_.AppendBody(
-        format_ == StreamFormat::kSse
-            ? SseRetry(state_->options.retry)
-            : NdjsonError(StatusJson(grpc::StatusCode::UNAVAILABLE, "stream cut; reconnect")));
-  } else {
-    AppendStreamHead();  // an SSE head carries the retry: hint
-  }
-  writer_.AppendBodyEnd();
-  EndStream();
-  Enter(Phase::kResponding);
-  FlushResponse();
+  WriteStreamClose(CutStreamBytes(headers_sent_, format_, state_->options));
 }
 
 void Session::AppendStreamHead() {
   headers_sent_ = true;
   ClearDeadline(kAccept);
-  Headers fields = {
-      {"Content-Type",
-       format_ == StreamFormat::kSse ? "text/event-stream; charset=utf-8" : "application/x-ndjson"},
-      {"Cache-Control", "no-cache, no-transform"},
-      {"X-Accel-Buffering", "no"},
-  };
-  for (auto& field : CorsHeaders(origin_, state_->options)) fields.push_back(std::move(field));
+  Headers fields = StreamHeadFields(format_, origin_, state_->options);
   // HTTP/1.0 has no chunked encoding: the body runs to the connection's close.
   if (!http10_) fields.emplace_back("Transfer-Encoding", "chunked");
   writer_.Append(ResponseHead(http::status::ok, fields, keep_alive_ && !http10_));
@@ -717,15 +634,16 @@ void Session::EndStream() {
 }
 
 void Session::LogAccess(int http_status, grpc::StatusCode code, int64_t events, int64_t bytes) {
-  if (state_->access_log == nullptr) return;
-  // The route, never the target: a query may hold ?access_token=.
-  state_->access_log->Write(absl::StrCat(
-      "{\"time\":\"", absl::FormatTime("%Y-%m-%dT%H:%M:%E3SZ", absl::Now(), absl::UTCTimeZone()),
-      "\",\"client\":\"", client_address_, "\",\"route\":\"", route_, "\",\"status\":", http_status,
-      ",\"code\":", static_cast<int>(code), ",\"events\":", events, ",\"bytes\":", bytes,
-      ",\"duration_ms\":",
-      std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - stream_started_).count(),
-      "}"));
+  AccessRecord record;
+  record.client = &client_address_;
+  record.route = &route_;
+  record.protocol = Protocol::kHttp1;
+  record.http_status = http_status;
+  record.code = code;
+  record.events = events;
+  record.bytes = bytes;
+  record.duration = absl::FromChrono(Clock::now() - stream_started_);
+  internal::LogAccess(*state_, record);
 }
 
 // ---- Writing -----------------------------------------------------------------
@@ -817,7 +735,7 @@ void Session::OnDeadlines() {
       // The body is late: the read ends (aborted) and answers 408.
       read_timed_out_ = true;
       error_code ignored;
-      socket_.cancel(ignored);
+      transport_.socket().cancel(ignored);
     }
   }
   if (due(kAccept) && phase_ == Phase::kStreaming && !headers_sent_) {
@@ -828,7 +746,7 @@ void Session::OnDeadlines() {
   // due() clears what it finds due: asked once.
   const bool keepalive_due = due(kKeepAlive);
   if (keepalive_due && phase_ == Phase::kStreaming && read_side_ == ReadSide::kWatchErrors &&
-      ReadPeerState(socket_.native_handle()) != PeerState::kOpen) {
+      ReadPeerState(transport_.socket().native_handle()) != PeerState::kOpen) {
     // Bytes of a next request wait, so readability says nothing, and a
     // graceful close raises no error: looked at each tick instead.
     Close();
@@ -862,10 +780,8 @@ void Session::Close() {
   if (phase_ == Phase::kClosed) return;
   EndServing();
   Enter(Phase::kClosed);
-  error_code ignored;
   timer_.cancel();
-  socket_.shutdown(net::ip::tcp::socket::shutdown_both, ignored);
-  socket_.close(ignored);
+  transport_.Close();
 }
 
 }  // namespace gravity::bridge::internal

@@ -1,7 +1,8 @@
-// Session: one HTTP/1.1 connection of the bridge: reads requests (keep-alive,
-// pipelining), asks the Router what each means, and serves it: a plain
-// response, a stream through its StreamRelay, or a unary call through its
-// UpstreamUnaryCall.
+// Session: one HTTP/1.1 connection of the bridge, cleartext or TLS (its
+// Transport): reads requests (keep-alive, pipelining), asks the Router what
+// each means, and serves it: a plain response, a stream through its
+// StreamRelay, or a unary call through its UpstreamUnaryCall. What a
+// request/response decides is in exchange.h, shared with HTTP/2.
 //
 // Phases (Phase below; one transition function, Enter, checks each move):
 //
@@ -34,7 +35,7 @@
 // Thread map: everything runs on the connection's strand, except the
 // relay's wake-up and a unary call's completion, which are called on gRPC
 // threads and only post here, and the DirectWriter's sends, which the relay
-// makes on gRPC threads while the writer has it enabled.
+// makes on gRPC threads while the writer has it enabled (cleartext only).
 #ifndef GRAVITY_BRIDGE_INTERNAL_SESSION_H_
 #define GRAVITY_BRIDGE_INTERNAL_SESSION_H_
 
@@ -49,25 +50,30 @@
 #include "boost/beast/core/flat_buffer.hpp"
 #include "boost/beast/http.hpp"
 #include "bridge/internal/bridge_state.h"
+#include "bridge/internal/connection.h"
 #include "bridge/internal/connection_writer.h"
+#include "bridge/internal/exchange.h"
 #include "bridge/internal/router.h"
 #include "bridge/internal/stream_relay.h"
+#include "bridge/internal/transport.h"
 #include "bridge/internal/upstream_unary_call.h"
 
 namespace gravity::bridge::internal {
 
-class Session : public std::enable_shared_from_this<Session> {
+class Session : public Connection, public std::enable_shared_from_this<Session> {
  public:
-  Session(boost::asio::ip::tcp::socket socket, std::shared_ptr<BridgeState> state);
+  // `received`: bytes already read from the connection (the protocol sniff).
+  Session(Transport transport, boost::beast::flat_buffer received,
+          std::shared_ptr<BridgeState> state);
   ~Session();
 
-  void Start();
+  void Start() override;
   // Asks the session to end, from any thread: an idle connection closes; a
   // stream gets a `retry:` cut; a unary call in flight is cancelled and
   // answered 503 with Retry-After; a response being written ends the
   // connection once it is out; a request being read is answered (503) and
   // the connection closes.
-  void Drain();
+  void Drain() override;
 
  private:
   enum class Phase {
@@ -142,6 +148,8 @@ class Session : public std::enable_shared_from_this<Session> {
   // One JSON line of the access log, when it is on: a stream's or a unary
   // call's end.
   void LogAccess(int http_status, grpc::StatusCode code, int64_t events, int64_t bytes);
+  // A stream's end (CloseStream, CutStreamBytes) written out.
+  void WriteStreamClose(StreamClose close);
 
   // Writing.
   void Flush();
@@ -162,7 +170,7 @@ class Session : public std::enable_shared_from_this<Session> {
   // Ends whatever is served (used by Close and the destructor).
   void EndServing();
 
-  boost::asio::ip::tcp::socket socket_;
+  Transport transport_;
   const std::shared_ptr<BridgeState> state_;
   Phase phase_ = Phase::kAwaitingRequest;
   ReadSide read_side_ = ReadSide::kNone;

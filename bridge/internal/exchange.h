@@ -1,0 +1,76 @@
+// Exchange: what one request/response does, whatever the codec carries it
+// (HTTP/1.1 Session, HTTP/2 Http2Session): the limits a stream or a call
+// reserves, the fields of a response's head, the unary reply's outcome, the
+// bytes that end a stream, and its access-log line. The codecs frame what
+// these return; the decisions live here, once.
+//
+// Pure functions of their arguments and the BridgeState; thread-safe.
+#ifndef GRAVITY_BRIDGE_INTERNAL_EXCHANGE_H_
+#define GRAVITY_BRIDGE_INTERNAL_EXCHANGE_H_
+
+#include <atomic>
+#include <cstdint>
+#include <string>
+
+#include "absl/time/time.h"
+#include "bridge/internal/bridge_state.h"
+#include "bridge/internal/router.h"
+#include "bridge/internal/transport.h"
+#include "grpcpp/support/status.h"
+
+namespace gravity::bridge::internal {
+
+// Takes one of `limit` slots of `gauge`, or none: a reservation, so that
+// concurrent starts on different threads can never pass the limit together.
+bool TryReserve(std::atomic<int64_t>& gauge, int64_t limit);
+
+// The head fields of a plain response (type, cache, CORS, its own fields,
+// Content-Length unless a 204), with HTTP/1.1's capitalisation.
+Headers PlainResponseFields(const PlainResponse& response, const std::string& origin,
+                            const BridgeOptions& options);
+
+// The head fields of a stream's 200 (type, no caching or proxy buffering,
+// CORS); the codec adds its framing.
+Headers StreamHeadFields(StreamFormat format, const std::string& origin,
+                         const BridgeOptions& options);
+
+// A unary call's answer: its reply's JSON, or the error the client sees
+// (the reply bound, a reply that does not parse, the backend's status).
+// `code` gets the outcome's gRPC code.
+PlainResponse UnaryReply(const BridgeState& state, const RoutedMethod& method,
+                         const grpc::Status& status, size_t reply_bytes, const std::string& reply,
+                         grpc::StatusCode* code);
+
+// How a stream whose call ended with `status` ends for the client.
+struct StreamClose {
+  // Set when the stream becomes a plain error response (nothing was sent).
+  std::optional<PlainResponse> error;
+  // Otherwise: the stream's head must go first when not sent yet
+  // (`needs_head`), then `body`, then the end of the body.
+  bool needs_head = false;
+  std::string body;
+};
+StreamClose CloseStream(const grpc::Status& status, bool headers_sent, bool wants_event_stream,
+                        StreamFormat format, const BridgeState& state);
+
+// The bytes of a stream cut early (drain, max duration): a `retry:` hint and
+// no `end`, so the browser reconnects and resumes. `needs_head` as above.
+StreamClose CutStreamBytes(bool headers_sent, StreamFormat format, const BridgeOptions& options);
+
+// One access-log line (when the log is on): a stream's or a unary call's end.
+// The route, never the target: a query may hold ?access_token=.
+struct AccessRecord {
+  const std::string* client = nullptr;
+  const std::string* route = nullptr;
+  Protocol protocol = Protocol::kHttp1;
+  int http_status = 0;
+  grpc::StatusCode code = grpc::StatusCode::OK;
+  int64_t events = 0;
+  int64_t bytes = 0;
+  absl::Duration duration;
+};
+void LogAccess(BridgeState& state, const AccessRecord& record);
+
+}  // namespace gravity::bridge::internal
+
+#endif  // GRAVITY_BRIDGE_INTERNAL_EXCHANGE_H_
