@@ -29,7 +29,9 @@
 #include "server/service.h"
 #include "server/unary.h"
 #include "streaming/v1/streaming.pb.h"
+#include "tests/bridge/http2_test_client.h"
 #include "tests/bridge/http_test_client.h"
+#include "tests/bridge/test_certificate.h"
 #include "tests/examples/example_server.h"
 #include "tests/server/test_server.h"
 #include "tests/testing/sanitizers.h"
@@ -42,6 +44,7 @@ using testing::HttpConnection;
 using testing::HttpRequest;
 using testing::HttpResponse;
 using testing::ParseSse;
+using testing::Wire;
 
 using testing::kAdminToken;
 constexpr char kPing[] = "/streaming.v1.Streaming/Ping";
@@ -67,7 +70,45 @@ class BridgeTest : public testing::ExampleServerTest {
   std::unique_ptr<Bridge> bridge_;
 };
 
-TEST_F(BridgeTest, StreamHasTheContractHeaders) {
+// The contract over each wire a client may use: HTTP/1.1, HTTP/2 in cleartext
+// (prior knowledge) and HTTP/2 over TLS (ALPN h2). The same requests, the
+// same expectations.
+class BridgeWireTest : public BridgeTest, public ::testing::WithParamInterface<Wire> {
+ protected:
+  static void SetUpTestSuite() { certificate_ = testing::MakeTestCertificate(); }
+
+  void StartBridge(BridgeOptions options = {}) {
+    if (GetParam() == Wire::kH2) {
+      ASSERT_TRUE(certificate_.ok()) << certificate_.status();
+      options.tls_cert = certificate_->cert;
+      options.tls_key = certificate_->key;
+    }
+    BridgeTest::StartBridge(std::move(options));
+  }
+
+  HttpResponse Request(const std::string& method, const std::string& target,
+                       const std::vector<std::pair<std::string, std::string>>& headers = {},
+                       const std::string& body = "") {
+    if (GetParam() == Wire::kHttp1)
+      return HttpRequest(bridge_->port(), method, target, headers, body);
+    return testing::Http2Request(bridge_->port(), GetParam() == Wire::kH2, method, target, headers,
+                                 body);
+  }
+  HttpResponse Get(const std::string& target,
+                   const std::vector<std::pair<std::string, std::string>>& headers = {}) {
+    return Request("GET", target, headers);
+  }
+
+  static absl::StatusOr<testing::TestCertificate> certificate_;
+};
+
+absl::StatusOr<testing::TestCertificate> BridgeWireTest::certificate_;
+
+INSTANTIATE_TEST_SUITE_P(Wires, BridgeWireTest,
+                         ::testing::Values(Wire::kHttp1, Wire::kH2c, Wire::kH2),
+                         [](const auto& info) { return testing::WireName(info.param); });
+
+TEST_P(BridgeWireTest, StreamHasTheContractHeaders) {
   StartBridge();
   HttpResponse response = Get(kFastPing);
   EXPECT_EQ(response.status, 200) << response.error;
@@ -95,7 +136,7 @@ TEST_F(BridgeTest, HeadersGoOutWhenTheBackendAcceptsBeforeTheFirstMessage) {
   EXPECT_FALSE(absl::StrContains(seen, "data:")) << seen;
 }
 
-TEST_F(BridgeTest, EachMessageIsOneEventWithSeqAsItsId) {
+TEST_P(BridgeWireTest, EachMessageIsOneEventWithSeqAsItsId) {
   StartBridge();
   auto events = ParseSse(Get(kFastPing).body);
   ASSERT_EQ(events.size(), 4u);
@@ -107,7 +148,7 @@ TEST_F(BridgeTest, EachMessageIsOneEventWithSeqAsItsId) {
   }
 }
 
-TEST_F(BridgeTest, AStreamEndsWithAnEndEventCarryingCodeZero) {
+TEST_P(BridgeWireTest, AStreamEndsWithAnEndEventCarryingCodeZero) {
   StartBridge();
   auto events = ParseSse(Get(kFastPing).body);
   ASSERT_FALSE(events.empty());
@@ -115,7 +156,7 @@ TEST_F(BridgeTest, AStreamEndsWithAnEndEventCarryingCodeZero) {
   EXPECT_EQ(events.back().data, "{\"code\":0,\"message\":\"\",\"details\":[]}");
 }
 
-TEST_F(BridgeTest, AnErrorMidStreamEndsWithItsStatus) {
+TEST_P(BridgeWireTest, AnErrorMidStreamEndsWithItsStatus) {
   StartBridge();
   auto events = ParseSse(Get(std::string(kFastPing) + "&fail_code=9").body);
   ASSERT_EQ(events.size(), 4u);
@@ -124,7 +165,7 @@ TEST_F(BridgeTest, AnErrorMidStreamEndsWithItsStatus) {
       << events.back().data;
 }
 
-TEST_F(BridgeTest, AGuardedStreamWithoutTokenIs401BeforeAnyEvent) {
+TEST_P(BridgeWireTest, AGuardedStreamWithoutTokenIs401BeforeAnyEvent) {
   StartBridge();
   HttpResponse response = Get("/streaming.v1.Streaming/StreamUsers?count=2&interval_ms=10");
   EXPECT_EQ(response.status, 401);
@@ -132,7 +173,7 @@ TEST_F(BridgeTest, AGuardedStreamWithoutTokenIs401BeforeAnyEvent) {
   EXPECT_TRUE(absl::StartsWith(response.body, "{\"code\":16,")) << response.body;
 }
 
-TEST_F(BridgeTest, AGuardedStreamAcceptsAHeaderToken) {
+TEST_P(BridgeWireTest, AGuardedStreamAcceptsAHeaderToken) {
   StartBridge();
   HttpResponse response = Get("/streaming.v1.Streaming/StreamUsers?count=2&interval_ms=10",
                               {{"Authorization", std::string("Bearer ") + kAdminToken}});
@@ -142,7 +183,7 @@ TEST_F(BridgeTest, AGuardedStreamAcceptsAHeaderToken) {
   EXPECT_TRUE(absl::StartsWith(events[0].data, "{\"id\":\"")) << events[0].data;
 }
 
-TEST_F(BridgeTest, AGuardedStreamAcceptsAnAccessTokenParameter) {
+TEST_P(BridgeWireTest, AGuardedStreamAcceptsAnAccessTokenParameter) {
   StartBridge();
   HttpResponse response =
       Get(std::string("/streaming.v1.Streaming/StreamUsers?count=2&interval_ms=10&access_token=") +
@@ -151,46 +192,45 @@ TEST_F(BridgeTest, AGuardedStreamAcceptsAnAccessTokenParameter) {
   EXPECT_EQ(ParseSse(response.body).size(), 3u);
 }
 
-TEST_F(BridgeTest, UnknownPathIs404) {
+TEST_P(BridgeWireTest, UnknownPathIs404) {
   StartBridge();
   HttpResponse response = Get("/streaming.v1.Streaming/Nope");
   EXPECT_EQ(response.status, 404);
   EXPECT_TRUE(absl::StartsWith(response.body, "{\"code\":5,")) << response.body;
 }
 
-TEST_F(BridgeTest, WrongMethodIs405) {
+TEST_P(BridgeWireTest, WrongMethodIs405) {
   StartBridge();
-  HttpResponse response = HttpRequest(bridge_->port(), "DELETE", kPing);
+  HttpResponse response = Request("DELETE", kPing);
   EXPECT_EQ(response.status, 405);
   EXPECT_EQ(response.header("allow"), "GET, POST, OPTIONS");
 }
 
-TEST_F(BridgeTest, ABadValueIs400NamingTheField) {
+TEST_P(BridgeWireTest, ABadValueIs400NamingTheField) {
   StartBridge();
   HttpResponse response = Get("/streaming.v1.Streaming/Ping?count=many");
   EXPECT_EQ(response.status, 400);
   EXPECT_TRUE(absl::StrContains(response.body, "count")) << response.body;
 }
 
-TEST_F(BridgeTest, AnUnknownParameterIs400) {
+TEST_P(BridgeWireTest, AnUnknownParameterIs400) {
   StartBridge();
   HttpResponse response = Get("/streaming.v1.Streaming/Ping?cuont=3");
   EXPECT_EQ(response.status, 400);
   EXPECT_TRUE(absl::StrContains(response.body, "cuont")) << response.body;
 }
 
-TEST_F(BridgeTest, PostWithAJsonBodyStreams) {
+TEST_P(BridgeWireTest, PostWithAJsonBodyStreams) {
   StartBridge();
-  HttpResponse response =
-      HttpRequest(bridge_->port(), "POST", kPing, {{"Content-Type", "application/json"}},
-                  R"({"to":"ann","count":2,"intervalMs":10})");
+  HttpResponse response = Request("POST", kPing, {{"Content-Type", "application/json"}},
+                                  R"({"to":"ann","count":2,"intervalMs":10})");
   EXPECT_EQ(response.status, 200);
   auto events = ParseSse(response.body);
   ASSERT_EQ(events.size(), 3u);
   EXPECT_TRUE(absl::StrContains(events[0].data, "Sending ping to ann"));
 }
 
-TEST_F(BridgeTest, ResumeWithTheLastEventIdHeader) {
+TEST_P(BridgeWireTest, ResumeWithTheLastEventIdHeader) {
   StartBridge();
   auto events = ParseSse(
       Get("/streaming.v1.Streaming/Ping?to=bob&count=5&interval_ms=10", {{"Last-Event-ID", "3"}})
@@ -200,7 +240,7 @@ TEST_F(BridgeTest, ResumeWithTheLastEventIdHeader) {
   EXPECT_EQ(events[1].id, "5");
 }
 
-TEST_F(BridgeTest, ResumeWithTheLastEventIdParameter) {
+TEST_P(BridgeWireTest, ResumeWithTheLastEventIdParameter) {
   StartBridge();
   auto events = ParseSse(
       Get("/streaming.v1.Streaming/Ping?to=bob&count=5&interval_ms=10&lastEventId=3").body);
@@ -208,7 +248,7 @@ TEST_F(BridgeTest, ResumeWithTheLastEventIdParameter) {
   EXPECT_EQ(events[0].id, "4");
 }
 
-TEST_F(BridgeTest, IdleStreamsGetKeepAliveComments) {
+TEST_P(BridgeWireTest, IdleStreamsGetKeepAliveComments) {
   BridgeOptions options;
   options.keepalive = absl::Milliseconds(50);
   StartBridge(options);
@@ -218,7 +258,7 @@ TEST_F(BridgeTest, IdleStreamsGetKeepAliveComments) {
   EXPECT_EQ(ParseSse(response.body).size(), 3u);
 }
 
-TEST_F(BridgeTest, NdjsonWhenAsked) {
+TEST_P(BridgeWireTest, NdjsonWhenAsked) {
   StartBridge();
   HttpResponse response =
       Get(std::string(kFastPing) + "&fail_code=9", {{"Accept", "application/x-ndjson"}});
@@ -230,7 +270,7 @@ TEST_F(BridgeTest, NdjsonWhenAsked) {
   EXPECT_TRUE(absl::StrContains(response.body, "{\"error\":{\"code\":9,")) << response.body;
 }
 
-TEST_F(BridgeTest, CorsAllowsAnAllowlistedOriginWithCredentials) {
+TEST_P(BridgeWireTest, CorsAllowsAnAllowlistedOriginWithCredentials) {
   BridgeOptions options;
   options.cors_origins = {"http://app.example"};
   StartBridge(options);
@@ -238,10 +278,10 @@ TEST_F(BridgeTest, CorsAllowsAnAllowlistedOriginWithCredentials) {
   EXPECT_EQ(response.header("access-control-allow-origin"), "http://app.example");
   EXPECT_EQ(response.header("access-control-allow-credentials"), "true");
   HttpResponse preflight =
-      HttpRequest(bridge_->port(), "OPTIONS", kPing,
-                  {{"Origin", "http://app.example"},
-                   {"Access-Control-Request-Method", "GET"},
-                   {"Access-Control-Request-Headers", "authorization, last-event-id"}});
+      Request("OPTIONS", kPing,
+              {{"Origin", "http://app.example"},
+               {"Access-Control-Request-Method", "GET"},
+               {"Access-Control-Request-Headers", "authorization, last-event-id"}});
   EXPECT_EQ(preflight.status, 204);
   EXPECT_EQ(preflight.header("access-control-allow-origin"), "http://app.example");
   EXPECT_EQ(preflight.header("access-control-allow-headers"), "authorization, last-event-id");
@@ -249,7 +289,7 @@ TEST_F(BridgeTest, CorsAllowsAnAllowlistedOriginWithCredentials) {
   EXPECT_EQ(preflight.header("content-length"), "");
 }
 
-TEST_F(BridgeTest, CorsGivesOtherOriginsNoHeaders) {
+TEST_P(BridgeWireTest, CorsGivesOtherOriginsNoHeaders) {
   BridgeOptions options;
   options.cors_origins = {"http://app.example"};
   StartBridge(options);
@@ -259,7 +299,7 @@ TEST_F(BridgeTest, CorsGivesOtherOriginsNoHeaders) {
   EXPECT_EQ(response.header("access-control-allow-credentials"), "");
 }
 
-TEST_F(BridgeTest, CorsWildcardNeverComesWithCredentials) {
+TEST_P(BridgeWireTest, CorsWildcardNeverComesWithCredentials) {
   BridgeOptions options;
   options.cors_origins = {"*"};
   StartBridge(options);
@@ -268,14 +308,14 @@ TEST_F(BridgeTest, CorsWildcardNeverComesWithCredentials) {
   EXPECT_EQ(response.header("access-control-allow-credentials"), "");
 }
 
-TEST_F(BridgeTest, TheGoogleApiHttpRouteServesPing) {
+TEST_P(BridgeWireTest, TheGoogleApiHttpRouteServesPing) {
   StartBridge();
   auto events = ParseSse(Get("/api/streaming/ping?to=eve&count=2&interval_ms=10").body);
   ASSERT_EQ(events.size(), 3u);
   EXPECT_TRUE(absl::StrContains(events[0].data, "Sending ping to eve"));
 }
 
-TEST_F(BridgeTest, MetricsShowActiveStreamsAndEvents) {
+TEST_P(BridgeWireTest, MetricsShowActiveStreamsAndEvents) {
   StartBridge();
   Get(kFastPing);
   // The stream is counted until its last chunk has been written: poll.
@@ -290,7 +330,7 @@ TEST_F(BridgeTest, MetricsShowActiveStreamsAndEvents) {
   EXPECT_TRUE(absl::StrContains(metrics.body, "gravity_bridge_events_sent_total 3\n"));
 }
 
-TEST_F(BridgeTest, MetricsCountEndsByCodeRejectionsByStatusAndTimeToFirstEvent) {
+TEST_P(BridgeWireTest, MetricsCountEndsByCodeRejectionsByStatusAndTimeToFirstEvent) {
   StartBridge();
   Get(kFastPing);
   Get(std::string(kFastPing) + "&fail_code=9");
@@ -315,7 +355,7 @@ TEST_F(BridgeTest, MetricsCountEndsByCodeRejectionsByStatusAndTimeToFirstEvent) 
   }
 }
 
-TEST_F(BridgeTest, TheAccessLogHasALinePerStreamEndAndNoSecrets) {
+TEST_P(BridgeWireTest, TheAccessLogHasALinePerStreamEndAndNoSecrets) {
   const std::string path = absl::StrCat(::testing::TempDir(), "/access.log");
   std::remove(path.c_str());
   BridgeOptions options;
@@ -327,8 +367,8 @@ TEST_F(BridgeTest, TheAccessLogHasALinePerStreamEndAndNoSecrets) {
       {{"Authorization", std::string("Bearer ") + testing::kAdminToken},
        {"Cookie", "session=cookie-gv5ecret"}});
   Get("/streaming.v1.Streaming/StreamUsers?count=1");  // 401
-  HttpRequest(bridge_->port(), "POST", "/streaming.v1.Streaming/Echo",
-              {{"Authorization", std::string("Bearer ") + testing::kAdminToken}}, "{}");
+  Request("POST", "/streaming.v1.Streaming/Echo",
+          {{"Authorization", std::string("Bearer ") + testing::kAdminToken}}, "{}");
   bridge_.reset();  // writes out the log
   std::ifstream in(path);
   std::vector<std::string> lines;
@@ -426,7 +466,7 @@ TEST_F(BridgeTest, BridgeShutdownCutsStreamsWithARetryHint) {
   EXPECT_FALSE(absl::StrContains(seen, "event: end")) << seen;
 }
 
-TEST_F(BridgeTest, AStreamOlderThanTheLimitIsCutWithARetryHint) {
+TEST_P(BridgeWireTest, AStreamOlderThanTheLimitIsCutWithARetryHint) {
   BridgeOptions options;
   options.max_stream_duration = absl::Milliseconds(100);
   StartBridge(options);
@@ -971,7 +1011,7 @@ TEST(BridgeDisconnectTest, ABrowserDisconnectCancelsTheBackendWithin100ms) {
   EXPECT_EQ((*bridge)->active_streams(), 0);
 }
 
-TEST_F(BridgeTest, APathTemplateVariableFillsItsFieldPercentDecoded) {
+TEST_P(BridgeWireTest, APathTemplateVariableFillsItsFieldPercentDecoded) {
   StartBridge();
   auto events = ParseSse(Get("/api/streaming/ping/b%C3%B6b%2F2?count=1&interval_ms=5").body);
   ASSERT_EQ(events.size(), 2u);
@@ -990,22 +1030,21 @@ TEST_F(BridgeTest, APathTemplateVariableFillsItsFieldPercentDecoded) {
 
 // ---- Unary methods ----------------------------------------------------------
 
-TEST_F(BridgeTest, APostToAUnaryMethodAnswersWithTheRepliesJson) {
+TEST_P(BridgeWireTest, APostToAUnaryMethodAnswersWithTheRepliesJson) {
   BridgeOptions options;
   options.cors_origins = {"https://app.test"};
   StartBridge(options);
   for (const char* target : {"/streaming.v1.Streaming/Echo", "/api/streaming/echo"}) {
-    HttpResponse response =
-        HttpRequest(bridge_->port(), "POST", target,
-                    {{"Content-Type", "application/json"}, {"Origin", "https://app.test"}},
-                    R"({"text":"héllo"})");
+    HttpResponse response = Request(
+        "POST", target, {{"Content-Type", "application/json"}, {"Origin", "https://app.test"}},
+        R"({"text":"héllo"})");
     EXPECT_EQ(response.status, 200) << target << " " << response.body;
     EXPECT_EQ(response.header("content-type"), "application/json");
     EXPECT_EQ(response.header("access-control-allow-origin"), "https://app.test");
     EXPECT_EQ(response.body, "{\"text\":\"héllo\"}\n");
   }
   // An empty body is the empty request; proto3 JSON leaves out the empty text.
-  EXPECT_EQ(HttpRequest(bridge_->port(), "POST", "/streaming.v1.Streaming/Echo").body, "{}\n");
+  EXPECT_EQ(Request("POST", "/streaming.v1.Streaming/Echo").body, "{}\n");
 }
 
 TEST_F(BridgeTest, AFailedUnaryCallIsItsMappedStatusWithTheStatusJson) {
