@@ -230,13 +230,14 @@ export async function startServer(serverPath, { adminToken } = {}) {
   return { ...p, address: p.match[1] };
 }
 
-// gravity-bridge in front of `backend`; returns { url: 'http://127.0.0.1:PORT', ... }.
+// gravity-bridge in front of `backend`; returns { url: 'http://127.0.0.1:PORT', ... }
+// ('https://...' when extraArgs has --tls_cert and --tls_key).
 export async function startBridge(bridgePath, backend, extraArgs = []) {
   const p = await startProcess(
     'gravity-bridge',
     bridgePath,
     ['--listen=127.0.0.1:0', `--backend=${backend}`, '--drain=1s', '--discovery_timeout=10s', ...extraArgs],
-    /^gravity-bridge listening on (http:\/\/\S+:\d+)\s*$/,
+    /^gravity-bridge listening on (https?:\/\/\S+:\d+)\s*$/,
   );
   return { ...p, url: p.match[1] };
 }
