@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The README's demo command:
 #
-#   bash scripts/demo.sh
+#   bash scripts/demo.sh            # plain HTTP on 127.0.0.1:8080
+#   bash scripts/demo.sh --https    # HTTPS + HTTP/2 on 127.0.0.1:8443
 #
 # Installs what is missing (scripts/setup.sh, and client/web's npm packages),
 # builds with Bazel, builds the demo page (client/web: `npm run build`, then
@@ -14,6 +15,11 @@
 # retry: hint, so the page's 30-ping stream shows the client resuming by
 # itself. Ctrl-C stops both.
 #
+# --https makes a self-signed certificate for 127.0.0.1 and localhost with
+# Debian's openssl (in $GRAVITY_DEMO_TLS_DIR, default .demo-tls/, kept between
+# runs), serves the page over HTTPS with HTTP/2 (--tls_cert, --tls_key), and
+# prints how to make a browser trust it.
+#
 # Environment: GRAVITY_DEMO_GRPC (default 127.0.0.1:50051),
 # GRAVITY_DEMO_HTTP (default 127.0.0.1:8080), GRAVITY_DEMO_MAX_STREAM (15s), GRAVITY_ADMIN_TOKEN (the token
 # StreamUsers wants; default "demo-token").
@@ -22,8 +28,22 @@ set -euo pipefail
 REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$REPO_ROOT"
 
+https=0
+for arg in "$@"; do
+  case "$arg" in
+    --https) https=1 ;;
+    *) echo "demo.sh: unknown argument $arg (--https or nothing)" >&2; exit 2 ;;
+  esac
+done
+
 GRPC_LISTEN="${GRAVITY_DEMO_GRPC:-127.0.0.1:50051}"
-HTTP_LISTEN="${GRAVITY_DEMO_HTTP:-127.0.0.1:8080}"
+if ((https)); then
+  HTTP_LISTEN="${GRAVITY_DEMO_HTTP:-127.0.0.1:8443}"
+  SCHEME=https
+else
+  HTTP_LISTEN="${GRAVITY_DEMO_HTTP:-127.0.0.1:8080}"
+  SCHEME=http
+fi
 export GRAVITY_ADMIN_TOKEN="${GRAVITY_ADMIN_TOKEN:-demo-token}"
 SERVER=bazel-bin/examples/streaming/streaming-server
 BRIDGE=bazel-bin/bridge/gravity-bridge
@@ -43,21 +63,46 @@ cleanup() {
 }
 trap cleanup EXIT INT TERM
 
+tls_flags=()
+CURL="curl"
+if ((https)); then
+  TLS_DIR="${GRAVITY_DEMO_TLS_DIR:-$REPO_ROOT/.demo-tls}"
+  mkdir -p "$TLS_DIR"
+  if [[ ! -s "$TLS_DIR/cert.pem" || ! -s "$TLS_DIR/key.pem" ]]; then
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 30 \
+      -keyout "$TLS_DIR/key.pem" -out "$TLS_DIR/cert.pem" -subj /CN=127.0.0.1 \
+      -addext subjectAltName=IP:127.0.0.1,DNS:localhost 2>/dev/null
+  fi
+  tls_flags=(--tls_cert="$TLS_DIR/cert.pem" --tls_key="$TLS_DIR/key.pem")
+  CURL="curl --http2 --cacert $TLS_DIR/cert.pem"
+  SPKI="$(openssl x509 -pubkey -noout -in "$TLS_DIR/cert.pem" |
+    openssl pkey -pubin -outform der | openssl dgst -sha256 -binary | base64)"
+fi
+
 "$SERVER" --listen="$GRPC_LISTEN" &
 pids+=($!)
 "$BRIDGE" --listen="$HTTP_LISTEN" --backend="$GRPC_LISTEN" \
-  --index_html="$PAGE" --max_stream_duration="${GRAVITY_DEMO_MAX_STREAM:-15s}" &
+  --index_html="$PAGE" --max_stream_duration="${GRAVITY_DEMO_MAX_STREAM:-15s}" "${tls_flags[@]}" &
 pids+=($!)
 
 cat <<MSG
 
-demo: open http://$HTTP_LISTEN/ to watch the Ping stream arrive live (built from examples/demo/).
+demo: open $SCHEME://$HTTP_LISTEN/ to watch the Ping stream arrive live (built from examples/demo/).
 demo: StreamUsers on the page wants the token '$GRAVITY_ADMIN_TOKEN'.
 demo: or from a shell:
-  curl -N 'http://$HTTP_LISTEN/api/streaming/ping?to=you&count=5'
-  curl -N 'http://$HTTP_LISTEN/streaming.v1.Streaming/StreamUsers?access_token=$GRAVITY_ADMIN_TOKEN'
+  $CURL -N '$SCHEME://$HTTP_LISTEN/api/streaming/ping?to=you&count=5'
+  $CURL -N '$SCHEME://$HTTP_LISTEN/streaming.v1.Streaming/StreamUsers?access_token=$GRAVITY_ADMIN_TOKEN'
   bazel-bin/client/gravity-cli --target=$GRPC_LISTEN streaming.v1.Streaming/Ping '{"to":"bob","count":3}'
 demo: Ctrl-C stops the server and the bridge.
 
 MSG
+if ((https)); then
+  cat <<MSG
+demo: the certificate is self-signed ($TLS_DIR/cert.pem). To trust it:
+  chromium --user-data-dir=\$(mktemp -d) --ignore-certificate-errors-spki-list=$SPKI $SCHEME://$HTTP_LISTEN/
+  or import cert.pem into the browser's or the system's trust store (Debian:
+  cp cert.pem /usr/local/share/ca-certificates/gravity-demo.crt && update-ca-certificates).
+
+MSG
+fi
 wait -n "${pids[@]}"
