@@ -31,7 +31,9 @@
 #include "gtest/gtest.h"
 #include "streaming/v1/streaming.grpc.pb.h"
 #include "streaming/v1/streaming.pb.h"
+#include "tests/bridge/http2_test_client.h"
 #include "tests/bridge/http_test_client.h"
+#include "tests/bridge/test_certificate.h"
 #include "tests/client/subprocess.h"
 #include "tests/testing/sanitizers.h"
 
@@ -43,6 +45,7 @@ const char* server_path = nullptr;
 using testing::HttpConnection;
 using testing::ParseSse;
 using testing::Subprocess;
+using testing::Wire;
 
 // A free port below the ephemeral range (32768 and up on Linux): the backend
 // is restarted on it again and again, and a port the kernel may hand out as
@@ -227,19 +230,18 @@ struct Client {
   int keepalives = 0;
   std::vector<std::string> stalls;  // what each stall looked like
 
-  void Run(int bridge_port, int count, absl::Time deadline, const std::atomic<bool>& stop) {
+  void Run(Wire wire, int bridge_port, int count, absl::Time deadline,
+           const std::atomic<bool>& stop) {
     int last = 0;
     while (absl::Now() < deadline && !stop.load()) {
-      HttpConnection connection(bridge_port, /*timeout_ms=*/30000);
       std::vector<std::pair<std::string, std::string>> headers = {{"Accept", "text/event-stream"}};
       if (last > 0) headers.emplace_back("Last-Event-ID", std::to_string(last));
-      connection.SendRequest(
-          "GET", absl::StrCat("/streaming.v1.Streaming/Ping?to=f&interval_ms=10&count=", count),
-          headers);
+      const std::string target =
+          absl::StrCat("/streaming.v1.Streaming/Ping?to=f&interval_ms=10&count=", count);
       const absl::Time opened = absl::Now();
       absl::Time last_progress = opened;
       size_t events_seen = 0;
-      testing::HttpResponse response = connection.ReadResponse([&](const std::string& body) {
+      auto go_on = [&](const std::string& body) {
         size_t events = 0;
         for (size_t at = body.find("data:"); at != std::string::npos;
              at = body.find("data:", at + 1)) {
@@ -250,12 +252,27 @@ struct Client {
           last_progress = absl::Now();
         }
         return absl::Now() - last_progress < kStall;
-      });
+      };
+      testing::HttpResponse response;
+      if (wire == Wire::kHttp1) {
+        HttpConnection connection(bridge_port, /*timeout_ms=*/30000);
+        connection.SendRequest("GET", target, headers);
+        response = connection.ReadResponse(go_on);
+      } else {
+        response = testing::Http2Request(bridge_port, wire == Wire::kH2, "GET", target, headers, "",
+                                         /*timeout_ms=*/30000, go_on);
+      }
       if (response.error == "stopped by the caller" || response.status == 0) {
         // What the bridge was doing meanwhile: does it still answer at all?
-        testing::HttpConnection probe(bridge_port, /*timeout_ms=*/2000);
-        probe.SendRequest("GET", "/metrics");
-        const testing::HttpResponse metrics = probe.ReadResponse();
+        testing::HttpResponse metrics;
+        if (wire == Wire::kHttp1) {
+          testing::HttpConnection probe(bridge_port, /*timeout_ms=*/2000);
+          probe.SendRequest("GET", "/metrics");
+          metrics = probe.ReadResponse();
+        } else {
+          metrics = testing::Http2Request(bridge_port, wire == Wire::kH2, "GET", "/metrics", {}, "",
+                                          /*timeout_ms=*/2000);
+        }
         std::string gauges;
         for (const char* name :
              {"gravity_bridge_active_streams ", "gravity_bridge_connections_active "}) {
@@ -305,7 +322,10 @@ struct Client {
   }
 };
 
-class FaultsTest : public ::testing::Test {
+// Over HTTP/1.1, and over HTTP/2 with TLS (the h2 codec and the TLS transport
+// together; h2c differs from it only by the transport, which the contract
+// suite covers).
+class FaultsTest : public ::testing::TestWithParam<Wire> {
  protected:
   void SetUp() override {
     ASSERT_NE(server_path, nullptr) << "usage: faults_test <streaming-server>";
@@ -320,6 +340,12 @@ class FaultsTest : public ::testing::Test {
     options.listen = "127.0.0.1:0";
     options.retry = absl::Milliseconds(100);
     options.keepalive = absl::Milliseconds(500);
+    if (GetParam() == Wire::kH2) {
+      auto certificate = testing::MakeTestCertificate();
+      ASSERT_TRUE(certificate.ok()) << certificate.status();
+      options.tls_cert = certificate->cert;
+      options.tls_key = certificate->key;
+    }
     // The bridge reaches the backend through a proxy the link test cuts.
     proxy_ = std::make_unique<CuttableProxy>(port_);
     g_backend_port = port_;
@@ -346,7 +372,7 @@ class FaultsTest : public ::testing::Test {
     const absl::Time deadline = absl::Now() + absl::Seconds(120);
     for (int i = 0; i < clients; ++i) {
       threads.emplace_back(
-          [&, i] { results[i].Run(bridge_->port(), count, deadline, stop_clients_); });
+          [&, i] { results[i].Run(GetParam(), bridge_->port(), count, deadline, stop_clients_); });
     }
     fault();
     for (auto& thread : threads) thread.join();
@@ -361,7 +387,7 @@ class FaultsTest : public ::testing::Test {
   std::unique_ptr<Bridge> bridge_;
 };
 
-TEST_F(FaultsTest, BackendKilledAndRestartedAgainAndAgainLosesNothing) {
+TEST_P(FaultsTest, BackendKilledAndRestartedAgainAndAgainLosesNothing) {
   const int cycles = testing::kSanitizedBuild ? 10 : 50;
   constexpr int kClients = 20;
   // 10 ms apart: the streams outlast the kill cycles (about 0.3 s each).
@@ -391,7 +417,7 @@ TEST_F(FaultsTest, BackendKilledAndRestartedAgainAndAgainLosesNothing) {
             << " cuts resumed, every seq once\n";
 }
 
-TEST_F(FaultsTest, ABackendFrozenFor10sKeepsItsStreamsAliveWithKeepAlives) {
+TEST_P(FaultsTest, ABackendFrozenFor10sKeepsItsStreamsAliveWithKeepAlives) {
   constexpr int kClients = 5;
   constexpr int kCount = 200;  // 2 s of events, with the freeze in the middle
   std::vector<Client> clients = RunClients(kClients, kCount, [&] {
@@ -409,7 +435,7 @@ TEST_F(FaultsTest, ABackendFrozenFor10sKeepsItsStreamsAliveWithKeepAlives) {
   }
 }
 
-TEST_F(FaultsTest, TheBridgeToBackendLinkCutLosesNothing) {
+TEST_P(FaultsTest, TheBridgeToBackendLinkCutLosesNothing) {
   constexpr int kClients = 10;
   constexpr int kCuts = 10;
   constexpr int kCount = 300;  // 3 s of events
@@ -430,6 +456,9 @@ TEST_F(FaultsTest, TheBridgeToBackendLinkCutLosesNothing) {
   std::cout << kClients << " clients, link cut " << kCuts << " times, " << cuts
             << " cuts resumed, every seq once\n";
 }
+
+INSTANTIATE_TEST_SUITE_P(Wires, FaultsTest, ::testing::Values(Wire::kHttp1, Wire::kH2),
+                         [](const auto& info) { return testing::WireName(info.param); });
 
 }  // namespace
 }  // namespace gravity::bridge

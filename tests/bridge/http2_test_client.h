@@ -17,6 +17,7 @@
 
 #include <cctype>
 #include <cstring>
+#include <functional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -116,11 +117,16 @@ inline ssize_t ReadBody(nghttp2_session*, int32_t, uint8_t* buffer, size_t lengt
 }  // namespace http2_client_internal
 
 // One request over a new HTTP/2 connection; the whole response. The same
-// defaults as HttpRequest (a POST says it is JSON).
-inline HttpResponse Http2Request(int port, bool tls, const std::string& method,
-                                 const std::string& target,
-                                 const std::vector<std::pair<std::string, std::string>>& headers,
-                                 const std::string& body, int timeout_ms = 20000) {
+// defaults as HttpRequest (a POST says it is JSON). `go_on(body so far)` is
+// asked after each read, as HttpConnection::ReadResponse asks it: false stops
+// with error "stopped by the caller".
+inline HttpResponse Http2Request(
+    int port, bool tls, const std::string& method, const std::string& target,
+    const std::vector<std::pair<std::string, std::string>>& headers, const std::string& body,
+    int timeout_ms = 20000,
+    const std::function<bool(const std::string&)>& go_on = [](const std::string&) {
+      return true;
+    }) {
   using http2_client_internal::Exchange;
   Exchange exchange;
   exchange.body = body;
@@ -205,6 +211,10 @@ inline HttpResponse Http2Request(int port, bool tls, const std::string& method,
     }
     if (nghttp2_session_mem_recv(session, buffer, static_cast<size_t>(got)) < 0) {
       response.error = "HTTP/2 protocol error";
+      break;
+    }
+    if (!exchange.done && !go_on(response.body)) {
+      response.error = "stopped by the caller";
       break;
     }
   }
