@@ -150,6 +150,19 @@ TEST_F(BridgeConfigTest, OutOfFileDescriptorsIsA503ThenRecovery) {
   }
   ASSERT_NE(port, 0) << bridge->Finish(absl::Seconds(5)).err;
 
+  // A client that leaves before and after a request, once while descriptors
+  // are plentiful. Under UBSan this matters: the first vptr check of an
+  // error category (a read's end of file) needs a pipe, and one that comes
+  // only when the process has no descriptor left is reported as a bad vptr.
+  {
+    testing::HttpConnection silent(port);
+    silent.Close();
+    testing::HttpConnection served(port);
+    served.SendRaw("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n");
+    std::string seen;
+    ASSERT_TRUE(served.ReadUntil("\r\n\r\n", &seen));
+    served.Close();
+  }
   // Idle connections until the bridge runs out: each costs it a descriptor.
   std::vector<std::unique_ptr<testing::HttpConnection>> idle;
   std::string refused;
