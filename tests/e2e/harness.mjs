@@ -2,6 +2,7 @@
 // C++ binaries on port 0, one line per check, a watchdog, and cleanup that
 // runs on success, failure, timeout and signals alike.
 import { execFile, spawn } from 'node:child_process';
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
@@ -314,6 +315,16 @@ export async function selfSignedCert(dir) {
     'openssl req -x509',
   );
   return { cert, key };
+}
+
+// The base64 SHA-256 of a PEM certificate's DER SubjectPublicKeyInfo, the form
+// Chromium's --ignore-certificate-errors-spki-list takes (trust that one key,
+// not a blanket ignore); the same as
+// `openssl x509 -pubkey -noout -in cert.pem | openssl pkey -pubin -outform der
+//  | openssl dgst -sha256 -binary | base64`.
+export function spkiHash(certFile) {
+  const spki = new crypto.X509Certificate(fs.readFileSync(certFile)).publicKey.export({ type: 'spki', format: 'der' });
+  return crypto.createHash('sha256').update(spki).digest('base64');
 }
 
 // Debian's nginx ($NGINX, default /usr/sbin/nginx) in front of `upstreams`

@@ -12,7 +12,6 @@
 //   node http2_browser.test.mjs --server=bazel-bin/examples/streaming/streaming-server \
 //                               --bridge=bazel-bin/bridge/gravity-bridge [--chromium=/usr/bin/chromium]
 //   ($OPENSSL, default openssl on PATH)
-import crypto from 'node:crypto';
 import fs from 'node:fs';
 import https from 'node:https';
 import os from 'node:os';
@@ -28,6 +27,7 @@ import {
   run,
   selfSignedCert,
   sleep,
+  spkiHash,
   startBridge,
   startServer,
   waitForMetric,
@@ -94,15 +94,6 @@ window.openStreams = (n, count, intervalMs, sampleMs, waitAll, timeoutMs) => new
   }, sampleMs);
 });
 </script></body></html>`;
-
-// The base64 SHA-256 of the certificate's DER SubjectPublicKeyInfo, the form
-// --ignore-certificate-errors-spki-list takes (the same as
-// `openssl x509 -pubkey -noout -in cert.pem | openssl pkey -pubin -outform der
-//  | openssl dgst -sha256 -binary | base64`).
-function spkiHash(certFile) {
-  const spki = new crypto.X509Certificate(fs.readFileSync(certFile)).publicKey.export({ type: 'spki', format: 'der' });
-  return crypto.createHash('sha256').update(spki).digest('base64');
-}
 
 // GET over node:https trusting `ca`: the body.
 function httpsText(url, ca) {

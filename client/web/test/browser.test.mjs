@@ -1,9 +1,12 @@
 // @gravity/client in Debian's Chromium (driven by playwright-core): the
 // client bundled with esbuild into a page served from ANOTHER origin than the
 // bridge, so fetch with CORS (and a preflight for the Authorization header)
-// is part of what is tested.
+// is part of what is tested. Then the demo page served by the bridge itself,
+// over cleartext HTTP/1.1 and over the bridge's own HTTPS + HTTP/2 (a
+// certificate made for the run by openssl, trusted by a second Chromium by its
+// SPKI hash).
 //
-//   SERVER=... BRIDGE=... [CHROMIUM=/usr/bin/chromium] node --test test/browser.test.mjs
+//   SERVER=... BRIDGE=... [CHROMIUM=/usr/bin/chromium] [OPENSSL=openssl] node --test test/browser.test.mjs
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -15,11 +18,14 @@ import { fileURLToPath } from 'node:url';
 import * as esbuild from 'esbuild';
 import { chromium } from 'playwright-core';
 import {
+  CHROMIUM_FLAGS,
   flags,
   launchChromium,
   onCleanup,
   randomToken,
   runCleanups,
+  selfSignedCert,
+  spkiHash,
   startBridge,
   startServer,
   waitForMetric,
@@ -180,21 +186,35 @@ test('Chromium, cross-origin: unary Echo (a preflighted JSON POST): {data} and {
   assert.equal(failed.error?.isGravityError, true);
 });
 
-test('the demo page (examples/demo, built by npm run demo) served by gravity-bridge --index_html', async () => {
-  const dir = await mkdtemp(path.join(os.tmpdir(), 'gravity-client-demo-'));
-  onCleanup(() => rm(dir, { recursive: true, force: true }));
-  const html = path.join(dir, 'index.html');
-  execFileSync(process.execPath, [path.join(WEB, 'scripts/demo.mjs'), html], { cwd: WEB, stdio: 'ignore' });
-  // Streams are cut after 2 s (with retry: 100 ms), as demo.sh cuts them after 15 s.
-  const demoBridge = await startBridge(args.bridge, backend.address, [
-    `--index_html=${html}`,
+// The demo page (examples/demo) as `npm run demo` builds it, once per run: the
+// path of the HTML file.
+let demoHtml;
+function buildDemoPage() {
+  demoHtml ??= (async () => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'gravity-client-demo-'));
+    onCleanup(() => rm(dir, { recursive: true, force: true }));
+    const html = path.join(dir, 'index.html');
+    execFileSync(process.execPath, [path.join(WEB, 'scripts/demo.mjs'), html], { cwd: WEB, stdio: 'ignore' });
+    return html;
+  })();
+  return demoHtml;
+}
+
+// A bridge in front of the backend serving the demo page at / (--index_html).
+// Streams are cut after 2 s (with retry: 100 ms), as demo.sh cuts them after
+// 15 s, so that checkDemoPage() sees a cut resumed.
+async function startDemoBridge(extraArgs = []) {
+  return startBridge(args.bridge, backend.address, [
+    `--index_html=${await buildDemoPage()}`,
     '--max_stream_duration=2s',
     '--retry=100ms',
+    ...extraArgs,
   ]);
-  const demo = await context.newPage();
-  demo.setDefaultTimeout(15000);
-  demo.on('pageerror', (e) => consoleLines.push(`[demo pageerror] ${e.message}`));
-  await demo.goto(`${demoBridge.url}/`, { waitUntil: 'load' });
+}
+
+// What a user does on the demo page, `demo` (loaded from startDemoBridge()),
+// and what they must see.
+async function checkDemoPage(demo) {
   const items = (id) => demo.$$eval(`#${id} li`, (lis) => lis.map((li) => li.textContent));
   const text = (id) => demo.$eval(`#${id}`, (e) => e.textContent);
 
@@ -225,7 +245,7 @@ test('the demo page (examples/demo, built by npm run demo) served by gravity-bri
 
   // A ping longer than the bridge's --max_stream_duration: cut, resumed by
   // the client (the counter goes up), every ping once.
-  const before = Number(await text('reconnects'));
+  const reconnectsBefore = Number(await text('reconnects'));
   await demo.fill('#ping-count', '8');
   await demo.fill('#ping-interval', '400');
   await demo.click('#ping-start');
@@ -233,7 +253,69 @@ test('the demo page (examples/demo, built by npm run demo) served by gravity-bri
     timeout: 20000,
   });
   assert.deepEqual(await items('ping-messages'), [1, 2, 3, 4, 5, 6, 7, 8].map((n) => `#${n} Sending ping to browser`));
-  const after = Number(await text('reconnects'));
-  assert.ok(after >= before + 1, `reconnects: ${before} before, ${after} after`);
+  const reconnectsAfter = Number(await text('reconnects'));
+  assert.ok(reconnectsAfter >= reconnectsBefore + 1, `reconnects: ${reconnectsBefore} before, ${reconnectsAfter} after`);
+}
+
+test('the demo page (examples/demo, built by npm run demo) served by gravity-bridge --index_html', async () => {
+  const demoBridge = await startDemoBridge();
+  const demo = await context.newPage();
+  demo.setDefaultTimeout(15000);
+  demo.on('pageerror', (e) => consoleLines.push(`[demo pageerror] ${e.message}`));
+  await demo.goto(`${demoBridge.url}/`, { waitUntil: 'load' });
+  await checkDemoPage(demo);
   await demo.close();
+});
+
+test('the demo page over HTTPS + HTTP/2: gravity-bridge --tls_cert/--tls_key, Chromium trusting the certificate by its SPKI hash', async () => {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'gravity-client-tls-'));
+  onCleanup(() => rm(dir, { recursive: true, force: true }));
+  const cert = await selfSignedCert(dir);
+  const tlsBridge = await startDemoBridge([`--tls_cert=${cert.cert}`, `--tls_key=${cert.key}`, '--access_log=-']);
+  assert.match(tlsBridge.url, /^https:\/\/127\.0\.0\.1:\d+$/);
+
+  // The other Chromium, without the SPKI flag, refuses the certificate: what
+  // makes the page load below is that flag, not a blanket ignore.
+  const untrusting = await context.newPage();
+  await assert.rejects(untrusting.goto(`${tlsBridge.url}/`), /ERR_CERT_AUTHORITY_INVALID/);
+  await untrusting.close();
+
+  // A Chromium of its own (a fresh profile, closed at cleanup) trusting this
+  // run's certificate by its SPKI hash.
+  const { page: demo, consoleLines: tlsConsole } = await launchChromium(chromium, {
+    executablePath: args.chromium,
+    profilePrefix: 'gravity-client-chromium-tls-',
+    args: [...CHROMIUM_FLAGS, `--ignore-certificate-errors-spki-list=${spkiHash(cert.cert)}`],
+  });
+  try {
+    const response = await demo.goto(`${tlsBridge.url}/`, { waitUntil: 'load' });
+    assert.equal(response?.status(), 200);
+    assert.equal((await response?.securityDetails())?.protocol, 'TLS 1.3');
+    assert.equal(await demo.evaluate(() => performance.getEntriesByType('navigation')[0]?.nextHopProtocol), 'h2');
+
+    await checkDemoPage(demo);
+
+    // The client's calls went over that h2 connection too: the page's fetch
+    // entries, and every request in the bridge's access log.
+    const fetches = await demo.evaluate(() =>
+      performance
+        .getEntriesByType('resource')
+        .filter((e) => e.initiatorType === 'fetch')
+        .map((e) => ({ path: new URL(e.name).pathname, protocol: e.nextHopProtocol })),
+    );
+    assert.ok(fetches.some((f) => f.path === '/streaming.v1.Streaming/Ping'), JSON.stringify(fetches));
+    assert.deepEqual(fetches.filter((f) => f.protocol !== 'h2'), []);
+    const logged = tlsBridge
+      .output()
+      .split('\n')
+      .filter((l) => l.startsWith('{'))
+      .map((l) => JSON.parse(l));
+    const routes = new Set(logged.map((l) => l.route));
+    for (const route of ['/streaming.v1.Streaming/Ping', '/streaming.v1.Streaming/StreamUsers']) {
+      assert.ok(routes.has(route), `${route} not in the access log: ${[...routes]}`);
+    }
+    assert.deepEqual(logged.filter((l) => l.protocol !== 'h2'), []);
+  } finally {
+    consoleLines.push(...tlsConsole.map((l) => `[https demo] ${l}`));
+  }
 });
