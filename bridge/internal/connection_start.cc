@@ -99,8 +99,7 @@ class Starter : public std::enable_shared_from_this<Starter> {
     timer_.expires_after(absl::ToChronoNanoseconds(after));
     timer_.async_wait([self = shared_from_this()](error_code ec) {
       if (ec == net::error::operation_aborted || self->handed_) return;
-      if (self->transport_.tls()) self->state_->metrics.tls_handshakes_failed++;
-      self->transport_.Close();  // the pending step ends with an error
+      self->transport_.Close();  // the pending step ends with an error (and is counted there)
     });
   }
 

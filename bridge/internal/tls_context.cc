@@ -2,6 +2,7 @@
 
 #include <openssl/err.h>
 #include <openssl/ssl.h>
+#include <openssl/x509.h>
 
 #include <utility>
 
@@ -81,6 +82,11 @@ absl::StatusOr<std::shared_ptr<ssl::context>> TlsContext::Build() const {
         "--tls_cert ", cert_path_, ": cannot load a PEM certificate chain: ", OpenSslError()));
   }
   if (SSL_CTX_use_PrivateKey_file(ctx, key_path_.c_str(), SSL_FILETYPE_PEM) != 1) {
+    if (ERR_GET_REASON(ERR_peek_last_error()) == X509_R_KEY_VALUES_MISMATCH) {
+      ERR_clear_error();
+      return absl::InvalidArgumentError(absl::StrCat(
+          "--tls_key ", key_path_, " does not match the certificate of --tls_cert ", cert_path_));
+    }
     return absl::InvalidArgumentError(
         absl::StrCat("--tls_key ", key_path_, ": cannot load a PEM private key: ", OpenSslError()));
   }
