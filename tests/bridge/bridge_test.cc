@@ -452,18 +452,34 @@ TEST_F(BridgeTest, ABackendGoingAwayMidStreamSendsRetryAndNoEnd) {
   EXPECT_FALSE(absl::StrContains(seen, "event: end")) << seen;
 }
 
-TEST_F(BridgeTest, BridgeShutdownCutsStreamsWithARetryHint) {
+TEST_P(BridgeWireTest, BridgeShutdownCutsStreamsWithARetryHint) {
   StartBridge();
-  HttpConnection connection(bridge_->port());
-  connection.SendRequest("GET", "/streaming.v1.Streaming/Ping?count=100&interval_ms=20");
-  std::string seen;
-  ASSERT_TRUE(connection.ReadUntil("id: 1\n", &seen)) << seen;
+  const std::string target = "/streaming.v1.Streaming/Ping?count=100&interval_ms=20";
+  absl::Notification first_event;
+  auto go_on = [&](const std::string& body) {
+    if (absl::StrContains(body, "id: 1\n") && !first_event.HasBeenNotified()) first_event.Notify();
+    return true;
+  };
+  HttpResponse response;
+  std::thread reader([&] {
+    if (GetParam() == Wire::kHttp1) {
+      HttpConnection connection(bridge_->port());
+      connection.SendRequest("GET", target);
+      response = connection.ReadResponse(go_on);
+    } else {
+      response = testing::Http2Request(bridge_->port(), GetParam() == Wire::kH2, "GET", target, {},
+                                       "", 20000, go_on);
+    }
+  });
+  EXPECT_TRUE(first_event.WaitForNotificationWithTimeout(absl::Seconds(10)));
   const absl::Time start = absl::Now();
   bridge_->Shutdown();
   EXPECT_LT(absl::Now() - start, absl::Seconds(5));
-  connection.ReadUntil("0\r\n\r\n", &seen);
-  EXPECT_TRUE(absl::StrContains(seen, "retry: ")) << seen;
-  EXPECT_FALSE(absl::StrContains(seen, "event: end")) << seen;
+  reader.join();
+  // A clean end (the last chunk; END_STREAM), after the retry: hint and no `end`.
+  EXPECT_EQ(response.error, "");
+  EXPECT_TRUE(absl::EndsWith(response.body, "retry: 2000\n\n")) << response.body;
+  EXPECT_FALSE(absl::StrContains(response.body, "event: end")) << response.body;
 }
 
 TEST_P(BridgeWireTest, AStreamOlderThanTheLimitIsCutWithARetryHint) {
