@@ -164,6 +164,7 @@ Http2Session::~Http2Session() {
 }
 
 void Http2Session::Start() {
+  wakeups_ = std::make_shared<Wakeups>(weak_from_this(), transport_.get_executor());
   net::post(transport_.get_executor(), [self = shared_from_this()] {
     if (self->closed_) return;
     if (self->state_->draining.load()) {
@@ -201,6 +202,36 @@ void Http2Session::Drain() {
     self->SendPending();
     self->CloseIfDone();
   });
+}
+
+void Http2Session::Wakeups::Wake(int32_t stream_id) {
+  {
+    absl::MutexLock lock(&mu_);
+    woken_.push_back(stream_id);
+    if (posted_) return;
+    posted_ = true;
+  }
+  // The posted handler owns the session reference: it is never released here.
+  if (auto session = session_.lock()) {
+    net::post(executor_, [session = std::move(session)] { session->OnWakeups(); });
+  }
+}
+
+std::vector<int32_t> Http2Session::Wakeups::Take() {
+  std::vector<int32_t> woken;
+  absl::MutexLock lock(&mu_);
+  woken.swap(woken_);
+  posted_ = false;
+  return woken;
+}
+
+void Http2Session::OnWakeups() {
+  const std::vector<int32_t> woken = wakeups_->Take();
+  if (closed_) return;
+  for (int32_t id : woken) {
+    if (Stream* stream = Find(id)) Pump(*stream);
+  }
+  SendPending();
 }
 
 Http2Session::Stream* Http2Session::Find(int32_t stream_id) {
@@ -484,7 +515,12 @@ void Http2Session::Dispatch(Stream& stream) {
     request.content_length(stream.body.size());
   }
   request.body() = std::move(stream.body);
+  // A stream can live for hours: it keeps nothing of its request.
   Headers().swap(stream.fields);
+  std::string().swap(stream.method);
+  std::string().swap(stream.path);
+  std::string().swap(stream.authority);
+  std::string().swap(stream.cookie);
   stream.origin = std::string(request[http::field::origin]);
   stream.head_only = request.method() == http::verb::head;
   stream.arrived = absl::Now();
@@ -602,17 +638,8 @@ void Http2Session::StartStream(Stream& stream, StreamPlan plan) {
       *state_->factory->GetPrototype(plan.method->method->output_type());
   auto encoder = std::make_shared<EventEncoder>(*plan.method, *state_->json, prototype,
                                                 stream.format, state_->options.max_event_bytes);
-  // Called on gRPC threads: only a post, through a weak reference.
-  auto wake = [weak = weak_from_this(), executor = transport_.get_executor(), id = stream.id] {
-    if (auto self = weak.lock()) {
-      net::post(executor, [self = std::move(self), id] {
-        if (Stream* woken = self->Find(id); woken != nullptr && !self->closed_) {
-          self->Pump(*woken);
-          self->ScheduleSend();
-        }
-      });
-    }
-  };
+  // Called on gRPC threads: notes the stream; at most one post per batch.
+  auto wake = [wakeups = wakeups_, id = stream.id] { wakeups->Wake(id); };
   stream.relay = std::make_unique<StreamRelay>(
       std::move(encoder),
       ReadAheadLimits{state_->options.read_ahead_events, state_->options.read_ahead_bytes},

@@ -16,9 +16,9 @@
 // upstream call stops reading: a closed window holds the backend back as a
 // full socket does, and the other streams go on.
 //
-// Coalescing: relays' wake-ups post to the strand; the send that follows is
-// posted once, so DATA of every stream that became ready in one wake-up
-// leaves in one write.
+// Coalescing: relays' wake-ups are gathered per connection (Wakeups): one
+// post to the strand pumps every stream that became ready meanwhile, and one
+// write carries their DATA.
 //
 // Deadlines (one timer): the first request within header_timeout, a request
 // whose headers or body crawl (408), the idle timeout between streams, the
@@ -49,6 +49,8 @@
 #include <string>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
 #include "boost/asio/steady_timer.hpp"
 #include "bridge/internal/bridge_state.h"
 #include "bridge/internal/connection.h"
@@ -89,6 +91,29 @@ class Http2Session : public Connection, public std::enable_shared_from_this<Http
                           uint32_t* data_flags, nghttp2_data_source* source, void* user_data);
 
   Stream* Find(int32_t stream_id);
+
+  // Relays' wake-ups, from gRPC threads: the ids of streams with something
+  // new, gathered so that one post to the strand serves every stream that
+  // became ready meanwhile (and its events leave in one write). It does not
+  // own the session, so a gRPC thread never holds its last reference.
+  class Wakeups {
+   public:
+    Wakeups(std::weak_ptr<Http2Session> session, Transport::executor_type executor)
+        : session_(std::move(session)), executor_(std::move(executor)) {}
+    // Any thread: notes `stream_id`; posts to the strand unless a post is pending.
+    void Wake(int32_t stream_id);
+    // Strand: the ids noted since the last call.
+    std::vector<int32_t> Take();
+
+   private:
+    const std::weak_ptr<Http2Session> session_;
+    const Transport::executor_type executor_;
+    absl::Mutex mu_;
+    std::vector<int32_t> woken_ ABSL_GUARDED_BY(mu_);
+    bool posted_ ABSL_GUARDED_BY(mu_) = false;
+  };
+  // Strand: pumps every stream woken since the last time, then sends.
+  void OnWakeups();
 
   // Reading and writing the connection.
   void Read();
@@ -137,6 +162,7 @@ class Http2Session : public Connection, public std::enable_shared_from_this<Http
   std::string received_;  // the sniffed bytes, fed at Start
 
   std::map<int32_t, std::unique_ptr<Stream>> streams_;
+  std::shared_ptr<Wakeups> wakeups_;  // made at Start (it needs weak_from_this)
   // Streams whose waiting bytes nghttp2 took in the last send: they may take
   // more events from their relays.
   std::vector<int32_t> drained_;
