@@ -95,6 +95,9 @@ grpc::ChannelArguments BackendChannelArguments() {
   return arguments;
 }
 
+// Connections a drain cuts per second at most (see Shutdown).
+constexpr double kDrainCutsPerSecond = 2000;
+
 class Bridge::Impl {
  public:
   Impl(std::shared_ptr<BridgeState> state, std::unique_ptr<internal::TlsContext> tls)
@@ -169,8 +172,18 @@ class Bridge::Impl {
       absl::MutexLock lock(&mu_);
       sessions.swap(sessions_);
     }
-    for (auto& weak : sessions) {
-      if (auto session = weak.lock()) session->Drain();
+    // The cuts are spread, at most kDrainCutsPerSecond and over at most half
+    // the drain window: the browsers of a draining bridge then reconnect (to
+    // another bridge) spread out, on top of their jittered retry: hints.
+    const absl::Time cuts_start = absl::Now();
+    const absl::Duration spread =
+        std::min(state_->options.drain_timeout / 2,
+                 absl::Seconds(static_cast<double>(sessions.size()) / kDrainCutsPerSecond));
+    for (size_t i = 0; i < sessions.size(); ++i) {
+      const absl::Time due =
+          cuts_start + spread * (static_cast<double>(i) / static_cast<double>(sessions.size()));
+      if (due > absl::Now() + absl::Milliseconds(1)) absl::SleepFor(due - absl::Now());
+      if (auto session = sessions[i].lock()) session->Drain();
     }
     // Bounded: streams were cut with a retry hint. Then wait a little longer
     // for the cancelled upstream calls to end, so no gRPC callback outlives

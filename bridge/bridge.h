@@ -32,6 +32,17 @@ struct BridgeOptions {
   absl::Duration keepalive = absl::Seconds(15);
   // The `retry:` hint sent when the backend is unavailable or we shut down.
   absl::Duration retry = absl::Seconds(2);
+  // Each stream's `retry:` (and each 503's Retry-After) is `retry` times a
+  // factor drawn uniformly from [1 - retry_jitter, 1 + retry_jitter], so the
+  // clients of a bridge that dies or drains come back spread out, not in one
+  // burst. 0: exactly `retry`.
+  double retry_jitter = 0.5;
+  // New streams started per second, bridge-wide (a token bucket with one
+  // second of burst); 0: no limit. Past it an EventSource (Accept:
+  // text/event-stream) gets a 200 whose body is only a jittered `retry:`
+  // hint, so it reconnects later (EventSource gives up on a 503); other
+  // clients get 503 with a jittered Retry-After.
+  int max_stream_starts_per_second = 0;
   // Origins allowed by CORS, with credentials; "*" allows any origin without
   // credentials. Empty: no CORS headers at all.
   std::vector<std::string> cors_origins;
@@ -162,7 +173,10 @@ class Bridge {
   absl::Status ReloadTls();
 
   // Stops accepting, sends every open stream a `retry:` hint and closes it
-  // (browsers reconnect elsewhere), waits up to drain_timeout. Idempotent.
+  // (browsers reconnect elsewhere), waits up to drain_timeout. The cuts are
+  // spread (at most 2,000 connections a second, over at most half of
+  // drain_timeout) so that the clients do not all come back at once.
+  // Idempotent.
   void Shutdown();
 
   class Impl;

@@ -43,6 +43,12 @@ ABSL_FLAG(absl::Duration, discovery_timeout, absl::Seconds(30),
 ABSL_FLAG(absl::Duration, keepalive, absl::Seconds(15),
           "keep-alive comment period on idle streams");
 ABSL_FLAG(absl::Duration, retry, absl::Seconds(2), "the retry: hint sent when a backend is down");
+ABSL_FLAG(double, retry_jitter, 0.5,
+          "each stream's retry: (and each 503's Retry-After) is --retry times a factor drawn from "
+          "[1 - this, 1 + this], so clients of a dead bridge come back spread out; 0 = exact");
+ABSL_FLAG(int, max_stream_starts_per_second, 0,
+          "new streams per second, bridge-wide; past it EventSource gets a retry: hint, others "
+          "503; 0 = no limit");
 ABSL_FLAG(std::vector<std::string>, cors_origin, {},
           "comma-separated origins allowed by CORS with credentials; * = any, no credentials");
 ABSL_FLAG(std::vector<std::string>, forward_header, {},
@@ -238,6 +244,12 @@ int main(int argc, char** argv) {
   options.listen = absl::GetFlag(FLAGS_listen);
   options.keepalive = absl::GetFlag(FLAGS_keepalive);
   options.retry = absl::GetFlag(FLAGS_retry);
+  if (absl::GetFlag(FLAGS_retry_jitter) < 0 || absl::GetFlag(FLAGS_retry_jitter) > 1) {
+    std::cerr << "gravity-bridge: --retry_jitter must be between 0 and 1\n";
+    return 1;
+  }
+  options.retry_jitter = absl::GetFlag(FLAGS_retry_jitter);
+  options.max_stream_starts_per_second = absl::GetFlag(FLAGS_max_stream_starts_per_second);
   options.cors_origins = absl::GetFlag(FLAGS_cors_origin);
   options.forward_headers = absl::GetFlag(FLAGS_forward_header);
   options.threads = absl::GetFlag(FLAGS_threads);

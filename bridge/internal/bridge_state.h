@@ -6,6 +6,7 @@
 #ifndef GRAVITY_BRIDGE_INTERNAL_BRIDGE_STATE_H_
 #define GRAVITY_BRIDGE_INTERNAL_BRIDGE_STATE_H_
 
+#include <algorithm>
 #include <atomic>
 #include <cstdint>
 #include <memory>
@@ -16,6 +17,7 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/time/clock.h"
 #include "bridge/bridge.h"
 #include "bridge/internal/access_log.h"
 #include "bridge/internal/json_encoder.h"
@@ -80,9 +82,35 @@ class ClientStreamCounter {
   absl::flat_hash_map<std::string, int> counts_ ABSL_GUARDED_BY(mu_);
 };
 
+// A token bucket: `rate` starts per second, with one second of burst.
+// Thread-safe.
+class StartBudget {
+ public:
+  explicit StartBudget(int rate) : rate_(rate), tokens_(rate) {}
+  // True (and one token less) when a start fits; always true with rate 0.
+  bool TryTake() {
+    if (rate_ <= 0) return true;
+    absl::MutexLock lock(&mu_);
+    const absl::Time now = absl::Now();
+    tokens_ = std::min<double>(rate_, tokens_ + absl::ToDoubleSeconds(now - refilled_) * rate_);
+    refilled_ = now;
+    if (tokens_ < 1) return false;
+    tokens_ -= 1;
+    return true;
+  }
+
+ private:
+  const int rate_;
+  absl::Mutex mu_;
+  double tokens_ ABSL_GUARDED_BY(mu_);
+  absl::Time refilled_ ABSL_GUARDED_BY(mu_) = absl::Now();
+};
+
 struct BridgeState {
   explicit BridgeState(BridgeOptions bridge_options)
-      : options(std::move(bridge_options)), client_streams(options.max_streams_per_client) {}
+      : options(std::move(bridge_options)),
+        client_streams(options.max_streams_per_client),
+        start_budget(options.max_stream_starts_per_second) {}
 
   BridgeOptions options;
   // The pool reads from the database: declared first, destroyed last.
@@ -99,6 +127,7 @@ struct BridgeState {
   // whose drop counter it uses.
   std::unique_ptr<AccessLog> access_log;
   ClientStreamCounter client_streams;
+  StartBudget start_budget;
   // Upstream calls not yet deleted. Shared with the calls themselves, which
   // must not own the BridgeState: the last owner of the backend channel must
   // never be a gRPC thread (gRPC 1.51 aborts when a channel dies on one).

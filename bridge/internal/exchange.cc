@@ -88,7 +88,7 @@ PlainResponse UnaryReply(const BridgeState& state, const RoutedMethod& method,
 }
 
 StreamClose CloseStream(const grpc::Status& status, bool headers_sent, bool wants_event_stream,
-                        StreamFormat format, const BridgeState& state) {
+                        StreamFormat format, absl::Duration retry, const BridgeState& state) {
   StreamClose close;
   switch (DecideStreamEnd(status, headers_sent, wants_event_stream)) {
     case StreamEnd::kHttpError:
@@ -107,7 +107,7 @@ StreamClose CloseStream(const grpc::Status& status, bool headers_sent, bool want
       if (!headers_sent && format == StreamFormat::kSse) return close;
       close.body =
           format == StreamFormat::kSse
-              ? SseRetry(state.options.retry)
+              ? SseRetry(retry)
               : NdjsonError(StatusJson(grpc::StatusCode::UNAVAILABLE, status.error_message()));
       return close;
     case StreamEnd::kEndEvent: {
@@ -125,17 +125,27 @@ StreamClose CloseStream(const grpc::Status& status, bool headers_sent, bool want
   return close;
 }
 
-StreamClose CutStreamBytes(bool headers_sent, StreamFormat format, const BridgeOptions& options) {
+StreamClose CutStreamBytes(bool headers_sent, StreamFormat format, absl::Duration retry) {
   StreamClose close;
   close.needs_head = !headers_sent;
   // An SSE head carries the retry: hint already.
   if (headers_sent || format != StreamFormat::kSse) {
     close.body =
         format == StreamFormat::kSse
-            ? SseRetry(options.retry)
+            ? SseRetry(retry)
             : NdjsonError(StatusJson(grpc::StatusCode::UNAVAILABLE, "stream cut; reconnect"));
   }
   return close;
+}
+
+std::optional<PlainResponse> OverStartBudget(BridgeState& state, bool wants_event_stream) {
+  if (state.start_budget.TryTake()) return std::nullopt;
+  state.metrics.starts_over_budget++;
+  if (!wants_event_stream) {
+    return Unavailable("the bridge is over its rate of new streams; retry later", state);
+  }
+  return PlainResponse{http::status::ok, "text/event-stream; charset=utf-8",
+                       SseRetry(JitteredRetry(state.options))};
 }
 
 void LogAccess(BridgeState& state, const AccessRecord& record) {

@@ -50,12 +50,19 @@ struct StreamClose {
   bool needs_head = false;
   std::string body;
 };
+// `retry`: this stream's (jittered) reconnection delay.
 StreamClose CloseStream(const grpc::Status& status, bool headers_sent, bool wants_event_stream,
-                        StreamFormat format, const BridgeState& state);
+                        StreamFormat format, absl::Duration retry, const BridgeState& state);
 
 // The bytes of a stream cut early (drain, max duration): a `retry:` hint and
 // no `end`, so the browser reconnects and resumes. `needs_head` as above.
-StreamClose CutStreamBytes(bool headers_sent, StreamFormat format, const BridgeOptions& options);
+StreamClose CutStreamBytes(bool headers_sent, StreamFormat format, absl::Duration retry);
+
+// The answer to a stream request over max_stream_starts_per_second, or
+// nullopt when the budget has room (and takes its token): an EventSource
+// gets a 200 that is only a jittered `retry:` hint (it reconnects later; a
+// 503 would end it for good), anything else 503 with a jittered Retry-After.
+std::optional<PlainResponse> OverStartBudget(BridgeState& state, bool wants_event_stream);
 
 // One access-log line (when the log is on): a stream's or a unary call's end.
 // The route, never the target: a query may hold ?access_token=.

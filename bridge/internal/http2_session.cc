@@ -91,6 +91,7 @@ struct Http2Session::Stream {
   std::optional<ClientStreamCounter::Slot> client_slot;  // held while it counts
   StreamFormat format = StreamFormat::kSse;
   bool wants_event_stream = false;
+  absl::Duration retry;  // this stream's jittered retry: hint
   bool headers_sent = false;
   bool wrote_since_tick = false;
   Clock::time_point accept_deadline = Clock::time_point::max();
@@ -615,6 +616,10 @@ void Http2Session::EndUnary(Stream& stream, bool cancel, int http_status, grpc::
 // ---- Streams --------------------------------------------------------------------
 
 void Http2Session::StartStream(Stream& stream, StreamPlan plan) {
+  if (auto later = OverStartBudget(*state_, plan.wants_event_stream)) {
+    Respond(stream, std::move(*later));
+    return;
+  }
   stream.client_slot = state_->client_streams.Acquire(client_address_);
   if (!stream.client_slot) {
     Respond(stream, ErrorResponse(grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
@@ -632,6 +637,7 @@ void Http2Session::StartStream(Stream& stream, StreamPlan plan) {
   stream.route = plan.method->grpc_path;
   stream.format = plan.format;
   stream.wants_event_stream = plan.wants_event_stream;
+  stream.retry = JitteredRetry(state_->options);
   state_->metrics.streams_total++;
 
   const google::protobuf::Message& prototype =
@@ -709,7 +715,7 @@ void Http2Session::SubmitStreamHead(Stream& stream) {
   provider.read_callback = ReadBody;
   nghttp2_submit_response(session_, stream.id, nva.data(), nva.size(), &provider);
   // The reconnection delay up front (see Session::AppendStreamHead).
-  if (stream.format == StreamFormat::kSse) AppendBody(stream, SseRetry(state_->options.retry));
+  if (stream.format == StreamFormat::kSse) AppendBody(stream, SseRetry(stream.retry));
 }
 
 void Http2Session::AppendBody(Stream& stream, const std::string& bytes) {
@@ -732,14 +738,14 @@ void Http2Session::FinishStream(Stream& stream, const grpc::Status& status) {
   stream.final_code = status.error_code();
   stream.accept_deadline = Clock::time_point::max();
   WriteStreamClose(stream, CloseStream(status, stream.headers_sent, stream.wants_event_stream,
-                                       stream.format, *state_));
+                                       stream.format, stream.retry, *state_));
 }
 
 void Http2Session::CutStream(Stream& stream) {
   if (stream.state != Stream::State::kStreaming) return;
   stream.final_code = grpc::StatusCode::UNAVAILABLE;
   ReleaseRelay(stream);
-  WriteStreamClose(stream, CutStreamBytes(stream.headers_sent, stream.format, state_->options));
+  WriteStreamClose(stream, CutStreamBytes(stream.headers_sent, stream.format, stream.retry));
 }
 
 void Http2Session::WriteStreamClose(Stream& stream, StreamClose close) {

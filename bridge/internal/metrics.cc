@@ -84,6 +84,10 @@ std::string Metrics::Text() const {
                "TLS handshakes that failed or did not finish within --tls_handshake_timeout.",
                "counter", &out);
   AppendValue("gravity_bridge_tls_handshakes_failed_total", tls_handshakes_failed.load(), &out);
+  AppendHeader("gravity_bridge_starts_over_budget_total",
+               "Stream requests over --max_stream_starts_per_second, told to come back later.",
+               "counter", &out);
+  AppendValue("gravity_bridge_starts_over_budget_total", starts_over_budget.load(), &out);
   AppendHeader("gravity_bridge_streams_ended_total",
                "Streams ended, by final gRPC code (CANCELLED: the client left; UNAVAILABLE: cut "
                "with retry:).",

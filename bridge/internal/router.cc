@@ -4,6 +4,7 @@
 #include <memory>
 #include <optional>
 
+#include "absl/random/random.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -385,6 +386,15 @@ PlainResponse RefusedRequest(http::status status, absl::string_view message, boo
                        close};
 }
 
+absl::Duration JitteredRetry(const BridgeOptions& options) {
+  const double jitter = std::clamp(options.retry_jitter, 0.0, 1.0);
+  if (jitter == 0) return options.retry;
+  thread_local absl::BitGen random;
+  const double factor = absl::Uniform(random, 1 - jitter, 1 + jitter);
+  return std::max(absl::Milliseconds(1),
+                  absl::Floor(options.retry * factor, absl::Milliseconds(1)));
+}
+
 PlainResponse ErrorResponse(const grpc::Status& status, const BridgeState& state) {
   PlainResponse response{static_cast<http::status>(HttpStatusFor(status.error_code())),
                          "application/json",
@@ -394,7 +404,7 @@ PlainResponse ErrorResponse(const grpc::Status& status, const BridgeState& state
   if (response.status == http::status::service_unavailable) {
     // Clients that retry (@gravity/client, proxies) wait this long, not at once.
     const int64_t seconds = std::max<int64_t>(
-        1, absl::ToInt64Seconds(absl::Ceil(state.options.retry, absl::Seconds(1))));
+        1, absl::ToInt64Seconds(absl::Ceil(JitteredRetry(state.options), absl::Seconds(1))));
     response.headers.emplace_back("Retry-After", absl::StrCat(seconds));
   }
   return response;

@@ -72,6 +72,10 @@ PlainResponse ErrorResponse(const grpc::Status& status, const BridgeState& state
 // `message`, and Retry-After.
 PlainResponse Unavailable(absl::string_view message, const BridgeState& state);
 
+// The reconnection delay one client is told: options.retry jittered by
+// options.retry_jitter (whole milliseconds, at least 1 ms). Thread-safe.
+absl::Duration JitteredRetry(const BridgeOptions& options);
+
 // CORS headers for a request from `origin` ("" when none).
 Headers CorsHeaders(const std::string& origin, const BridgeOptions& options);
 

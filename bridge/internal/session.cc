@@ -476,6 +476,10 @@ void Session::Respond(PlainResponse response) {
 // ---- Streams ---------------------------------------------------------------
 
 void Session::StartStream(StreamPlan plan) {
+  if (auto later = OverStartBudget(*state_, plan.wants_event_stream)) {
+    Respond(std::move(*later));
+    return;
+  }
   client_slot_ = state_->client_streams.Acquire(client_address_);
   if (!client_slot_) {
     Respond(ErrorResponse(grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
@@ -499,6 +503,7 @@ void Session::StartStream(StreamPlan plan) {
   wrote_since_tick_ = false;
   format_ = plan.format;
   wants_event_stream_ = plan.wants_event_stream;
+  retry_ = JitteredRetry(state_->options);
   writer_.set_framing(head_only_ ? ConnectionWriter::Framing::kNone
                       : http10_  ? ConnectionWriter::Framing::kRaw
                                  : ConnectionWriter::Framing::kChunked);
@@ -565,7 +570,8 @@ void Session::FinishStream(const grpc::Status& status) {
   ReleaseRelay();  // over or failed: nothing more comes from it
   final_code_ = status.error_code();
   ClearDeadline(kAccept);
-  WriteStreamClose(CloseStream(status, headers_sent_, wants_event_stream_, format_, *state_));
+  WriteStreamClose(
+      CloseStream(status, headers_sent_, wants_event_stream_, format_, retry_, *state_));
 }
 
 void Session::WriteStreamClose(StreamClose close) {
@@ -593,7 +599,7 @@ void Session::CutStream() {
   final_code_ = grpc::StatusCode::UNAVAILABLE;
   state_->metrics.events_sent += writer_.StopDirect();
   ReleaseRelay();
-  WriteStreamClose(CutStreamBytes(headers_sent_, format_, state_->options));
+  WriteStreamClose(CutStreamBytes(headers_sent_, format_, retry_));
 }
 
 void Session::AppendStreamHead() {
@@ -606,7 +612,7 @@ void Session::AppendStreamHead() {
   // The reconnection delay up front: a browser whose bridge dies (no cut
   // with a retry: of its own) then reconnects after --retry, not after its
   // default (3 s in Chromium and eventsource).
-  if (format_ == StreamFormat::kSse) writer_.AppendBody(SseRetry(state_->options.retry));
+  if (format_ == StreamFormat::kSse) writer_.AppendBody(SseRetry(retry_));
 }
 
 void Session::ReleaseRelay() {

@@ -202,6 +202,7 @@ class Session : public Connection, public std::enable_shared_from_this<Session> 
   std::string events_;  // scratch: events taken from the relay
   bool wants_event_stream_ = false;
   StreamFormat format_ = StreamFormat::kSse;
+  absl::Duration retry_;  // this stream's jittered retry: hint
   bool headers_sent_ = false;
   bool wrote_since_tick_ = false;
   // The unary call being served (kCalling).

@@ -7,11 +7,14 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstdio>
+#include <cstring>
 #include <fstream>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <thread>
 #include <vector>
 
@@ -52,8 +55,11 @@ constexpr char kFastPing[] = "/streaming.v1.Streaming/Ping?to=bob&count=3&interv
 
 class BridgeTest : public testing::ExampleServerTest {
  protected:
-  void StartBridge(BridgeOptions options = {}) {
+  // `exact_retry`: retry: hints and Retry-After are exactly --retry (no
+  // jitter), so that tests can compare them.
+  void StartBridge(BridgeOptions options = {}, bool exact_retry = true) {
     options.listen = "127.0.0.1:0";
+    if (exact_retry) options.retry_jitter = 0;
     options.threads = 2;
     auto descriptors = DescriptorsOfLinkedServices({"streaming.v1.Streaming"});
     ASSERT_TRUE(descriptors.ok()) << descriptors.status();
@@ -482,6 +488,85 @@ TEST_P(BridgeWireTest, BridgeShutdownCutsStreamsWithARetryHint) {
   EXPECT_FALSE(absl::StrContains(response.body, "event: end")) << response.body;
 }
 
+// Issue 19: past --max_stream_starts_per_second an EventSource is told to
+// come back later (a 200 that is only a retry: hint: EventSource gives up on
+// a 503) and other clients get 503 with Retry-After.
+TEST_F(BridgeTest, StreamsOverTheStartBudgetAreToldToComeBackLater) {
+  BridgeOptions options;
+  options.max_stream_starts_per_second = 2;
+  StartBridge(options);
+  const std::vector<std::pair<std::string, std::string>> event_stream = {
+      {"Accept", "text/event-stream"}};
+  for (int i = 0; i < 2; ++i) {
+    EXPECT_EQ(ParseSse(Get(kFastPing, event_stream).body).back().event, "end") << i;
+  }
+  HttpResponse later = Get(kFastPing, event_stream);
+  EXPECT_EQ(later.status, 200);
+  EXPECT_EQ(later.header("content-type"), "text/event-stream; charset=utf-8");
+  EXPECT_EQ(later.body, "retry: 2000\n\n");
+  HttpResponse refused = Get(kFastPing);
+  EXPECT_EQ(refused.status, 503);
+  EXPECT_EQ(refused.header("retry-after"), "2");
+  EXPECT_TRUE(absl::StartsWith(refused.body, "{\"code\":14,")) << refused.body;
+  HttpResponse metrics = Get("/metrics");
+  EXPECT_TRUE(absl::StrContains(metrics.body, "gravity_bridge_starts_over_budget_total 2\n"))
+      << metrics.body;
+}
+
+// Issue 19: a drain spreads its cuts (here 200 connections: over 100 ms at
+// 2,000 a second) instead of cutting everyone in the same instant.
+TEST_F(BridgeTest, ShutdownSpreadsItsCuts) {
+  BridgeOptions options;
+  options.drain_timeout = absl::Seconds(2);
+  StartBridge(options);
+  constexpr int kStreams = 200;
+  std::vector<std::unique_ptr<HttpConnection>> connections;
+  for (int i = 0; i < kStreams; ++i) {
+    connections.push_back(std::make_unique<HttpConnection>(bridge_->port()));
+    connections.back()->SendRequest("GET",
+                                    "/streaming.v1.Streaming/Ping?count=1000&interval_ms=1000");
+  }
+  for (auto& connection : connections) {
+    std::string seen;
+    ASSERT_TRUE(connection->ReadUntil("id: 1\n", &seen)) << seen;
+  }
+  std::vector<absl::Time> cut_at(kStreams);
+  std::vector<std::thread> readers;
+  for (int i = 0; i < kStreams; ++i) {
+    readers.emplace_back([&, i] {
+      std::string seen;
+      connections[i]->ReadUntil("0\r\n\r\n", &seen);
+      cut_at[i] = absl::Now();
+    });
+  }
+  const absl::Time start = absl::Now();
+  bridge_->Shutdown();
+  for (auto& reader : readers) reader.join();
+  const auto [first, last] = std::minmax_element(cut_at.begin(), cut_at.end());
+  EXPECT_GT(*last - *first, absl::Milliseconds(50));  // spread, not one burst
+  EXPECT_LT(*last - start, options.drain_timeout);    // and within the drain
+}
+
+// Issue 19: each stream's retry: hint is --retry jittered by ±retry_jitter,
+// so the clients of a bridge that dies come back spread out.
+TEST_F(BridgeTest, EachStreamsRetryHintIsJitteredWithinItsBounds) {
+  BridgeOptions options;
+  options.retry = absl::Seconds(2);
+  options.retry_jitter = 0.5;
+  StartBridge(options, /*exact_retry=*/false);
+  std::set<int> hints;
+  for (int i = 0; i < 20; ++i) {
+    HttpResponse response = Get("/streaming.v1.Streaming/Ping?count=1&interval_ms=1");
+    ASSERT_TRUE(absl::StartsWith(response.body, "retry: ")) << response.body;
+    const int ms = std::atoi(response.body.c_str() + std::strlen("retry: "));
+    EXPECT_GE(ms, 1000);
+    EXPECT_LE(ms, 3000);
+    hints.insert(ms);
+  }
+  // 20 draws from 2,001 values: all equal only if the jitter is not there.
+  EXPECT_GT(hints.size(), 5u);
+}
+
 TEST_P(BridgeWireTest, AStreamOlderThanTheLimitIsCutWithARetryHint) {
   BridgeOptions options;
   options.max_stream_duration = absl::Milliseconds(100);
@@ -513,6 +598,7 @@ TEST_F(BridgeTest, EmbeddedOnTheServersInProcessChannelItServesTheSameStream) {
   ASSERT_TRUE(descriptors.ok()) << descriptors.status();
   BridgeOptions options;
   options.listen = "127.0.0.1:0";
+  options.retry_jitter = 0;  // exact retry: hints
   auto embedded = Bridge::Start(options, server_->InProcessChannel(), *descriptors);
   ASSERT_TRUE(embedded.ok()) << embedded.status();
   auto events = ParseSse(HttpRequest((*embedded)->port(), "GET", kFastPing).body);
@@ -526,6 +612,7 @@ TEST(BridgeUnavailableTest, AnUnreachableBackendGivesSseARetryAndOthers503) {
   ASSERT_TRUE(descriptors.ok());
   BridgeOptions options;
   options.listen = "127.0.0.1:0";
+  options.retry_jitter = 0;  // exact retry: hints
   // Port 1 on loopback: nothing listens there.
   auto bridge =
       Bridge::Start(options, grpc::CreateChannel("127.0.0.1:1", grpc::InsecureChannelCredentials()),
@@ -553,6 +640,7 @@ TEST(BridgeUnavailableTest, ABackendThatNeverAnswersGets504) {
   ASSERT_TRUE(descriptors.ok());
   BridgeOptions options;
   options.listen = "127.0.0.1:0";
+  options.retry_jitter = 0;  // exact retry: hints
   options.accept_timeout = absl::Milliseconds(300);
   auto bridge =
       Bridge::Start(options,
@@ -574,6 +662,7 @@ TEST(BridgeOptionsTest, AReservedForwardHeaderIsRefusedAtStart) {
   for (const char* name : {"grpc-timeout", "x-token-bin", "bad header", "Content-Type"}) {
     BridgeOptions options;
     options.listen = "127.0.0.1:0";
+    options.retry_jitter = 0;  // exact retry: hints
     options.forward_headers = {name};
     auto bridge = Bridge::Start(
         options, grpc::CreateChannel("127.0.0.1:1", grpc::InsecureChannelCredentials()),
@@ -645,6 +734,7 @@ TEST(BridgeBackendLimitTest, ACallOverTheBackendsLimitEndsNoOtherStream) {
   ASSERT_TRUE(descriptors.ok());
   BridgeOptions options;
   options.listen = "127.0.0.1:0";
+  options.retry_jitter = 0;  // exact retry: hints
   auto bridge = Bridge::Start(
       options,
       grpc::CreateChannel(absl::StrCat("127.0.0.1:", port), grpc::InsecureChannelCredentials()),
@@ -720,6 +810,7 @@ TEST(BridgeReadAheadTest, AReaderThatStopsStopsTheUpstreamAndOthersFlow) {
   ASSERT_TRUE(descriptors.ok());
   BridgeOptions options;
   options.listen = "127.0.0.1:0";
+  options.retry_jitter = 0;  // exact retry: hints
   auto bridge =
       Bridge::Start(options,
                     grpc::CreateCustomChannel(server->address(), grpc::InsecureChannelCredentials(),
@@ -965,6 +1056,7 @@ TEST(BridgeStatusDetailsTest, DetailsOfTheStatusAreInTheStatusJson) {
   ASSERT_TRUE(descriptors.ok());
   BridgeOptions options;
   options.listen = "127.0.0.1:0";
+  options.retry_jitter = 0;  // exact retry: hints
   auto bridge = Bridge::Start(
       options, grpc::CreateChannel(server->address(), grpc::InsecureChannelCredentials()),
       *descriptors);
@@ -1007,6 +1099,7 @@ TEST(BridgeDisconnectTest, ABrowserDisconnectCancelsTheBackendWithin100ms) {
   ASSERT_TRUE(descriptors.ok());
   BridgeOptions options;
   options.listen = "127.0.0.1:0";
+  options.retry_jitter = 0;  // exact retry: hints
   auto bridge = Bridge::Start(
       options, grpc::CreateChannel(server->address(), grpc::InsecureChannelCredentials()),
       *descriptors);
@@ -1104,6 +1197,7 @@ TEST(BridgeUnaryCancelTest, AClientThatLeavesCancelsTheBackendCall) {
   ASSERT_TRUE(descriptors.ok());
   BridgeOptions options;
   options.listen = "127.0.0.1:0";
+  options.retry_jitter = 0;  // exact retry: hints
   auto bridge = Bridge::Start(
       options, grpc::CreateChannel(backend->address(), grpc::InsecureChannelCredentials()),
       *descriptors);

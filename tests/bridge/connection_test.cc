@@ -121,6 +121,7 @@ class ConnectionTest : public ::testing::Test {
  protected:
   void StartBridge(BridgeOptions options = {}) {
     options.listen = "127.0.0.1:0";
+    options.retry_jitter = 0;  // exact Retry-After values
     options.threads = 2;
     auto descriptors = DescriptorsOfLinkedServices({"streaming.v1.Streaming"});
     ASSERT_TRUE(descriptors.ok()) << descriptors.status();

@@ -15,7 +15,8 @@ gravity-bridge in front of it (--cors_origin=https://app.example) on ports
 the kernel picks, sets $B to the bridge, and runs each command with bash,
 adding -sS -o <file> -w '%{http_code}' and a --max-time bound so a command
 that never ends fails instead of hanging. BODY-PREFIX is compared with the
-start of the body (\\n is a newline); with curl -i the headers are skipped.
+start of the body (\\n is a newline); with curl -i the headers are skipped;
+`retry: ~2000` stands for the jittered hint (1000 to 3000 ms).
 """
 import argparse
 import os
@@ -26,6 +27,15 @@ import tempfile
 import time
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def jittered_retry(body):
+    """The bridge jitters each stream's retry: hint (--retry 2s, --retry_jitter
+    0.5: 1000 to 3000 ms); the doc writes it as `retry: ~2000`, which matches
+    any value within those bounds."""
+    return re.sub(r"retry: (\d+)\n",
+                  lambda m: "retry: ~2000\n" if 1000 <= int(m.group(1)) <= 3000 else m.group(0),
+                  body)
 
 
 def parse_block(path):
@@ -117,6 +127,7 @@ def main():
             status = result.stdout.strip()
             # 28 is curl's "--max-time reached": how a long stream is meant to end.
             curl_ok = result.returncode in (0, 28)
+            body = jittered_retry(body)
             ok = curl_ok and status == want_status and body.startswith(want_prefix)
             if args.print:
                 print(f"{command}\n  -> {status} {body[:80]!r} (curl exit {result.returncode})")
