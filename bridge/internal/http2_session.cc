@@ -69,6 +69,8 @@ struct Http2Session::Stream {
   std::string cookie;  // HTTP/2 may split Cookie into several fields
   std::string body;
   size_t header_bytes = 0;
+  bool headers_complete = false;  // its header block has ended
+  bool request_complete = false;  // END_STREAM from the client
   bool headers_too_large = false;
   bool body_too_large = false;
   bool trailer = false;
@@ -297,7 +299,12 @@ int Http2Session::OnFrameReceived(nghttp2_session*, const nghttp2_frame* frame, 
   if (frame->hd.type != NGHTTP2_HEADERS && frame->hd.type != NGHTTP2_DATA) return 0;
   Stream* stream = self->Find(frame->hd.stream_id);
   if (stream == nullptr) return 0;
-  if ((frame->hd.flags & NGHTTP2_FLAG_END_STREAM) != 0) self->Dispatch(*stream);
+  // Called once a header block is complete (CONTINUATIONs included).
+  if (frame->hd.type == NGHTTP2_HEADERS) stream->headers_complete = true;
+  if ((frame->hd.flags & NGHTTP2_FLAG_END_STREAM) != 0) {
+    stream->request_complete = true;
+    self->Dispatch(*stream);
+  }
   return 0;
 }
 
@@ -345,6 +352,11 @@ ssize_t Http2Session::ReadBody(nghttp2_session*, int32_t, uint8_t* buffer, size_
     stream->stalled_since = Clock::time_point::max();
     if (stream->ending) {
       *data_flags |= NGHTTP2_DATA_FLAG_EOF;
+      // Answered before its request was complete (413, 408): the client is
+      // asked to stop sending it (RFC 9113 §8.1), after the answer.
+      if (!stream->request_complete) {
+        nghttp2_submit_rst_stream(self->session_, NGHTTP2_FLAG_NONE, stream->id, NGHTTP2_NO_ERROR);
+      }
       return static_cast<ssize_t>(n);
     }
     self->drained_.push_back(stream->id);
@@ -844,8 +856,18 @@ void Http2Session::OnTimer() {
   std::vector<int32_t> stalled;
   for (auto& [id, owned] : streams_) {
     Stream& stream = *owned;
+    if (stream.state == Stream::State::kReading && now >= stream.read_deadline &&
+        !stream.headers_complete) {
+      // A header block never finished: nothing else can be read on this
+      // connection until it is, so the connection ends.
+      nghttp2_session_terminate_session(session_, NGHTTP2_ENHANCE_YOUR_CALM);
+      SendPending();
+      CloseIfDone();
+      if (!closed_ && !writing_) Close();
+      return;
+    }
     if (stream.state == Stream::State::kReading && now >= stream.read_deadline) {
-      // Headers or body late: say so (a silent reset looks like a fault).
+      // The body is late: say so (a silent reset looks like a fault).
       stream.dispatched = true;
       stream.read_deadline = Clock::time_point::max();
       Respond(stream, RefusedRequest(http::status::request_timeout,
