@@ -14,7 +14,10 @@
 //   (retention: max events, max age, MAXLEN) or never had it (the log was
 //   reset), the stream ends with OUT_OF_RANGE saying the history is gone:
 //   never a silent gap. A malformed id ends it with INVALID_ARGUMENT.
-//   An empty `after_id` subscribes from now on.
+//   An empty `after_id` subscribes from now on. With Redis, a resume after
+//   an id among the topic's latest events is served from memory (the resume
+//   window; RedisTopicOptions::resume_window_*), and concurrent resumes from
+//   one id share one Redis read: the same events, in the same order.
 // - Event ids: the id is written into T's field marked (gravity.v1.event_id),
 //   so the bridge's SSE `id:` and Last-Event-ID work unchanged.
 // - Slow subscribers: each event goes into the stream's bounded queue

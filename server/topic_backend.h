@@ -59,6 +59,16 @@ struct TopicPage {
   bool at_end = false;
 };
 
+// How much of its latest history a topic keeps in this process to serve
+// resumes (Subscribe with an id) without reading the log: at most
+// `max_events` events taking at most `max_bytes` of memory (parsed messages,
+// as Message::SpaceUsedLong counts them, plus the id). {0, 0}: no window.
+// A plain value type.
+struct ResumeWindowBounds {
+  size_t max_events = 0;
+  size_t max_bytes = 0;
+};
+
 // The interface; see the file comment for the contract and thread-safety.
 class TopicBackend {
  public:
@@ -103,6 +113,10 @@ class TopicBackend {
   virtual bool integer_ids() const = 0;
   // For messages: "in memory", "redis 127.0.0.1:6379 key gravity:topic:x".
   virtual std::string Describe() const = 0;
+  // The topic's resume window (see ResumeWindowBounds): worth having when
+  // ReadAfter is a round trip (Redis), not when the log is in this process.
+  // Whatever it holds must still be in the log (at most its retention).
+  virtual ResumeWindowBounds resume_window() const { return {}; }
 };
 
 // The in-memory log: a ring of at most `max_events` entries, none older than
@@ -142,6 +156,15 @@ std::unique_ptr<TopicBackend> NewInMemoryTopicBackend(InMemoryTopicOptions optio
 //   COUNT` and checks retention against XINFO STREAM (entries-added, length,
 //   first-entry, max-deleted-entry-id) in the same MULTI/EXEC; a replay that
 //   waited more than 4 x publish_timeout behind others is UNAVAILABLE.
+// - Resumes read Redis only when they must: each topic keeps its latest
+//   events in process (the resume window: at most resume_window_events, and
+//   never more than max_len, taking at most resume_window_bytes), and a
+//   resume after an id inside it is served from there, without a round
+//   trip. A replay read from Redis that joins up with the window extends it
+//   back (when it fits), so the next resume from the same id is served in
+//   process too. Concurrent resumes of a topic from the same id share one
+//   read (single-flight). 0 events or 0 bytes: no window. Topic::Stats()
+//   counts both (replay_reads, replay_pages_from_window, ...).
 // - At most `max_topics` topics are live (started, not stopped) on one hub;
 //   creating one more fails with RESOURCE_EXHAUSTED.
 // - Stopping a topic takes milliseconds (nothing to join; a replay of it in
@@ -165,6 +188,9 @@ struct RedisTopicOptions {
   absl::Duration block_time = absl::Seconds(1);
   absl::Duration max_reconnect_backoff = absl::Seconds(1);
   size_t max_topics = 10000;
+  // The resume window, per topic (not a hub option).
+  size_t resume_window_events = 1000;
+  size_t resume_window_bytes = size_t{1} << 20;
 };
 std::unique_ptr<TopicBackend> NewRedisTopicBackend(RedisTopicOptions options,
                                                    std::string topic_name);

@@ -19,6 +19,18 @@ struct TopicStats {
   // replay fell too far behind): ended with UNAVAILABLE, to resume from the
   // last event id they got.
   uint64_t slow_subscribers_dropped = 0;
+
+  // Where replays got their history (the resume window: see
+  // ResumeWindowBounds in topic_backend.h). With Redis, each replay read is
+  // one round trip (MULTI, XRANGE, XINFO STREAM, EXEC) on the replay thread;
+  // replay_reads / replays is what a resume costs Redis.
+  uint64_t replay_reads = 0;              // reads of the log for replays
+  uint64_t replay_reads_shared = 0;       // replay pages that joined a read already under
+                                          // way from the same id instead of making their own
+  uint64_t replay_pages_from_window = 0;  // replay pages served from the window
+  uint64_t replays_from_window = 0;       // replays that went live without any log read
+  uint64_t window_events = 0;             // events in the window now
+  uint64_t window_bytes = 0;              // and their memory (as bounded)
 };
 
 }  // namespace gravity::server

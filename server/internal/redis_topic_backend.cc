@@ -6,7 +6,9 @@
 // topic of the process made with the same address and hub options. Stop
 // withdraws the topic from the hub: milliseconds (no XREAD BLOCK to wait out),
 // or up to publish_timeout with an XADD of this topic in flight to a hung
-// Redis.
+// Redis. Its resume window (RedisTopicOptions::resume_window_*) is kept by
+// the topic's core (server/internal/resume_window.h), not here.
+#include <algorithm>
 #include <memory>
 #include <string>
 #include <utility>
@@ -27,7 +29,11 @@ class RedisTopicBackend final : public TopicBackend {
   RedisTopicBackend(const RedisTopicOptions& options, std::string topic_name)
       : hub_(RedisTopicHub::For(options)),
         topic_(std::make_shared<RedisTopicHub::TopicState>(options.key_prefix + topic_name,
-                                                           options.max_len)) {}
+                                                           options.max_len)),
+        // Never more than MAXLEN ~ keeps (at least max_len): the window
+        // serves no resume that Redis would refuse as gone.
+        window_{std::min(options.resume_window_events, options.max_len),
+                options.resume_window_bytes} {}
 
   ~RedisTopicBackend() override { Stop(); }
 
@@ -57,10 +63,12 @@ class RedisTopicBackend final : public TopicBackend {
   std::string Describe() const override {
     return absl::StrCat("redis ", hub_->address(), " key ", topic_->key());
   }
+  ResumeWindowBounds resume_window() const override { return window_; }
 
  private:
   const std::shared_ptr<RedisTopicHub> hub_;
   const std::shared_ptr<RedisTopicHub::TopicState> topic_;
+  const ResumeWindowBounds window_;
 };
 
 }  // namespace

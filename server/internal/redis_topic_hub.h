@@ -11,7 +11,9 @@
 // - one publisher thread and connection: Append (synchronous, under a mutex)
 //   and the bounded queue of AppendAsync, sent in pipelined batches;
 // - one replay thread and connection: the history reads of every topic's
-//   resuming subscribers (XRANGE + XINFO in one MULTI/EXEC).
+//   resuming subscribers (XRANGE + XINFO in one MULTI/EXEC), those that the
+//   topic's resume window cannot serve (TopicCore; shared by the resumes
+//   from one id).
 // At most RedisTopicOptions::max_topics topics are live on one hub; starting
 // one more is RESOURCE_EXHAUSTED.
 //

@@ -1,6 +1,7 @@
 #include "server/internal/topic_core.h"
 
 #include <algorithm>
+#include <optional>
 #include <utility>
 
 #include "absl/strings/numbers.h"
@@ -75,7 +76,9 @@ TopicCore::TopicCore(std::string name, std::unique_ptr<TopicBackend> backend,
     : name_(std::move(name)),
       backend_(std::move(backend)),
       prototype_(prototype),
-      id_field_(id_field) {}
+      id_field_(id_field),
+      window_(backend_->resume_window()),
+      window_enabled_(window_.enabled()) {}
 
 TopicCore::~TopicCore() { Stop(); }
 
@@ -86,6 +89,7 @@ void TopicCore::Stop() {
     if (stopped_) return;
     stopped_ = true;
     subscribers.swap(subscribers_);
+    window_.Clear();
   }
   backend_->Stop();
   // Nothing will reach them any more: UNAVAILABLE, so clients resume
@@ -169,6 +173,7 @@ void TopicCore::Subscribe(std::unique_ptr<SubscriberSink> sink, const std::strin
     if (!stopped) {
       // Lock order: mu_, then a subscriber's mu (never the other way).
       absl::MutexLock subscriber_lock(&subscriber->mu);
+      subscriber->joined_at = live_position_;
       if (after_id.empty()) {
         subscriber->state = Subscriber::State::kLive;
         subscriber->cursor = live_position_;
@@ -219,7 +224,7 @@ void TopicCore::Subscribe(std::unique_ptr<SubscriberSink> sink, const std::strin
   if (!subscriber->sink->IsOpen()) MarkEnded(*subscriber);
   if (!after_id.empty()) {
     replays_.fetch_add(1, std::memory_order_relaxed);
-    RequestPage(subscriber);
+    Replay({subscriber});
   }
 }
 
@@ -230,6 +235,15 @@ TopicStats TopicCore::Stats() const {
   stats.subscribers = subscriber_count_.load(std::memory_order_acquire);
   stats.replays = replays_.load(std::memory_order_relaxed);
   stats.slow_subscribers_dropped = slow_dropped_.load(std::memory_order_relaxed);
+  stats.replay_reads = replay_reads_.load(std::memory_order_relaxed);
+  stats.replay_reads_shared = replay_reads_shared_.load(std::memory_order_relaxed);
+  stats.replay_pages_from_window = replay_pages_from_window_.load(std::memory_order_relaxed);
+  stats.replays_from_window = replays_from_window_.load(std::memory_order_relaxed);
+  {
+    absl::MutexLock lock(&mu_);
+    stats.window_events = window_.events();
+    stats.window_bytes = window_.bytes();
+  }
   return stats;
 }
 
@@ -251,6 +265,10 @@ void TopicCore::OnLive(std::vector<TopicEvent> events) {
   {
     absl::MutexLock lock(&mu_);
     live_position_ = last;
+    // In the same critical section as the snapshot: a replay page read from
+    // the window before it does not have this batch, and its subscriber is
+    // in the snapshot (pending); one read after it has the batch.
+    window_.AppendLive(parsed, last);
     subscribers_.erase(std::remove_if(subscribers_.begin(), subscribers_.end(),
                                       [](const SubscriberPtr& s) { return s->ended.load(); }),
                        subscribers_.end());
@@ -280,7 +298,7 @@ void TopicCore::OnLive(std::vector<TopicEvent> events) {
   }
 }
 
-bool TopicCore::SendLocked(Subscriber& subscriber, const Event& event) {
+bool TopicCore::SendLocked(Subscriber& subscriber, const ParsedEvent& event) {
   const bool was_open = subscriber.sink->IsOpen();
   if (subscriber.sink->Send(*event.message)) {
     subscriber.cursor = event.position;
@@ -303,71 +321,141 @@ void TopicCore::EndLocked(Subscriber& subscriber, const absl::Status& status) {
   subscriber.sink->Close(status);
 }
 
-void TopicCore::RequestPage(const SubscriberPtr& subscriber) {
-  // The in-memory backend answers on this thread, Redis on its replay
-  // thread. `call` tells the callback whether this loop is still running
-  // (then the loop asks for the next page: no recursion per page) or has
-  // returned (then the callback asks itself).
-  enum : int { kInCall, kReturned, kMoreWanted };
-  for (;;) {
+void TopicCore::Replay(std::vector<SubscriberPtr> work) {
+  // A backend answers at once on this thread (in memory) or later on its own
+  // (Redis). `call` tells the read's callback whether this loop is still in
+  // the ReadAfter call (then the loop takes the waiters that want more: no
+  // recursion per page) or has gone on (then the callback drives them).
+  struct Call {
+    absl::Mutex mu;
+    bool in_call ABSL_GUARDED_BY(mu) = true;
+    std::vector<SubscriberPtr> more ABSL_GUARDED_BY(mu);
+  };
+  while (!work.empty()) {
+    SubscriberPtr subscriber = std::move(work.back());
+    work.pop_back();
     std::string after_id;
     EventPosition after;
     {
       absl::MutexLock lock(&subscriber->mu);
-      if (subscriber->state != Subscriber::State::kReplaying || subscriber->replay_paused) return;
+      if (subscriber->state != Subscriber::State::kReplaying || subscriber->replay_paused) continue;
       after_id = subscriber->cursor_id;
       after = subscriber->cursor;
     }
-    auto call = std::make_shared<std::atomic<int>>(kInCall);
+    std::optional<ReplayPage> window_page;
+    std::shared_ptr<SharedRead> read;
+    bool issue = false;
+    {
+      absl::MutexLock lock(&mu_);
+      window_page = window_.PageAfter(after, kReplayPageSize);
+      if (!window_page.has_value()) {
+        std::shared_ptr<SharedRead>& slot = reads_[after];
+        if (slot == nullptr) {
+          slot = std::make_shared<SharedRead>();
+          slot->after = after;
+          slot->issued_at = live_position_;
+          issue = true;
+        }
+        slot->waiters.push_back(subscriber);
+        read = slot;
+      }
+    }
+    if (window_page.has_value()) {
+      replay_pages_from_window_.fetch_add(1, std::memory_order_relaxed);
+      if (OnPage(subscriber, *window_page, /*from_window=*/true, EventPosition{})) {
+        work.push_back(std::move(subscriber));
+      }
+      continue;
+    }
+    if (!issue) {
+      // The read under way answers this subscriber too.
+      replay_reads_shared_.fetch_add(1, std::memory_order_relaxed);
+      continue;
+    }
+    replay_reads_.fetch_add(1, std::memory_order_relaxed);
+    auto call = std::make_shared<Call>();
     std::weak_ptr<TopicCore> weak_core = weak_from_this();
-    backend_->ReadAfter(after_id, after, kReplayPageSize,
-                        [weak_core, subscriber, call](absl::StatusOr<TopicPage> page) {
-                          if (!OnPage(weak_core, subscriber, std::move(page))) return;
-                          int expected = kInCall;
-                          if (call->compare_exchange_strong(expected, kMoreWanted)) return;
-                          if (std::shared_ptr<TopicCore> core = weak_core.lock()) {
-                            core->RequestPage(subscriber);
-                          }
-                        });
-    int expected = kInCall;
-    if (call->compare_exchange_strong(expected, kReturned)) return;
+    backend_->ReadAfter(
+        after_id, after, kReplayPageSize, [weak_core, read, call](absl::StatusOr<TopicPage> page) {
+          std::shared_ptr<TopicCore> core = weak_core.lock();
+          if (core == nullptr) {
+            // Only once the topic is gone (its Stop waits for reads): nobody
+            // else can reach the read now.
+            for (const SubscriberPtr& waiter : read->waiters) {
+              absl::MutexLock lock(&waiter->mu);
+              if (waiter->state != Subscriber::State::kReplaying) continue;
+              waiter->state = Subscriber::State::kEnded;
+              waiter->sink->Close(absl::UnavailableError("the topic was stopped"));
+            }
+            return;
+          }
+          std::vector<SubscriberPtr> more = core->FinishRead(*read, std::move(page));
+          {
+            absl::MutexLock lock(&call->mu);
+            if (call->in_call) {
+              call->more = std::move(more);
+              return;
+            }
+          }
+          if (!more.empty()) core->Replay(std::move(more));
+        });
+    absl::MutexLock lock(&call->mu);
+    call->in_call = false;
+    for (SubscriberPtr& more : call->more) work.push_back(std::move(more));
+    call->more.clear();
   }
 }
 
-bool TopicCore::OnPage(const std::weak_ptr<TopicCore>& weak_core, const SubscriberPtr& subscriber,
-                       absl::StatusOr<TopicPage> page) {
-  std::shared_ptr<TopicCore> core = weak_core.lock();
+std::vector<TopicCore::SubscriberPtr> TopicCore::FinishRead(SharedRead& read,
+                                                            absl::StatusOr<TopicPage> raw) {
+  absl::StatusOr<ReplayPage> page =
+      raw.ok() ? absl::StatusOr<ReplayPage>(ParsePage(std::move(*raw))) : raw.status();
+  std::vector<SubscriberPtr> waiters;
+  {
+    absl::MutexLock lock(&mu_);
+    auto it = reads_.find(read.after);
+    if (it != reads_.end() && it->second.get() == &read) reads_.erase(it);
+    waiters.swap(read.waiters);
+    if (page.ok()) window_.AddRead(read.after, *page);
+  }
+  std::vector<SubscriberPtr> more;
+  for (const SubscriberPtr& waiter : waiters) {
+    if (!page.ok()) {
+      absl::MutexLock lock(&waiter->mu);
+      if (waiter->state == Subscriber::State::kReplaying) EndLocked(*waiter, page.status());
+      continue;
+    }
+    if (OnPage(waiter, *page, /*from_window=*/false, read.issued_at)) more.push_back(waiter);
+  }
+  return more;
+}
+
+bool TopicCore::OnPage(const SubscriberPtr& subscriber, const ReplayPage& page, bool from_window,
+                       EventPosition issued_at) {
   absl::ReleasableMutexLock lock(&subscriber->mu);
   if (subscriber->state != Subscriber::State::kReplaying) return false;
-  if (core == nullptr) {
-    subscriber->state = Subscriber::State::kEnded;
-    subscriber->sink->Close(absl::UnavailableError("the topic was stopped"));
-    return false;
-  }
-  if (!page.ok()) {
-    core->EndLocked(*subscriber, page.status());
-    return false;
-  }
+  if (!from_window) subscriber->read_log = true;
   // Stops early once the stream is backlogged: a replay never fills the
   // queue past half its bound, and the rest of the page is read again later.
   bool backlogged = false;
-  for (TopicEvent& raw : page->events) {
-    if (!(raw.position > subscriber->cursor)) continue;
+  for (const EventPtr& event : page.events) {
+    if (!(event->position > subscriber->cursor)) continue;
     if (subscriber->sink->Backlogged()) {
       backlogged = true;
       break;
     }
-    const EventPosition position = raw.position;
-    std::string id = raw.id;
-    absl::StatusOr<EventPtr> event = core->Parse(std::move(raw));
-    if (!event.ok()) {
-      subscriber->cursor = position;  // logged by Parse; never read again
-      subscriber->cursor_id = std::move(id);
-      continue;
-    }
-    if (!core->SendLocked(*subscriber, **event)) return false;
+    if (!SendLocked(*subscriber, *event)) return false;
   }
-  if (!backlogged && page->at_end) {
+  if (!backlogged && page.through > subscriber->cursor) {
+    // Unparsable entries at the page's end (logged by Parse): never read again.
+    subscriber->cursor = page.through;
+    subscriber->cursor_id = page.through_id;
+  }
+  // A backend read that was asked for before this subscriber joined the list
+  // may have missed events that reached the live feed before it joined: not
+  // the end for it, read on (from the window, most likely).
+  const bool at_end = page.at_end && (from_window || !(issued_at < subscriber->joined_at));
+  if (!backlogged && at_end) {
     // The log is sent up to where it ended when read. Live events that came
     // meanwhile and are not sent yet are read from the log too (paced like
     // the rest); once none is left, the subscriber goes live. No live batch
@@ -378,16 +466,21 @@ bool TopicCore::OnPage(const std::weak_ptr<TopicCore>& weak_core, const Subscrib
     }
     if (subscriber->pending.empty()) {
       subscriber->state = Subscriber::State::kLive;
+      if (!subscriber->read_log) replays_from_window_.fetch_add(1, std::memory_order_relaxed);
       return false;
     }
   }
   if (!backlogged && !subscriber->sink->Backlogged()) return true;
   // Wait for the queue to drain (OnDrained calls ResumeReplay). It may have
-  // drained between the check and now: look again once unlocked.
+  // drained between the check and now: look again once unlocked, and go on
+  // here unless the hook took the replay over meanwhile.
   subscriber->replay_paused = true;
   lock.Release();
-  if (!subscriber->sink->Backlogged()) core->ResumeReplay(subscriber);
-  return false;
+  if (subscriber->sink->Backlogged()) return false;
+  absl::MutexLock relock(&subscriber->mu);
+  if (!subscriber->replay_paused) return false;
+  subscriber->replay_paused = false;
+  return true;
 }
 
 void TopicCore::ResumeReplay(const SubscriberPtr& subscriber) {
@@ -396,11 +489,26 @@ void TopicCore::ResumeReplay(const SubscriberPtr& subscriber) {
     if (!subscriber->replay_paused) return;
     subscriber->replay_paused = false;
   }
-  RequestPage(subscriber);
+  Replay({subscriber});
+}
+
+ReplayPage TopicCore::ParsePage(TopicPage raw) const {
+  ReplayPage page;
+  page.at_end = raw.at_end;
+  page.events.reserve(raw.events.size());
+  if (!raw.events.empty()) {
+    page.through = raw.events.back().position;
+    page.through_id = raw.events.back().id;
+  }
+  for (TopicEvent& event : raw.events) {
+    absl::StatusOr<EventPtr> parsed = Parse(std::move(event));
+    if (parsed.ok()) page.events.push_back(std::move(*parsed));
+  }
+  return page;
 }
 
 absl::StatusOr<TopicCore::EventPtr> TopicCore::Parse(TopicEvent raw) const {
-  auto event = std::make_shared<Event>();
+  auto event = std::make_shared<ParsedEvent>();
   event->message.reset(prototype_.New());
   if (!event->message->ParseFromString(raw.payload)) {
     Log(LogSeverity::kError, absl::StrCat("topic ", name_, ": event ", raw.id, " is not a ",
@@ -448,6 +556,12 @@ absl::StatusOr<TopicCore::EventPtr> TopicCore::Parse(TopicEvent raw) const {
   }
   event->id = std::move(raw.id);
   event->position = raw.position;
+  if (window_enabled_) {
+    // What holding it costs: the message, the id, the event and its
+    // shared_ptr control block, the window's slot.
+    event->bytes = event->message->SpaceUsedLong() + event->id.capacity() + sizeof(ParsedEvent) +
+                   2 * sizeof(void*) + sizeof(ParsedEventPtr);
+  }
   return EventPtr(std::move(event));
 }
 
