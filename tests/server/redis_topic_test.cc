@@ -8,7 +8,9 @@
 // the largest possible id (OUT_OF_RANGE); topics destroyed while their
 // readers block in XREAD (at once); what many topics cost (one hub: a bounded
 // number of threads and Redis connections whatever the number of topics),
-// the bound on live topics, and many topics' events interleaved.
+// the bound on live topics, and many topics' events interleaved; the resume
+// window and single-flight replay reads (Redis reads counted by the topic's
+// stats and by Redis' INFO commandstats).
 #include <dirent.h>
 #include <stdlib.h>
 
@@ -796,6 +798,288 @@ TEST_F(RedisTopicTest, ATopicCreatedWhileTheReaderBlocksGetsItsFirstEventPromptl
   ASSERT_TRUE(late->Publish(ChatMessage("prompt")).ok());
   ASSERT_TRUE(WaitFor([&] { return subscriber->count() == 1; }, absl::Seconds(10)));
   EXPECT_LT(absl::Now() - start, absl::Seconds(2));
+}
+
+// Issue 19: resumes must not multiply Redis reads. Each topic keeps its
+// latest events in process (the resume window); a resume inside it reads
+// nothing from Redis, one outside it reads Redis, and resumes of a topic
+// from the same id share a read (single-flight) or, once a read has joined
+// up with the window, are served from it.
+
+// Calls of `command` (lower case) that Redis counted (INFO commandstats;
+// the commands inside a MULTI/EXEC are counted one by one).
+long long CommandCalls(RedisAdmin& admin, absl::string_view command) {
+  const std::string info = admin.Run({"INFO", "commandstats"});
+  const std::string key = absl::StrCat("cmdstat_", command, ":calls=");
+  const size_t at = info.find(key);
+  if (at == std::string::npos) return 0;
+  long long calls = 0;
+  const size_t digits = at + key.size();
+  const size_t end = info.find(',', digits);
+  return absl::SimpleAtoi(info.substr(digits, end - digits), &calls) ? calls : -1;
+}
+
+// Publishes `n` events and waits until the topic's reader has delivered
+// them (so they are in its window). Their ids.
+std::vector<std::string> PublishAndWait(ChatTopic& topic, int n) {
+  const uint64_t delivered = topic.Stats().events_delivered;
+  std::vector<std::string> ids;
+  for (int i = 0; i < n; ++i) {
+    absl::StatusOr<std::string> id = topic.Publish(ChatMessage(absl::StrCat(i)));
+    EXPECT_TRUE(id.ok()) << id.status();
+    if (id.ok()) ids.push_back(*id);
+  }
+  EXPECT_TRUE(
+      WaitFor([&] { return topic.Stats().events_delivered == delivered + n; }, absl::Seconds(20)));
+  return ids;
+}
+
+TEST_F(RedisTopicTest, AResumeInsideTheWindowReadsNothingFromRedis) {
+  auto topic = MakeTopic("window");
+  ASSERT_NE(topic, nullptr);
+  TopicHarness harness(topic.get());
+  std::vector<std::string> ids = PublishAndWait(*topic, 50);
+  ASSERT_EQ(ids.size(), 50u);
+  EXPECT_EQ(topic->Stats().window_events, 50u);
+  EXPECT_GT(topic->Stats().window_bytes, 50u * 50);
+  RedisAdmin admin(redis_->port());
+  const long long xrange_before = CommandCalls(admin, "xrange");
+
+  auto middle = harness.Subscribe(ids[9]);
+  auto last = harness.Subscribe(ids[49]);  // the usual case: nothing missed yet
+  ASSERT_TRUE(WaitFor([&] { return middle->count() == 40; }, absl::Seconds(20)));
+  ASSERT_TRUE(WaitFor([&] { return topic->Stats().replays_from_window == 2; }, absl::Seconds(20)));
+  absl::StatusOr<std::string> live = topic->Publish(ChatMessage("live"));
+  ASSERT_TRUE(live.ok()) << live.status();
+  ASSERT_TRUE(
+      WaitFor([&] { return middle->count() == 41 && last->count() == 1; }, absl::Seconds(20)));
+  std::vector<std::string> want(ids.begin() + 10, ids.end());
+  want.push_back(*live);
+  EXPECT_EQ(middle->ids(), want);
+  EXPECT_EQ(last->ids(), std::vector<std::string>{*live});
+
+  const TopicStats stats = topic->Stats();
+  EXPECT_EQ(stats.replays, 2u);
+  EXPECT_EQ(stats.replay_reads, 0u);
+  EXPECT_GE(stats.replay_pages_from_window, 2u);
+  EXPECT_EQ(stats.window_events, 51u);
+  EXPECT_EQ(CommandCalls(admin, "xrange") - xrange_before, 0);
+}
+
+TEST_F(RedisTopicTest, AResumeOutsideTheWindowFallsBackToRedis) {
+  RedisTopicOptions options = Options();
+  options.resume_window_events = 20;
+  auto topic = MakeTopic("outside", options);
+  ASSERT_NE(topic, nullptr);
+  TopicHarness harness(topic.get());
+  std::vector<std::string> ids = PublishAndWait(*topic, 100);
+  ASSERT_EQ(ids.size(), 100u);
+  EXPECT_EQ(topic->Stats().window_events, 20u);
+  RedisAdmin admin(redis_->port());
+  const long long xrange_before = CommandCalls(admin, "xrange");
+
+  // 90 events to replay: read from Redis (they do not fit the window, so
+  // they do not join it; a second resume from there reads Redis again).
+  auto first = harness.Subscribe(ids[9]);
+  ASSERT_TRUE(WaitFor([&] { return first->count() == 90; }, absl::Seconds(20)));
+  auto second = harness.Subscribe(ids[9]);
+  ASSERT_TRUE(WaitFor([&] { return second->count() == 90; }, absl::Seconds(20)));
+  // Inside the window: no read.
+  auto inside = harness.Subscribe(ids[85]);
+  ASSERT_TRUE(WaitFor([&] { return inside->count() == 14; }, absl::Seconds(20)));
+  ASSERT_TRUE(WaitFor([&] { return topic->Stats().replays_from_window == 1; }, absl::Seconds(20)));
+  // Retention still answers from Redis: gone is gone.
+  absl::StatusOr<std::string> live = topic->Publish(ChatMessage("live"));
+  ASSERT_TRUE(live.ok()) << live.status();
+  ids.push_back(*live);
+  ASSERT_TRUE(WaitFor(
+      [&] { return first->count() == 91 && second->count() == 91 && inside->count() == 15; },
+      absl::Seconds(20)));
+  EXPECT_EQ(first->ids(), std::vector<std::string>(ids.begin() + 10, ids.end()));
+  EXPECT_EQ(second->ids(), std::vector<std::string>(ids.begin() + 10, ids.end()));
+  EXPECT_EQ(inside->ids(), std::vector<std::string>(ids.begin() + 86, ids.end()));
+
+  const TopicStats stats = topic->Stats();
+  EXPECT_EQ(stats.replays, 3u);
+  EXPECT_EQ(stats.replay_reads, 2u);  // one page each (90 < 256)
+  EXPECT_EQ(stats.replays_from_window, 1u);
+  EXPECT_EQ(stats.window_events, 20u);
+  EXPECT_EQ(CommandCalls(admin, "xrange") - xrange_before, 2);
+}
+
+// The window is bounded by bytes as well as by count.
+TEST_F(RedisTopicTest, TheResumeWindowIsBoundedByBytes) {
+  RedisTopicOptions options = Options();
+  options.resume_window_bytes = 16 * 1024;
+  auto topic = MakeTopic("bytes", options);
+  ASSERT_NE(topic, nullptr);
+  TopicHarness harness(topic.get());
+  const uint64_t delivered = topic->Stats().events_delivered;
+  std::vector<std::string> ids;
+  for (int i = 0; i < 200; ++i) {
+    absl::StatusOr<std::string> id = topic->Publish(ChatMessage(std::string(500, 'x')));
+    ASSERT_TRUE(id.ok()) << id.status();
+    ids.push_back(*id);
+  }
+  ASSERT_TRUE(WaitFor([&] { return topic->Stats().events_delivered == delivered + 200; },
+                      absl::Seconds(20)));
+  TopicStats stats = topic->Stats();
+  EXPECT_LE(stats.window_bytes, 16u * 1024);
+  EXPECT_GT(stats.window_bytes, 8u * 1024);
+  EXPECT_GT(stats.window_events, 10u);
+  EXPECT_LT(stats.window_events, 32u);  // each event is more than 500 bytes
+  auto inside = harness.Subscribe(ids[195]);
+  auto outside = harness.Subscribe(ids[100]);
+  ASSERT_TRUE(
+      WaitFor([&] { return inside->count() == 4 && outside->count() == 99; }, absl::Seconds(20)));
+  EXPECT_EQ(inside->ids(), std::vector<std::string>(ids.begin() + 196, ids.end()));
+  EXPECT_EQ(outside->ids(), std::vector<std::string>(ids.begin() + 101, ids.end()));
+  stats = topic->Stats();
+  EXPECT_EQ(stats.replays_from_window, 1u);
+  EXPECT_EQ(stats.replay_reads, 1u);
+}
+
+// Single-flight: 100 resumes from one id outside the window, all asked for
+// while the first one's read is still under way (Redis paused), make one
+// Redis read between them.
+TEST_F(RedisTopicTest, HundredConcurrentResumesFromOneIdShareOneRedisRead) {
+  RedisTopicOptions options = Options();
+  options.resume_window_events = 10;           // 50 events to replay do not fit
+  options.publish_timeout = absl::Seconds(3);  // a replay waits up to 4 x this
+  options.block_time = absl::Seconds(2);
+  auto topic = MakeTopic("herd", options);
+  ASSERT_NE(topic, nullptr);
+  TopicHarness harness(topic.get());
+  std::vector<std::string> ids = PublishAndWait(*topic, 100);
+  ASSERT_EQ(ids.size(), 100u);
+  RedisAdmin admin(redis_->port());
+  const long long xrange_before = CommandCalls(admin, "xrange");
+
+  constexpr int kResumes = 100;
+  redis_->Pause();
+  std::vector<std::shared_ptr<RecordingSubscriber>> resumed;
+  for (int i = 0; i < kResumes; ++i) resumed.push_back(harness.Subscribe(ids[49]));
+  const bool all_waiting = WaitFor(
+      [&] {
+        const TopicStats stats = topic->Stats();
+        return stats.replays == kResumes && stats.replay_reads_shared == kResumes - 1;
+      },
+      absl::Seconds(8));
+  redis_->Resume();
+  ASSERT_TRUE(all_waiting) << topic->Stats().replays << " replays, "
+                           << topic->Stats().replay_reads_shared << " shared";
+  const std::vector<std::string> want(ids.begin() + 50, ids.end());
+  for (const auto& subscriber : resumed) {
+    ASSERT_TRUE(WaitFor([&] { return subscriber->count() == want.size(); }, absl::Seconds(20)))
+        << subscriber->count();
+    EXPECT_EQ(subscriber->ids(), want);
+  }
+  const TopicStats stats = topic->Stats();
+  const long long xrange_calls = CommandCalls(admin, "xrange") - xrange_before;
+  std::cout << kResumes << " concurrent resumes from one id: " << stats.replay_reads
+            << " replay read(s) (stats), " << xrange_calls << " XRANGE (Redis commandstats), "
+            << stats.replay_reads_shared << " shared" << std::endl;
+  EXPECT_EQ(stats.replay_reads, 1u);
+  EXPECT_EQ(xrange_calls, 1);
+  EXPECT_EQ(stats.replays_from_window, 0u);
+}
+
+// A herd that comes to an instance whose topic was not live (a second
+// server; or the room made by the first resume): the first resume reads
+// Redis, and its read starts the window at the resume id, so the others
+// from that id, concurrent or not, are served in process.
+TEST_F(RedisTopicTest, AHerdResumingFromOneIdOnAFreshTopicReadsRedisOnce) {
+  auto writer = MakeTopic("fresh");
+  ASSERT_NE(writer, nullptr);
+  std::vector<std::string> ids = PublishAndWait(*writer, 100);
+  ASSERT_EQ(ids.size(), 100u);
+  auto topic = MakeTopic("fresh");  // the other instance's, created after
+  ASSERT_NE(topic, nullptr);
+  TopicHarness harness(topic.get());
+  RedisAdmin admin(redis_->port());
+  const long long xrange_before = CommandCalls(admin, "xrange");
+
+  constexpr int kResumes = 100;
+  std::vector<std::shared_ptr<RecordingSubscriber>> resumed;
+  for (int i = 0; i < kResumes; ++i) {
+    resumed.push_back(harness.Subscribe(ids[49]));
+    if (i % 10 == 0) absl::SleepFor(absl::Milliseconds(5));  // some after the read
+  }
+  std::vector<std::string> want(ids.begin() + 50, ids.end());
+  for (const auto& subscriber : resumed) {
+    ASSERT_TRUE(WaitFor([&] { return subscriber->count() == want.size(); }, absl::Seconds(20)))
+        << subscriber->count();
+  }
+  ASSERT_TRUE(WaitFor([&] { return topic->Stats().subscribers == kResumes; }, absl::Seconds(20)));
+  absl::StatusOr<std::string> live = writer->Publish(ChatMessage("live"));
+  ASSERT_TRUE(live.ok()) << live.status();
+  want.push_back(*live);
+  for (const auto& subscriber : resumed) {
+    ASSERT_TRUE(WaitFor([&] { return subscriber->count() == want.size(); }, absl::Seconds(20)))
+        << subscriber->count();
+    EXPECT_EQ(subscriber->ids(), want);
+  }
+  const TopicStats stats = topic->Stats();
+  const long long xrange_calls = CommandCalls(admin, "xrange") - xrange_before;
+  std::cout << kResumes << " resumes from one id on a fresh topic: " << stats.replay_reads
+            << " replay read(s), " << xrange_calls << " XRANGE, " << stats.replay_reads_shared
+            << " shared, " << stats.replays_from_window << " from the window" << std::endl;
+  EXPECT_EQ(stats.replay_reads, 1u);
+  EXPECT_EQ(xrange_calls, 1);
+  EXPECT_EQ(stats.replay_reads_shared + stats.replays_from_window, kResumes - 1u);
+  EXPECT_EQ(stats.window_events, 51u);
+}
+
+// The hand-over from Redis pages to window pages to live, with publishes
+// running all along and the window moving under the replays: resumes from
+// ids outside the window (Redis, then the window), inside it, and several
+// from one id at once (a shared read, which those that joined after it was
+// asked for may not take as the end). Every subscriber gets every event
+// after its id once, in log order.
+TEST_F(RedisTopicTest, ResumesAcrossTheWindowEdgeWhilePublishingGetEveryEventOnceInOrder) {
+  RedisTopicOptions options = Options();
+  options.resume_window_events = 50;
+  auto topic = MakeTopic("edge", options);
+  ASSERT_NE(topic, nullptr);
+  TopicHarness harness(topic.get());
+  std::vector<std::string> ids = PublishAndWait(*topic, 300);
+  ASSERT_EQ(ids.size(), 300u);
+  std::vector<std::string> during;
+  std::atomic<bool> publishing{true};
+  std::thread publisher([&] {
+    for (int i = 0; i < 400; ++i) {
+      absl::StatusOr<std::string> id = topic->Publish(ChatMessage("during"));
+      EXPECT_TRUE(id.ok()) << id.status();
+      if (id.ok()) during.push_back(*id);
+      if (i % 4 == 0) absl::SleepFor(absl::Microseconds(500));
+    }
+    publishing = false;
+  });
+  // From 0 (Redis: two pages, then the window) to 280 (inside the window at
+  // first), three resumes per id, twice while the publisher runs.
+  std::vector<std::pair<size_t, std::shared_ptr<RecordingSubscriber>>> resumed;
+  for (int round = 0; round < 2 && publishing; ++round) {
+    for (size_t from = 0; from < 300; from += 20) {
+      for (int copy = 0; copy < 3; ++copy) resumed.emplace_back(from, harness.Subscribe(ids[from]));
+    }
+    absl::SleepFor(absl::Milliseconds(20));
+  }
+  publisher.join();
+  ids.insert(ids.end(), during.begin(), during.end());
+  for (const auto& [from, subscriber] : resumed) {
+    const std::vector<std::string> want(ids.begin() + from + 1, ids.end());
+    ASSERT_TRUE(WaitFor([&] { return subscriber->count() >= want.size(); }, absl::Seconds(30)))
+        << "resumed after " << ids[from] << ": " << subscriber->count() << " of " << want.size();
+    EXPECT_EQ(subscriber->ids(), want) << "resumed after " << ids[from];
+  }
+  const TopicStats stats = topic->Stats();
+  std::cout << resumed.size() << " resumes while publishing: " << stats.replay_reads
+            << " replay reads, " << stats.replay_reads_shared << " shared, "
+            << stats.replay_pages_from_window << " pages from the window, "
+            << stats.replays_from_window << " resumes all from the window" << std::endl;
+  EXPECT_GT(stats.replay_reads, 0u);
+  EXPECT_GT(stats.replay_pages_from_window, 0u);
+  EXPECT_EQ(stats.slow_subscribers_dropped, 0u);
 }
 
 }  // namespace
