@@ -32,6 +32,9 @@
 namespace gravity::server {
 
 template <typename T>
+class Topic;
+
+template <typename T>
 class Stream {
  public:
   explicit Stream(std::shared_ptr<internal::StreamCore> core) : core_(std::move(core)) {}
@@ -80,6 +83,10 @@ class Stream {
   const std::string& last_event_id() const { return core_->call().last_event_id(); }
 
  private:
+  // A topic sends each event's bytes, serialized once for all its subscribers.
+  friend class Topic<T>;
+  bool SendSerialized(const grpc::ByteBuffer& bytes) const { return core_->SendSerialized(bytes); }
+
   std::function<void()> Bind(std::function<void(Stream&)> fn) const {
     return [stream = *this, fn = std::move(fn)]() mutable { fn(stream); };
   }

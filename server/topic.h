@@ -120,8 +120,8 @@ class Topic {
   class StreamSink final : public internal::SubscriberSink {
    public:
     explicit StreamSink(Stream<T> stream) : stream_(std::move(stream)) {}
-    bool Send(const google::protobuf::Message& message) override {
-      return stream_.Send(static_cast<const T&>(message));
+    bool SendSerialized(const grpc::ByteBuffer& bytes) override {
+      return stream_.SendSerialized(bytes);
     }
     void Close(const absl::Status& status) override { stream_.Close(status); }
     bool IsOpen() const override { return stream_.IsOpen(); }

@@ -15,6 +15,9 @@ struct TopicStats {
   uint64_t subscribers = 0;       // open subscriptions now (each counted once it
                                   // gets every event published from then on)
   uint64_t replays = 0;           // subscriptions that resumed after an id
+  // Events serialized for sending: once per event read from the log, however
+  // many subscribers it goes to (they share the bytes).
+  uint64_t events_encoded = 0;
   // Subscribers cut for being too slow (their queue reached its bound, or a
   // replay fell too far behind): ended with UNAVAILABLE, to resume from the
   // last event id they got.

@@ -26,6 +26,7 @@
 #include <vector>
 
 #include "google/protobuf/message.h"
+#include "grpcpp/support/byte_buffer.h"
 #include "server/topic_backend.h"
 
 namespace gravity::server::internal {
@@ -36,6 +37,10 @@ struct ParsedEvent {
   std::string id;
   EventPosition position;
   std::unique_ptr<google::protobuf::Message> message;
+  // The message serialized once, when it was parsed: every subscriber it is
+  // sent to shares these bytes (a copy of a ByteBuffer only refs its slices),
+  // so a broadcast to N streams is encoded once, not N times.
+  grpc::ByteBuffer wire;
   size_t bytes = 0;  // what the window counts for it (0 when there is none)
 };
 using ParsedEventPtr = std::shared_ptr<const ParsedEvent>;

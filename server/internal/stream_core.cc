@@ -77,6 +77,10 @@ bool StreamCore::Send(const google::protobuf::MessageLite& message) {
     Close(serialized);
     return false;
   }
+  return SendSerialized(std::move(buffer));
+}
+
+bool StreamCore::SendSerialized(grpc::ByteBuffer buffer) {
   const size_t bytes = buffer.Length();
   Actions actions;
   bool accepted = false;

@@ -53,6 +53,9 @@ class StreamCore : public std::enable_shared_from_this<StreamCore> {
 
   // Serializes on the caller's thread and queues. False once the stream ended.
   bool Send(const google::protobuf::MessageLite& message);
+  // The same with the message already serialized (a topic's broadcast: the
+  // bytes are shared, not copied).
+  bool SendSerialized(grpc::ByteBuffer buffer);
   // Ends after the queued messages have gone out. Later calls do nothing.
   void Close(grpc::Status status);
 

@@ -7,6 +7,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "gravity/v1/options.pb.h"
+#include "grpcpp/impl/codegen/proto_utils.h"
 #include "server/log.h"
 
 namespace gravity::server::internal {
@@ -234,6 +235,7 @@ TopicStats TopicCore::Stats() const {
   stats.events_delivered = events_delivered_.load(std::memory_order_relaxed);
   stats.subscribers = subscriber_count_.load(std::memory_order_acquire);
   stats.replays = replays_.load(std::memory_order_relaxed);
+  stats.events_encoded = events_encoded_.load(std::memory_order_relaxed);
   stats.slow_subscribers_dropped = slow_dropped_.load(std::memory_order_relaxed);
   stats.replay_reads = replay_reads_.load(std::memory_order_relaxed);
   stats.replay_reads_shared = replay_reads_shared_.load(std::memory_order_relaxed);
@@ -300,7 +302,7 @@ void TopicCore::OnLive(std::vector<TopicEvent> events) {
 
 bool TopicCore::SendLocked(Subscriber& subscriber, const ParsedEvent& event) {
   const bool was_open = subscriber.sink->IsOpen();
-  if (subscriber.sink->Send(*event.message)) {
+  if (subscriber.sink->SendSerialized(event.wire)) {
     subscriber.cursor = event.position;
     subscriber.cursor_id = event.id;
     return true;
@@ -554,13 +556,20 @@ absl::StatusOr<TopicCore::EventPtr> TopicCore::Parse(TopicEvent raw) const {
                                           id_field_->full_name(), "; skipped"));
     return absl::DataLossError("event id does not fit");
   }
+  bool own_buffer = false;
+  if (!grpc::SerializationTraits<google::protobuf::MessageLite>::Serialize(
+           *event->message, &event->wire, &own_buffer)
+           .ok()) {
+    return absl::DataLossError("event does not serialize");
+  }
+  events_encoded_.fetch_add(1, std::memory_order_relaxed);
   event->id = std::move(raw.id);
   event->position = raw.position;
   if (window_enabled_) {
     // What holding it costs: the message, the id, the event and its
     // shared_ptr control block, the window's slot.
-    event->bytes = event->message->SpaceUsedLong() + event->id.capacity() + sizeof(ParsedEvent) +
-                   2 * sizeof(void*) + sizeof(ParsedEventPtr);
+    event->bytes = event->message->SpaceUsedLong() + event->wire.Length() + event->id.capacity() +
+                   sizeof(ParsedEvent) + 2 * sizeof(void*) + sizeof(ParsedEventPtr);
   }
   return EventPtr(std::move(event));
 }

@@ -46,7 +46,8 @@ namespace internal {
 class SubscriberSink {
  public:
   virtual ~SubscriberSink() = default;
-  virtual bool Send(const google::protobuf::Message& message) = 0;
+  // Sends one event's message, serialized once for every subscriber.
+  virtual bool SendSerialized(const grpc::ByteBuffer& bytes) = 0;
   virtual void Close(const absl::Status& status) = 0;
   virtual bool IsOpen() const = 0;
   virtual bool Backlogged() const = 0;
@@ -167,6 +168,7 @@ class TopicCore : public std::enable_shared_from_this<TopicCore> {
 
   std::atomic<uint64_t> events_published_{0};
   std::atomic<uint64_t> events_delivered_{0};
+  mutable std::atomic<uint64_t> events_encoded_{0};  // Parse is const
   std::atomic<uint64_t> subscriber_count_{0};
   std::atomic<uint64_t> replays_{0};
   std::atomic<uint64_t> slow_dropped_{0};
