@@ -51,7 +51,10 @@ void PrintStats(const gravity::examples::ChatRooms& rooms) {
     std::cout << "chat-server stats room=" << name << " published=" << stats.events_published
               << " delivered=" << stats.events_delivered << " subscribers=" << stats.subscribers
               << " replays=" << stats.replays << " slow_dropped=" << stats.slow_subscribers_dropped
-              << std::endl;
+              << " encoded=" << stats.events_encoded << " replay_reads=" << stats.replay_reads
+              << " replay_reads_shared=" << stats.replay_reads_shared
+              << " replays_from_window=" << stats.replays_from_window
+              << " window_events=" << stats.window_events << std::endl;
   }
 }
 
