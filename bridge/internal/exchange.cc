@@ -153,9 +153,10 @@ void LogAccess(BridgeState& state, const AccessRecord& record) {
   state.access_log->Write(absl::StrCat(
       "{\"time\":\"", absl::FormatTime("%Y-%m-%dT%H:%M:%E3SZ", absl::Now(), absl::UTCTimeZone()),
       "\",\"client\":\"", *record.client, "\",\"protocol\":\"", ProtocolName(record.protocol),
-      "\",\"route\":\"", *record.route, "\",\"status\":", record.http_status, ",\"code\":",
-      static_cast<int>(record.code), ",\"events\":", record.events, ",\"bytes\":", record.bytes,
-      ",\"duration_ms\":", absl::ToInt64Milliseconds(record.duration), "}"));
+      "\",\"route\":\"", *record.route, "\",\"status\":", record.http_status,
+      ",\"code\":", static_cast<int>(record.code), ",\"events\":", record.events,
+      ",\"bytes\":", record.bytes, ",\"duration_ms\":", absl::ToInt64Milliseconds(record.duration),
+      ",\"trace_id\":\"", record.trace_id != nullptr ? *record.trace_id : std::string(), "\"}"));
 }
 
 }  // namespace gravity::bridge::internal

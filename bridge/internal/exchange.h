@@ -69,6 +69,7 @@ std::optional<PlainResponse> OverStartBudget(BridgeState& state, bool wants_even
 struct AccessRecord {
   const std::string* client = nullptr;
   const std::string* route = nullptr;
+  const std::string* trace_id = nullptr;  // may be empty
   Protocol protocol = Protocol::kHttp1;
   int http_status = 0;
   grpc::StatusCode code = grpc::StatusCode::OK;

@@ -15,6 +15,7 @@
 #include "boost/asio/write.hpp"
 #include "bridge/internal/status_mapping.h"
 #include "bridge/internal/stream_format.h"
+#include "bridge/internal/trace_context.h"
 
 namespace gravity::bridge::internal {
 
@@ -106,6 +107,7 @@ struct Http2Session::Stream {
   absl::Time arrived;
   Clock::time_point started;
   std::string route;
+  std::string trace_id;  // of the call's traceparent
   grpc::StatusCode final_code = grpc::StatusCode::CANCELLED;
   int final_http = 0;
   int64_t events = 0;
@@ -586,6 +588,7 @@ void Http2Session::StartUnary(Stream& stream, UnaryPlan plan) {
   stream.state = Stream::State::kCalling;
   stream.unary_method = plan.method;
   stream.route = plan.method->grpc_path;
+  stream.trace_id = TraceIdOf(plan.metadata);
   stream.started = Clock::now();
   state_->metrics.unary_calls_total++;
   // Called on a gRPC thread: only a post, through a weak reference.
@@ -647,6 +650,7 @@ void Http2Session::StartStream(Stream& stream, StreamPlan plan) {
   stream.state = Stream::State::kStreaming;
   stream.started = Clock::now();
   stream.route = plan.method->grpc_path;
+  stream.trace_id = TraceIdOf(plan.metadata);
   stream.format = plan.format;
   stream.wants_event_stream = plan.wants_event_stream;
   stream.retry = JitteredRetry(state_->options);
@@ -812,6 +816,7 @@ void Http2Session::LogStream(Stream& stream, int http_status, grpc::StatusCode c
   AccessRecord record;
   record.client = &client_address_;
   record.route = &stream.route;
+  record.trace_id = &stream.trace_id;
   record.protocol = protocol_;
   record.http_status = http_status;
   record.code = code;

@@ -12,6 +12,7 @@
 #include "boost/url/parse.hpp"
 #include "bridge/internal/request_mapping.h"
 #include "bridge/internal/status_mapping.h"
+#include "bridge/internal/trace_context.h"
 #include "google/protobuf/util/json_util.h"
 
 namespace gravity::bridge::internal {
@@ -207,7 +208,17 @@ std::variant<PlainResponse, Headers> ForwardedMetadata(
   forward("cookie", View(request[http::field::cookie]));
   forward("last-event-id", last_event_id);
   for (const std::string& name : options.forward_headers) {
-    forward(absl::AsciiStrToLower(name), View(request[name]));
+    const std::string key = absl::AsciiStrToLower(name);
+    if (key == "traceparent" || key == "tracestate") continue;  // below, always
+    forward(key, View(request[name]));
+  }
+  // Trace context: every upstream call carries a traceparent, the client's
+  // when it sent one valid one (with its tracestate), else a fresh one.
+  const absl::string_view traceparent = View(request["traceparent"]);
+  const bool client_trace = request.count("traceparent") == 1 && IsValidTraceparent(traceparent);
+  if (client_trace) {
+    forward("traceparent", traceparent);
+    if (request.count("tracestate") == 1) forward("tracestate", View(request["tracestate"]));
   }
   if (!valid) return Invalid("a forwarded header holds characters gRPC metadata cannot carry");
   if (const size_t size = MetadataSize(metadata); size > options.max_metadata_bytes) {
@@ -219,6 +230,10 @@ std::variant<PlainResponse, Headers> ForwardedMetadata(
                      size, " bytes; the bridge forwards at most ", options.max_metadata_bytes),
         /*close=*/true);
   }
+  // The bridge's own (98 bytes as HTTP/2 counts them) is not the client's
+  // to pay for: it comes out of the room max_metadata_bytes leaves below the
+  // backend's limit.
+  if (!client_trace) metadata.emplace_back("traceparent", NewTraceparent());
   return metadata;
 }
 

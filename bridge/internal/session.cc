@@ -26,6 +26,7 @@
 #include "boost/asio/post.hpp"
 #include "bridge/internal/status_mapping.h"
 #include "bridge/internal/stream_format.h"
+#include "bridge/internal/trace_context.h"
 
 namespace gravity::bridge::internal {
 
@@ -415,6 +416,7 @@ void Session::StartUnary(UnaryPlan plan) {
   Enter(Phase::kCalling);
   unary_method_ = plan.method;
   route_ = plan.method->grpc_path;
+  trace_id_ = TraceIdOf(plan.metadata);
   stream_started_ = Clock::now();
   state_->metrics.unary_calls_total++;
   // Called on a gRPC thread: only a post; the posted handler owns the
@@ -495,6 +497,7 @@ void Session::StartStream(StreamPlan plan) {
   Enter(Phase::kStreaming);
   stream_started_ = Clock::now();
   route_ = plan.method->grpc_path;
+  trace_id_ = TraceIdOf(plan.metadata);
   final_code_ = grpc::StatusCode::CANCELLED;  // until the stream says otherwise
   final_http_ = 0;
   stream_events_ = 0;
@@ -643,6 +646,7 @@ void Session::LogAccess(int http_status, grpc::StatusCode code, int64_t events, 
   AccessRecord record;
   record.client = &client_address_;
   record.route = &route_;
+  record.trace_id = &trace_id_;
   record.protocol = Protocol::kHttp1;
   record.http_status = http_status;
   record.code = code;

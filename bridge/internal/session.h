@@ -213,6 +213,7 @@ class Session : public Connection, public std::enable_shared_from_this<Session> 
   absl::Time request_arrived_;
   Clock::time_point stream_started_;
   std::string route_;
+  std::string trace_id_;  // of the call's traceparent
   grpc::StatusCode final_code_ = grpc::StatusCode::CANCELLED;
   int final_http_ = 0;  // the error status when the stream became a plain response
   int64_t stream_events_ = 0;

@@ -371,7 +371,8 @@ TEST_P(BridgeWireTest, TheAccessLogHasALinePerStreamEndAndNoSecrets) {
       std::string(testing::kAdminToken));
   Get("/streaming.v1.Streaming/StreamUsers?count=1&interval_ms=10",
       {{"Authorization", std::string("Bearer ") + testing::kAdminToken},
-       {"Cookie", "session=cookie-gv5ecret"}});
+       {"Cookie", "session=cookie-gv5ecret"},
+       {"traceparent", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"}});
   Get("/streaming.v1.Streaming/StreamUsers?count=1");  // 401
   Request("POST", "/streaming.v1.Streaming/Echo",
           {{"Authorization", std::string("Bearer ") + testing::kAdminToken}}, "{}");
@@ -387,8 +388,14 @@ TEST_P(BridgeWireTest, TheAccessLogHasALinePerStreamEndAndNoSecrets) {
   EXPECT_TRUE(absl::StrContains(
       lines[3], "\"route\":\"/streaming.v1.Streaming/Echo\",\"status\":200,\"code\":0,"))
       << lines[3];
+  // The client's trace id when it sent one; else the one the bridge started.
+  EXPECT_TRUE(absl::StrContains(lines[1], "\"trace_id\":\"4bf92f3577b34da6a3ce929d0e0e4736\""))
+      << lines[1];
   for (const std::string& line : lines) {
     EXPECT_TRUE(absl::StrContains(line, "\"client\":\"127.0.0.1\"")) << line;
+    const size_t at = line.find("\"trace_id\":\"");
+    ASSERT_NE(at, std::string::npos) << line;
+    EXPECT_EQ(line.find('"', at + 12) - (at + 12), 32u) << line;
     EXPECT_FALSE(absl::StrContains(line, testing::kAdminToken)) << line;
     EXPECT_FALSE(absl::StrContains(line, "cookie-gv5ecret")) << line;
   }

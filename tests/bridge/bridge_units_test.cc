@@ -16,6 +16,7 @@
 #include "bridge/internal/request_mapping.h"
 #include "bridge/internal/status_mapping.h"
 #include "bridge/internal/stream_format.h"
+#include "bridge/internal/trace_context.h"
 #include "google/protobuf/descriptor.h"
 #include "google/protobuf/descriptor.pb.h"
 #include "google/protobuf/dynamic_message.h"
@@ -429,5 +430,37 @@ TEST(DirectWriterTest, AWholeSendIsASend) {
   EXPECT_EQ(std::string(received, 14), "9\r\ndata: 1\n\n\r\n");
 }
 
+// W3C Trace Context: what a valid traceparent is, and fresh ones.
+TEST(TraceContextTest, ValidTraceparentsAreRecognisedAndBadOnesRefused) {
+  EXPECT_TRUE(IsValidTraceparent("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"));
+  EXPECT_TRUE(IsValidTraceparent("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00"));
+  // A later version may carry more after the flags.
+  EXPECT_TRUE(IsValidTraceparent("01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-x"));
+  for (const char* bad : {
+           "",
+           "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-x",  // 00 has nothing after
+           "00-00000000000000000000000000000000-00f067aa0ba902b7-01",    // zero trace id
+           "00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000000000-01",    // zero parent id
+           "00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01",    // upper case
+           "ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",    // version ff
+           "00_4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+           "00-4bf92f3577b34da6a3ce929d0e0e473-00f067aa0ba902b7-01",  // short trace id
+       }) {
+    EXPECT_FALSE(IsValidTraceparent(bad)) << bad;
+  }
+}
+
+TEST(TraceContextTest, FreshTraceparentsAreValidAndDistinct) {
+  const std::string a = NewTraceparent();
+  const std::string b = NewTraceparent();
+  EXPECT_TRUE(IsValidTraceparent(a)) << a;
+  EXPECT_TRUE(IsValidTraceparent(b)) << b;
+  EXPECT_NE(a.substr(3, 32), b.substr(3, 32));
+  EXPECT_EQ(a.substr(52), "-00");  // the bridge samples nothing
+  EXPECT_EQ(TraceIdOf({{"authorization", "x"}, {"traceparent", a}}), a.substr(3, 32));
+  EXPECT_EQ(TraceIdOf({{"authorization", "x"}}), "");
+}
+
 }  // namespace
+
 }  // namespace gravity::bridge::internal

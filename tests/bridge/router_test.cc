@@ -2,6 +2,7 @@
 // response or a stream plan out.
 #include "bridge/internal/router.h"
 
+#include <algorithm>
 #include <memory>
 #include <optional>
 #include <string>
@@ -11,6 +12,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "bridge/internal/request_mapping.h"
+#include "bridge/internal/trace_context.h"
 #include "google/protobuf/descriptor.h"
 #include "google/protobuf/dynamic_message.h"
 #include "gtest/gtest.h"
@@ -85,6 +87,18 @@ class RouterTest : public ::testing::Test {
   BridgeState state_;
 };
 
+// `metadata` without its traceparent, which must be there and valid (the
+// bridge starts one when the client sent none).
+Headers WithoutTraceparent(Headers metadata) {
+  const auto at = std::find_if(metadata.begin(), metadata.end(),
+                               [](const auto& entry) { return entry.first == "traceparent"; });
+  EXPECT_NE(at, metadata.end());
+  if (at == metadata.end()) return metadata;
+  EXPECT_TRUE(IsValidTraceparent(at->second)) << at->second;
+  metadata.erase(at);
+  return metadata;
+}
+
 constexpr auto kSse = StreamFormat::kSse;
 constexpr auto kNdjson = StreamFormat::kNdjson;
 
@@ -97,7 +111,7 @@ TEST_F(RouterTest, AGetOnTheGrpcPathPlansThatMethodWithTheQueryAsRequest) {
   EXPECT_EQ(request.to(), "bob");
   EXPECT_EQ(request.count(), 3);
   EXPECT_EQ(plan.format, StreamFormat::kSse);
-  EXPECT_TRUE(plan.metadata.empty());
+  EXPECT_TRUE(WithoutTraceparent(plan.metadata).empty());  // only the bridge's traceparent
 }
 
 TEST_F(RouterTest, TheHttpAnnotationPathAndAPostBodyPlanTheSameMethod) {
@@ -118,7 +132,29 @@ TEST_F(RouterTest, ForwardedMetadataComesFromHeadersAndTheBridgesParameters) {
   EXPECT_FALSE(plan.wants_event_stream);
   const Headers expected = {
       {"authorization", "Bearer t0k"}, {"cookie", "a=b"}, {"last-event-id", "7"}};
-  EXPECT_EQ(plan.metadata, expected);
+  EXPECT_EQ(WithoutTraceparent(plan.metadata), expected);
+}
+
+// W3C Trace Context: a valid traceparent (with its tracestate) goes upstream
+// unchanged; none, an invalid one or two of them get a fresh one instead.
+TEST_F(RouterTest, EveryCallCarriesATraceparentTheClientsWhenValid) {
+  const std::string traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+  StreamPlan kept = Plan(Request(http::verb::get, "/streaming.v1.Streaming/Ping",
+                                 {{"traceparent", traceparent}, {"tracestate", "v=1"}}));
+  EXPECT_EQ(kept.metadata, (Headers{{"traceparent", traceparent}, {"tracestate", "v=1"}}));
+  for (const char* bad : {"", "00-zz", "00-00000000000000000000000000000000-00f067aa0ba902b7-01"}) {
+    StreamPlan fresh = Plan(Request(http::verb::get, "/streaming.v1.Streaming/Ping",
+                                    {{"traceparent", bad}, {"tracestate", "v=1"}}));
+    // A tracestate without its traceparent means nothing: dropped.
+    EXPECT_EQ(WithoutTraceparent(fresh.metadata), Headers{}) << bad;
+  }
+  HttpRequest twice = Request(http::verb::get, "/streaming.v1.Streaming/Ping");
+  twice.insert("traceparent", traceparent);
+  twice.insert("traceparent", "00-11111111111111111111111111111111-00f067aa0ba902b7-01");
+  StreamPlan replaced = Plan(twice);
+  ASSERT_EQ(replaced.metadata.size(), 1u);
+  EXPECT_NE(replaced.metadata[0].second, traceparent);
+  EXPECT_TRUE(IsValidTraceparent(replaced.metadata[0].second));
 }
 
 TEST_F(RouterTest, OversizedForwardedMetadataIs431AndClosesTheConnection) {
@@ -128,10 +164,12 @@ TEST_F(RouterTest, OversizedForwardedMetadataIs431AndClosesTheConnection) {
   EXPECT_EQ(response.status, http::status::request_header_fields_too_large);
   EXPECT_TRUE(response.close);
   EXPECT_TRUE(absl::StrContains(response.body, "take 107 bytes")) << response.body;
-  // 6 + 62 + 32 = 100 bytes: exactly at the bound is forwarded.
-  EXPECT_EQ(Plan(Request(http::verb::get, "/streaming.v1.Streaming/Ping",
-                         {{"Cookie", std::string(62, 'c')}}))
-                .metadata.size(),
+  // 6 + 62 + 32 = 100 bytes: exactly at the bound is forwarded (with the
+  // bridge's own traceparent, which the client's bound does not count).
+  EXPECT_EQ(WithoutTraceparent(Plan(Request(http::verb::get, "/streaming.v1.Streaming/Ping",
+                                            {{"Cookie", std::string(62, 'c')}}))
+                                   .metadata)
+                .size(),
             1u);
 }
 
@@ -150,7 +188,7 @@ TEST_F(RouterTest, APostToAUnaryMethodPlansOneCallWithTheBodyAsRequest) {
     ASSERT_TRUE(request.ParseFromString(plan.request_bytes));
     EXPECT_EQ(request.text(), "hi");
     EXPECT_EQ(request.fail_code(), 3);
-    EXPECT_EQ(plan.metadata, (Headers{{"authorization", "Bearer t"}}));
+    EXPECT_EQ(WithoutTraceparent(plan.metadata), (Headers{{"authorization", "Bearer t"}}));
   }
 }
 

@@ -20,6 +20,7 @@
 #include "boost/beast/http.hpp"
 #include "bridge/internal/bridge_state.h"
 #include "bridge/internal/router.h"
+#include "bridge/internal/trace_context.h"
 #include "google/protobuf/descriptor.h"
 #include "google/protobuf/dynamic_message.h"
 #include "streaming/v1/streaming.pb.h"
@@ -111,13 +112,20 @@ inline void CheckRouted(const Routed& routed, const BridgeState& state) {
       state.factory->GetPrototype(plan.method->method->input_type())->New());
   Require(message->ParseFromString(plan.request_bytes), "the planned request parses");
   size_t metadata_size = 0;
+  int traceparents = 0;
   for (const auto& [key, value] : plan.metadata) {
     Require(!key.empty() && IsPrintableAscii(key) && absl::AsciiStrToLower(key) == key,
             "metadata keys are lower case");
     Require(!value.empty() && IsPrintableAscii(value), "metadata values are printable ASCII");
     metadata_size += key.size() + value.size() + 32;
+    if (key == "traceparent") {
+      ++traceparents;
+      Require(bridge::internal::IsValidTraceparent(value), "the traceparent is valid");
+    }
   }
-  Require(metadata_size <= state.options.max_metadata_bytes,
+  Require(traceparents == 1, "every call carries one traceparent");
+  // The bridge's own traceparent (98 bytes) is outside the client's bound.
+  Require(metadata_size <= state.options.max_metadata_bytes + 98,
           "the forwarded metadata is within max_metadata_bytes");
 }
 
