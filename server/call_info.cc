@@ -23,6 +23,15 @@ CallInfo::CallInfo(std::string method, std::multimap<std::string, std::string> m
                    std::string peer)
     : method_(std::move(method)), peer_(std::move(peer)), metadata_(std::move(metadata)) {
   if (auto id = Metadata(kLastEventIdKey)) last_event_id_ = std::string(*id);
+  if (auto trace = Metadata("traceparent")) traceparent_ = std::string(*trace);
+}
+
+std::string CallInfo::trace_id() const {
+  // "vv-<32 hex trace id>-<16 hex parent id>-ff".
+  if (traceparent_.size() < 55 || traceparent_[2] != '-' || traceparent_[35] != '-') return "";
+  const std::string id = traceparent_.substr(3, 32);
+  if (id.find_first_not_of("0123456789abcdef") != std::string::npos) return "";
+  return id;
 }
 
 std::optional<absl::string_view> CallInfo::Metadata(absl::string_view key) const {

@@ -39,11 +39,19 @@ class CallInfo {
   // The client's `last-event-id` metadata, or empty when it has none.
   const std::string& last_event_id() const { return last_event_id_; }
 
+  // The call's W3C trace context (`traceparent` metadata; gravity-bridge
+  // sends one with every call), or empty. Pass it to Topic::Publish to keep
+  // it with the event.
+  const std::string& traceparent() const { return traceparent_; }
+  // Its 32-hex trace id, or empty when there is no well-formed traceparent.
+  std::string trace_id() const;
+
  private:
   std::string method_;
   std::string peer_;
   std::multimap<std::string, std::string> metadata_;
   std::string last_event_id_;
+  std::string traceparent_;
 };
 
 }  // namespace gravity::server

@@ -85,7 +85,13 @@ class Topic {
 
   // Appends `message` (its event-id field is ignored) and returns the id.
   // Blocks for the Redis round trip: for callers on their own threads.
-  absl::StatusOr<std::string> Publish(const T& message) { return core_->Publish(message); }
+  // `traceparent` (W3C trace context, e.g. the publishing call's
+  // CallInfo::traceparent()) is kept with the event: on Redis a field of the
+  // stream entry, visible with XRANGE, so a post can be followed to its
+  // deliveries.
+  absl::StatusOr<std::string> Publish(const T& message, const std::string& traceparent = "") {
+    return core_->Publish(message, traceparent);
+  }
 
   // The same without blocking, for gRPC handlers: `done` gets the id or the
   // error exactly once. In memory it runs at once, on this thread, before
@@ -96,7 +102,12 @@ class Topic {
   // once, on this thread, never sent). `done` must not block and must not
   // destroy the topic; `message` is copied (serialized) before this returns.
   void PublishAsync(const T& message, std::function<void(absl::StatusOr<std::string>)> done) {
-    core_->PublishAsync(message, std::move(done));
+    core_->PublishAsync(message, "", std::move(done));
+  }
+  // With the publisher's trace context, as Publish keeps it.
+  void PublishAsync(const T& message, const std::string& traceparent,
+                    std::function<void(absl::StatusOr<std::string>)> done) {
+    core_->PublishAsync(message, traceparent, std::move(done));
   }
 
   // Replays after `after_id` ("" = from now), then delivers live.

@@ -86,8 +86,11 @@ class TopicBackend {
   virtual void Stop() = 0;
 
   // Appends and returns the new entry's id. UNAVAILABLE when the log cannot
-  // be reached: never queued for later.
-  virtual absl::StatusOr<std::string> Append(const std::string& payload) = 0;
+  // be reached: never queued for later. `traceparent` (W3C trace context of
+  // the publisher's call, may be empty) is kept with the entry where the log
+  // can hold it (Redis: a field of the stream entry).
+  virtual absl::StatusOr<std::string> Append(const std::string& payload,
+                                             const std::string& traceparent) = 0;
 
   // Append without blocking the caller: `done` gets the id or the error
   // exactly once, maybe at once on the caller's thread (the default, and the
@@ -95,8 +98,9 @@ class TopicBackend {
   // bounded publish queue; a full queue is UNAVAILABLE at once). `done` must
   // not block; every `done` has run when Stop returns.
   using AppendCallback = std::function<void(absl::StatusOr<std::string>)>;
-  virtual void AppendAsync(const std::string& payload, AppendCallback done) {
-    done(Append(payload));
+  virtual void AppendAsync(const std::string& payload, const std::string& traceparent,
+                           AppendCallback done) {
+    done(Append(payload, traceparent));
   }
 
   // Up to `limit` entries after `after` (exclusive), oldest first, given to

@@ -240,7 +240,9 @@ absl::StatusOr<std::unique_ptr<server::Service>> MakeChatService(std::shared_ptr
                 reply.Finish(room.status());
                 return;
               }
-              (*room)->PublishAsync(message,
+              // The poster's trace context goes with the event (on Redis a
+              // field of the entry): a post can be followed to its deliveries.
+              (*room)->PublishAsync(message, reply.call().traceparent(),
                                     [reply, message](absl::StatusOr<std::string> id) mutable {
                                       if (!id.ok()) {
                                         reply.Finish(id.status());

@@ -44,7 +44,8 @@ class InMemoryTopicBackend final : public TopicBackend {
         +[](bool* delivering) { return !*delivering; }, &delivering_));
   }
 
-  absl::StatusOr<std::string> Append(const std::string& payload) override {
+  // The in-memory log keeps no trace context (it never leaves the process).
+  absl::StatusOr<std::string> Append(const std::string& payload, const std::string&) override {
     const absl::Time now = absl::Now();
     std::string id;
     absl::MutexLock lock(&mu_);

@@ -43,12 +43,14 @@ class RedisTopicBackend final : public TopicBackend {
 
   void Stop() override { hub_->Stop(topic_); }
 
-  absl::StatusOr<std::string> Append(const std::string& payload) override {
-    return hub_->Append(*topic_, payload);
+  absl::StatusOr<std::string> Append(const std::string& payload,
+                                     const std::string& traceparent) override {
+    return hub_->Append(*topic_, payload, traceparent);
   }
 
-  void AppendAsync(const std::string& payload, AppendCallback done) override {
-    hub_->AppendAsync(topic_, payload, std::move(done));
+  void AppendAsync(const std::string& payload, const std::string& traceparent,
+                   AppendCallback done) override {
+    hub_->AppendAsync(topic_, payload, traceparent, std::move(done));
   }
 
   void ReadAfter(const std::string& /*after_id*/, EventPosition after, size_t limit,

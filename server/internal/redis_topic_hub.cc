@@ -309,7 +309,7 @@ void RedisTopicHub::Stop(const std::shared_ptr<TopicState>& topic) {
 }
 
 std::vector<absl::StatusOr<std::string>> RedisTopicHub::AppendBatch(
-    const std::vector<std::pair<TopicState*, const std::string*>>& entries) {
+    const std::vector<BatchEntry>& entries) {
   absl::MutexLock lock(&publish_mu_);
   // After a failure, fail fast for a moment: with Redis hung, publishers
   // must not queue up behind one timeout after another.
@@ -318,9 +318,15 @@ std::vector<absl::StatusOr<std::string>> RedisTopicHub::AppendBatch(
   }
   std::vector<std::vector<std::string>> commands;
   commands.reserve(entries.size());
-  for (const auto& [topic, payload] : entries) {
-    commands.push_back({"XADD", topic->key_, "MAXLEN", "~", absl::StrCat(topic->max_len_), "*",
-                        "payload", *payload});
+  for (const BatchEntry& entry : entries) {
+    commands.push_back({"XADD", entry.topic->key_, "MAXLEN", "~",
+                        absl::StrCat(entry.topic->max_len_), "*", "payload", *entry.payload});
+    // The publisher's trace context, visible with XRANGE: a post can be
+    // followed to its deliveries.
+    if (!entry.traceparent->empty()) {
+      commands.back().push_back("traceparent");
+      commands.back().push_back(*entry.traceparent);
+    }
   }
   absl::StatusOr<std::vector<Reply>> replies = publish_.Run(commands);
   std::vector<absl::StatusOr<std::string>> ids;
@@ -347,13 +353,15 @@ std::vector<absl::StatusOr<std::string>> RedisTopicHub::AppendBatch(
   return ids;
 }
 
-absl::StatusOr<std::string> RedisTopicHub::Append(TopicState& topic, const std::string& payload) {
-  std::vector<absl::StatusOr<std::string>> ids = AppendBatch({{&topic, &payload}});
+absl::StatusOr<std::string> RedisTopicHub::Append(TopicState& topic, const std::string& payload,
+                                                  const std::string& traceparent) {
+  std::vector<absl::StatusOr<std::string>> ids = AppendBatch({{&topic, &payload, &traceparent}});
   return std::move(ids.front());
 }
 
 void RedisTopicHub::AppendAsync(const std::shared_ptr<TopicState>& topic,
-                                const std::string& payload, TopicBackend::AppendCallback done) {
+                                const std::string& payload, const std::string& traceparent,
+                                TopicBackend::AppendCallback done) {
   absl::Status refused;
   {
     std::lock_guard<std::mutex> lock(mu_);
@@ -366,7 +374,8 @@ void RedisTopicHub::AppendAsync(const std::shared_ptr<TopicState>& topic,
           "redis ", address_, ": ", publishes_.size(),
           " publishes are already waiting (Redis is slow or hung); ", topic->key_, " not sent"));
     } else {
-      publishes_.push_back(QueuedPublish{topic, payload, std::move(done), absl::Now()});
+      publishes_.push_back(
+          QueuedPublish{topic, payload, traceparent, std::move(done), absl::Now()});
     }
   }
   if (!refused.ok()) {
@@ -409,7 +418,7 @@ void RedisTopicHub::PublishLoop() {
     }
     const absl::Time now = absl::Now();
     std::vector<absl::StatusOr<std::string>> results(batch.size());
-    std::vector<std::pair<TopicState*, const std::string*>> entries;
+    std::vector<BatchEntry> entries;
     std::vector<size_t> sent;
     for (size_t i = 0; i < batch.size(); ++i) {
       if (now - batch[i].queued > options_.publish_timeout) {
@@ -418,7 +427,7 @@ void RedisTopicHub::PublishLoop() {
                          " waited more than ", absl::FormatDuration(options_.publish_timeout),
                          " in the queue (Redis is slow or hung); not sent"));
       } else {
-        entries.emplace_back(batch[i].topic.get(), &batch[i].payload);
+        entries.push_back({batch[i].topic.get(), &batch[i].payload, &batch[i].traceparent});
         sent.push_back(i);
       }
     }

@@ -104,9 +104,10 @@ class RedisTopicHub {
   // replays get UNAVAILABLE. Bounded (see the file comment). Idempotent.
   void Stop(const std::shared_ptr<TopicState>& topic);
 
-  absl::StatusOr<std::string> Append(TopicState& topic, const std::string& payload);
+  absl::StatusOr<std::string> Append(TopicState& topic, const std::string& payload,
+                                     const std::string& traceparent);
   void AppendAsync(const std::shared_ptr<TopicState>& topic, const std::string& payload,
-                   TopicBackend::AppendCallback done);
+                   const std::string& traceparent, TopicBackend::AppendCallback done);
   void ReadAfter(const std::shared_ptr<TopicState>& topic, EventPosition after, size_t limit,
                  TopicBackend::PageCallback done);
 
@@ -116,6 +117,7 @@ class RedisTopicHub {
   struct QueuedPublish {
     std::shared_ptr<TopicState> topic;
     std::string payload;
+    std::string traceparent;
     TopicBackend::AppendCallback done;
     absl::Time queued;
   };
@@ -128,8 +130,13 @@ class RedisTopicHub {
   };
 
   // XADDs in one pipelined round trip on the publish connection, in order.
-  std::vector<absl::StatusOr<std::string>> AppendBatch(
-      const std::vector<std::pair<TopicState*, const std::string*>>& entries);
+  // One XADD of a batch: the topic, the payload, the traceparent ("" for none).
+  struct BatchEntry {
+    TopicState* topic;
+    const std::string* payload;
+    const std::string* traceparent;
+  };
+  std::vector<absl::StatusOr<std::string>> AppendBatch(const std::vector<BatchEntry>& entries);
   void ReadLoop();
   void PublishLoop();
   void ReplayLoop();

@@ -117,17 +117,19 @@ std::string TopicCore::Payload(const google::protobuf::Message& message) const {
   return payload;
 }
 
-absl::StatusOr<std::string> TopicCore::Publish(const google::protobuf::Message& message) {
+absl::StatusOr<std::string> TopicCore::Publish(const google::protobuf::Message& message,
+                                               const std::string& traceparent) {
   {
     absl::MutexLock lock(&mu_);
     if (stopped_) return absl::UnavailableError(absl::StrCat("topic ", name_, " is stopped"));
   }
-  absl::StatusOr<std::string> id = backend_->Append(Payload(message));
+  absl::StatusOr<std::string> id = backend_->Append(Payload(message), traceparent);
   if (id.ok()) events_published_.fetch_add(1, std::memory_order_relaxed);
   return id;
 }
 
 void TopicCore::PublishAsync(const google::protobuf::Message& message,
+                             const std::string& traceparent,
                              std::function<void(absl::StatusOr<std::string>)> done) {
   bool stopped = false;
   {
@@ -140,7 +142,7 @@ void TopicCore::PublishAsync(const google::protobuf::Message& message,
   }
   // `this` outlives the callback: the backend calls it before its Stop
   // returns, and Stop runs before the core goes.
-  backend_->AppendAsync(Payload(message),
+  backend_->AppendAsync(Payload(message), traceparent,
                         [this, done = std::move(done)](absl::StatusOr<std::string> id) {
                           if (id.ok()) events_published_.fetch_add(1, std::memory_order_relaxed);
                           done(std::move(id));

@@ -71,8 +71,9 @@ class TopicCore : public std::enable_shared_from_this<TopicCore> {
   // Stops the backend (its threads are joined). Called by ~Topic<T>.
   void Stop();
 
-  absl::StatusOr<std::string> Publish(const google::protobuf::Message& message);
-  void PublishAsync(const google::protobuf::Message& message,
+  absl::StatusOr<std::string> Publish(const google::protobuf::Message& message,
+                                      const std::string& traceparent);
+  void PublishAsync(const google::protobuf::Message& message, const std::string& traceparent,
                     std::function<void(absl::StatusOr<std::string>)> done);
   void Subscribe(std::unique_ptr<SubscriberSink> sink, const std::string& after_id);
   absl::Status CheckEventId(const std::string& id) const;

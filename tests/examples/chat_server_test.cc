@@ -77,9 +77,11 @@ std::optional<ChatServer> StartChatServer(const std::vector<std::string>& extra_
 }
 
 absl::StatusOr<Message> Post(Chat::Stub& stub, const std::string& room, const std::string& text,
-                             absl::Duration deadline = absl::Seconds(10)) {
+                             absl::Duration deadline = absl::Seconds(10),
+                             const std::string& traceparent = "") {
   grpc::ClientContext context;
   context.set_deadline(absl::ToChronoTime(absl::Now() + deadline));
+  if (!traceparent.empty()) context.AddMetadata("traceparent", traceparent);
   PostRequest request;
   request.set_room(room);
   request.set_text(text);
@@ -420,6 +422,30 @@ TEST(ChatServerTest, RoomsOnRedisShareAFewConnections) {
   // A freed room comes back on the next call, with its log intact.
   absl::StatusOr<Message> again = Post(*server->stub, "idle-0", "again");
   EXPECT_TRUE(again.ok()) << again.status();
+}
+
+// Issue 20 (trace context): a post's traceparent reaches the server's
+// CallInfo and is kept with its Redis entry (visible with XRANGE), so a post
+// can be followed to its deliveries; a post without one stores none.
+TEST(ChatServerTest, APostsTraceparentIsKeptWithItsRedisEntry) {
+  std::unique_ptr<RedisServer> redis = StartRedis();
+  ASSERT_NE(redis, nullptr) << "redis-server did not start (Debian package redis-server)";
+  RedisAdmin admin(redis->port());
+  std::optional<ChatServer> server = StartChatServer({"--redis=" + redis->address()});
+  ASSERT_TRUE(server.has_value());
+  const std::string traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+  // The newest entry's traceparent field ("" when it has none).
+  auto last_traceparent = [&] {
+    return admin.Run({"EVAL",
+                      "local e = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)[1][2] "
+                      "for i = 1, #e, 2 do if e[i] == 'traceparent' then return e[i + 1] end end "
+                      "return ''",
+                      "1", "gravity:topic:chat:traced"});
+  };
+  ASSERT_TRUE(Post(*server->stub, "traced", "hi", absl::Seconds(10), traceparent).ok());
+  EXPECT_EQ(last_traceparent(), traceparent);
+  ASSERT_TRUE(Post(*server->stub, "traced", "untraced").ok());
+  EXPECT_EQ(last_traceparent(), "");
 }
 
 // Issues 16 #0 and #3: Redis at maxclients accepts a connection, answers an

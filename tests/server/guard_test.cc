@@ -171,5 +171,18 @@ TEST(ServiceTest, AddStreamChecksTheMethodAgainstTheDescriptors) {
             absl::StatusCode::kNotFound);
 }
 
+// Issue 20: the call's W3C trace context, for handlers and Topic::Publish.
+TEST(CallInfoTest, TheTraceparentAndItsTraceId) {
+  CallInfo traced("/x/y",
+                  {{"traceparent", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"}});
+  EXPECT_EQ(traced.traceparent(), "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01");
+  EXPECT_EQ(traced.trace_id(), "4bf92f3577b34da6a3ce929d0e0e4736");
+  CallInfo none("/x/y", {});
+  EXPECT_EQ(none.traceparent(), "");
+  EXPECT_EQ(none.trace_id(), "");
+  CallInfo malformed("/x/y", {{"traceparent", "00-not-a-trace"}});
+  EXPECT_EQ(malformed.trace_id(), "");
+}
+
 }  // namespace
 }  // namespace gravity::server

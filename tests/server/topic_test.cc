@@ -321,12 +321,12 @@ TEST(TopicTest, ASubscriberCountedInStatsGetsEveryLaterEvent) {
       [&, owned = std::move(owned)]() mutable { (*core)->Subscribe(std::move(owned), ""); });
   const bool counted =
       WaitFor([&] { return (*core)->Stats().subscribers == 1; }, absl::Seconds(20));
-  absl::StatusOr<std::string> id = (*core)->Publish(ChatMessage("first"));
+  absl::StatusOr<std::string> id = (*core)->Publish(ChatMessage("first"), "");
   release.Notify();
   subscribing.join();
   ASSERT_TRUE(counted);
   ASSERT_TRUE(id.ok()) << id.status();
-  ASSERT_TRUE((*core)->Publish(ChatMessage("second")).ok());
+  ASSERT_TRUE((*core)->Publish(ChatMessage("second"), "").ok());
   // In memory, Publish hands the event over before it returns.
   EXPECT_EQ(sink->ids(), Numbers(1, 2));
   (*core)->Stop();
