@@ -114,9 +114,38 @@ run(
 
     const chatA = await startChatServer(redisAddress);
     const chatB = await startChatServer(redisAddress);
-    const bridgeArgs = ['--retry=300ms'];
+    const bridgeArgs = ['--retry=300ms', '--access_log=-'];
     const bridgeA = await startBridge(args.bridge, chatA.address, bridgeArgs);
     const bridgeB = await startBridge(args.bridge, chatB.address, bridgeArgs);
+    // Trace context, browser to Redis: a Post with a traceparent through the
+    // bridge reaches chat-server's CallInfo, which keeps it with the Redis
+    // entry, and the bridge's access-log line carries the same trace id.
+    {
+      const traceId = '4bf92f3577b34da6a3ce929d0e0e4736';
+      const traceparent = `00-${traceId}-00f067aa0ba902b7-01`;
+      const response = await fetch(`${bridgeB.url}/chat.v1.Chat/Post`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', traceparent },
+        body: JSON.stringify({ room: 'traced', text: 'followed' }),
+      });
+      const posted = await response.json();
+      check('trace context: the traced Post is stored', response.status === 200 && !!posted.id, JSON.stringify(posted));
+      const cli = path.join(path.dirname(args.redis_server), 'redis-cli');
+      const script =
+        "local e = redis.call('XRANGE', KEYS[1], ARGV[1], ARGV[1])[1][2] " +
+        "for i = 1, #e, 2 do if e[i] == 'traceparent' then return e[i + 1] end end return ''";
+      const stored = await new Promise((resolve) =>
+        execFile(cli, ['-p', String(redisPort), '--raw', 'EVAL', script, '1', 'gravity:topic:chat:traced', posted.id ?? '0'],
+          (error, stdout) => resolve(error ? `error: ${error.message}` : stdout.trim())),
+      );
+      checkEqual("trace context: the Redis entry holds the browser's traceparent", stored, traceparent);
+      let logged = false;
+      for (let i = 0; i < 50 && !logged; i++) {
+        logged = bridgeB.output().includes(`"trace_id":"${traceId}"`);
+        if (!logged) await sleep(100);
+      }
+      check("trace context: the bridge's access-log line has the same trace id", logged);
+    }
     const hostA = new URL(bridgeA.url).host;
     const hostB = new URL(bridgeB.url).host;
     // docs/bridge.md's upstream and location settings; X-Upstream: the bridges
