@@ -26,6 +26,31 @@
  *            cancel), the others must end with code 0 after seq 1..count; a
  *            finished stream is replaced at once. At the end the open ones
  *            are closed. Prints a PROGRESS line every 10 s.
+ *   resume   (a chat room, EventSource behaviour) S subscribers of
+ *            GET --route?room=--room (chat.v1.Chat/Subscribe) and a publisher
+ *            that POSTs {"room","text":"SEQ:STAMP"} to --post-route at
+ *            --post-addr (default --addr), one post at a time. Every stream
+ *            honours `retry:` (3000 ms until it gets one), remembers `id:`
+ *            and, when cut or refused, reconnects after its retry with
+ *            `Last-Event-ID`; a non-200 answer or an `event: end` fails it
+ *            for good (as EventSource would). Each stream must get SEQ
+ *            1, 2, ... once each, in order, across its reconnects. Phases:
+ *            open every stream (--batch at a time waiting for headers); a
+ *            barrier (posts of SEQ 0 every 200 ms until every stream has had
+ *            an event; SEQ 0 is ignored; "OPEN ..." on stdout before it,
+ *            "READY ..." after it); posts at
+ *            --rate per second until --hold-file exists; then every stream
+ *            must reach the last SEQ (within --timeout). A stream cut after
+ *            its 200 counts as cut; it is reopened at its next 200 and
+ *            resumed at its first event after that. Once every cut stream
+ *            has resumed, "RESUMED cut=.. ..." (reopen and resume delays,
+ *            first cut to last resume) is printed (again after a later cut).
+ *   broadcast as resume (same room, barrier and checks), but posts at each
+ *            rate of --rates (posts/s, e.g. 2,5,10) for --step-seconds;
+ *            latency = receipt - STAMP (CLOCK_MONOTONIC before the post's
+ *            connect). One "STEP rate=.. posted=.. deliveries_per_s=.. p50_us=
+ *            p99_us=.." line per rate (latency of that rate's posts;
+ *            deliveries counted by receipt time within the step).
  * Output: one line "RESULT mode=.. key=value ..." on stdout; the first
  * failures on stderr. Exit status 0 when nothing failed, 1 otherwise, 2 on a
  * usage error.
@@ -33,11 +58,19 @@
  * Source addresses: towards 127.x.x.x each connection binds 127.0.0.2 ..
  * 127.0.0.251 in turn (port chosen at connect), so tens of thousands of
  * connections (and their TIME_WAITs) never run out of ephemeral ports.
+ * (Posts connect from 127.0.0.1.)
  *
  *   loadgen streams --addr=127.0.0.1:8080 --streams=50 --count=2000 --interval_ms=1
  *   loadgen latency --addr=127.0.0.1:8080 --streams=20 --count=5000 --interval_ms=1
  *   loadgen idle --addr=127.0.0.1:8080 --streams=10000 --hold-file=/tmp/x/release
  *   loadgen churn --addr=127.0.0.1:8080 --cycles=50000 --concurrency=32
+ *   loadgen resume --addr=127.0.0.1:8000 --streams=15000 --room=storm --rate=2 \
+ *           --route=/chat.v1.Chat/Subscribe --hold-file=/tmp/x/stop
+ *   loadgen broadcast --addr=127.0.0.1:8080 --streams=10000 --room=b --rates=2,5,10 \
+ *           --step-seconds=10 --route=/chat.v1.Chat/Subscribe
+ *
+ * Descriptors: the soft RLIMIT_NOFILE is raised to the hard limit at start;
+ * when S streams (+ 64) do not fit, it says so and exits 2.
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -60,8 +93,8 @@
 #define IP_BIND_ADDRESS_NO_PORT 24
 #endif
 
-enum mode { M_STREAMS, M_LATENCY, M_IDLE, M_CHURN, M_SOAK };
-enum state { S_FREE, S_CONNECTING, S_HEADERS, S_BODY, S_DONE };
+enum mode { M_STREAMS, M_LATENCY, M_IDLE, M_CHURN, M_SOAK, M_RESUME, M_BROADCAST };
+enum state { S_FREE, S_CONNECTING, S_HEADERS, S_BODY, S_DONE, S_WAIT };
 enum chunk { CH_SIZE, CH_DATA, CH_DATA_END, CH_TRAILER, CH_END };
 
 struct conn {
@@ -208,9 +241,14 @@ static long long number_after(const char* p, const char* end, const char* key) {
 }
 
 static void close_conn(struct conn* c);
+static void room_block(struct conn* c, const char* p, size_t n, int64_t now);
 
 /* One "\n\n"-terminated block [p, p + n). */
 static void on_block(struct conn* c, const char* p, size_t n, int64_t now) {
+  if (mode == M_RESUME || mode == M_BROADCAST) {
+    room_block(c, p, n, now);
+    return;
+  }
   const char* end = p + n;
   int is_end = 0, has_data = 0;
   const char* data = NULL;
@@ -808,12 +846,550 @@ static int run_soak(void) {
   return failures ? 1 : 0;
 }
 
+/* --- resume and broadcast: a chat room, EventSource behaviour -------------- */
+
+/* What one subscriber keeps across its connections (EventSource's state). */
+struct sub {
+  char last_id[64];  /* the last `id:` (sent as Last-Event-ID) */
+  int retry_ms;      /* the last `retry:` */
+  long long next_seq;
+  long long events;   /* SEQ >= 1 received */
+  long long barrier;  /* SEQ 0 received */
+  int64_t reconnect_at; /* S_WAIT: when to reconnect */
+  int64_t cut_at;       /* last cut (a 200 stream that ended) */
+  int cut_pending;      /* cut, not resumed yet */
+  int reopened;         /* has its 200 since the cut */
+  int cuts, attempts, refused;
+  int dead; /* failed for good (non-200, `end`), as EventSource */
+  int first_waiting; /* its first connection is waiting for headers */
+  char error[160];
+};
+
+static struct sub* subs;
+static const char* room = "bench";
+static const char* post_route = "/chat.v1.Chat/Post";
+static struct sockaddr_in post_target;
+static char post_host[64];
+static double rate = 2;
+static double rates[16];
+static int nrates;
+static double step_seconds = 10;
+static int default_retry_ms = 3000;
+
+/* Room-mode counters. */
+static long long cuts_total, reopen_total, resume_total, attempts_total, refused_total;
+static int cut_pending_now;
+static int64_t first_cut_at, last_resume_at;
+static int64_t *reopen_delay, *resume_delay; /* ns, one per resume */
+static size_t reopen_len, resume_len, delay_cap;
+static size_t lat_step_cap;
+static int dead_total;
+static int room_failures_printed;
+/* Broadcast: latency per step (by the seq's step), deliveries per step (by receipt). */
+static uint8_t* lat_step;
+static int cur_step = -1;
+static long long step_first_seq[17];
+static long long step_deliveries[16];
+
+static void sub_fail(struct sub* s, int index, const char* fmt, const char* detail) {
+  if (s->error[0]) return;
+  snprintf(s->error, sizeof s->error, fmt, detail ? detail : "");
+  if (room_failures_printed < 10) {
+    ++room_failures_printed;
+    fprintf(stderr, "  FAILED stream %d: %s (events %lld)\n", index, s->error, s->events);
+  }
+}
+
+static int step_of_seq(long long seq) {
+  for (int k = nrates - 1; k >= 0; --k)
+    if (step_first_seq[k] > 0 && seq >= step_first_seq[k]) return k;
+  return 0;
+}
+
+static void room_block(struct conn* c, const char* p, size_t n, int64_t now) {
+  struct sub* s = &subs[c->index];
+  const char* end = p + n;
+  int is_end = 0;
+  const char* data = NULL;
+  const char* data_end = end;
+  for (const char* line = p; line < end;) {
+    const char* nl = memchr(line, '\n', (size_t)(end - line));
+    const char* le = nl ? nl : end;
+    size_t ll = (size_t)(le - line);
+    const char* v = NULL;
+    if (ll >= 6 && memcmp(line, "event:", 6) == 0) {
+      v = line + 6;
+      while (v < le && *v == ' ') ++v;
+      if (le - v == 3 && memcmp(v, "end", 3) == 0) is_end = 1;
+    } else if (ll >= 5 && memcmp(line, "data:", 5) == 0) {
+      if (!data) {
+        data = line + 5;
+        data_end = le;
+      }
+    } else if (ll >= 3 && memcmp(line, "id:", 3) == 0) {
+      v = line + 3;
+      if (v < le && *v == ' ') ++v;
+      size_t idl = (size_t)(le - v);
+      if (idl < sizeof s->last_id) { /* EventSource: an id is kept even without data */
+        memcpy(s->last_id, v, idl);
+        s->last_id[idl] = 0;
+      }
+    } else if (ll >= 6 && memcmp(line, "retry:", 6) == 0) {
+      v = line + 6;
+      if (v < le && *v == ' ') ++v;
+      long long r = 0;
+      int digits = 0;
+      while (v < le && *v >= '0' && *v <= '9') r = r * 10 + (*v++ - '0'), ++digits;
+      if (digits > 0 && v == le) s->retry_ms = (int)r;
+    }
+    line = nl ? nl + 1 : end;
+  }
+  if (is_end) { /* the server ended the stream: final */
+    char d[128];
+    snprintf(d, sizeof d, "%.*s", data ? (int)(data_end - data) : 0, data ? data : "");
+    sub_fail(s, c->index, "event: end %s", d);
+    s->dead = 1;
+    c->state = S_DONE;
+    return;
+  }
+  if (!data) return; /* retry:, a keep-alive */
+  long long seq = number_after(data, data_end, "\"text\":\"");
+  if (seq < 0) {
+    sub_fail(s, c->index, "an event without \"text\":\"SEQ:STAMP\"%s", NULL);
+    return;
+  }
+  if (s->cut_pending && s->reopened) { /* its first event since the cut */
+    s->cut_pending = 0;
+    --cut_pending_now;
+    ++resume_total;
+    last_resume_at = now;
+    if (resume_len < delay_cap) resume_delay[resume_len++] = now - s->cut_at;
+  }
+  if (seq == 0) {
+    ++s->barrier;
+    if (s->next_seq != 1) sub_fail(s, c->index, "a barrier event after SEQ 1%s", NULL);
+    return;
+  }
+  ++s->events;
+  ++total_events;
+  if (cur_step >= 0) ++step_deliveries[cur_step];
+  if (seq != s->next_seq) {
+    char d[64];
+    snprintf(d, sizeof d, "%lld, expected %lld", seq, s->next_seq);
+    sub_fail(s, c->index, "seq %s", d);
+  }
+  if (seq >= s->next_seq) s->next_seq = seq + 1;
+  const char* colon = memchr(data, ':', (size_t)(data_end - data));
+  const char* text = memmem(data, (size_t)(data_end - data), "\"text\":\"", 8);
+  colon = text ? memchr(text + 8, ':', (size_t)(data_end - text - 8)) : NULL;
+  long long stamp = colon ? number_after(colon, data_end, ":") : -1;
+  if (stamp > 0) {
+    add_latency(now - stamp);
+    if (mode == M_BROADCAST) {
+      if (lat_step_cap < lat_cap) {
+        lat_step_cap = lat_cap;
+        lat_step = realloc(lat_step, lat_step_cap);
+        if (!lat_step) exit(2);
+      }
+      lat_step[lat_len - 1] = (uint8_t)step_of_seq(seq);
+    }
+  }
+}
+
+/* The publisher: one POST at a time (so the log's order is SEQ's). */
+static struct {
+  int fd;
+  int state; /* 0 idle, 1 connecting/sending, 2 reading */
+  char req[512];
+  size_t req_len, sent;
+  char resp[256];
+  size_t resp_len;
+  long long seq;
+  int64_t started, retry_at;
+} poster = {.fd = -1};
+static long long posts_ok, posts_failed, last_posted; /* last_posted: highest SEQ acknowledged */
+static int64_t post_rtt_sum, post_rtt_max;
+
+static void post_start(long long seq, int64_t now) {
+  poster.seq = seq;
+  poster.started = now;
+  int body_len;
+  char body[200];
+  body_len = snprintf(body, sizeof body, "{\"room\":\"%s\",\"text\":\"%lld:%lld\"}", room, seq,
+                      (long long)now_ns());
+  poster.req_len = (size_t)snprintf(poster.req, sizeof poster.req,
+                                    "POST %s HTTP/1.1\r\nHost: %s\r\nContent-Type: application/json\r\n"
+                                    "Content-Length: %d\r\nConnection: close\r\n\r\n%s",
+                                    post_route, post_host, body_len, body);
+  poster.sent = 0;
+  poster.resp_len = 0;
+  poster.resp[0] = 0;
+  poster.fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  int one = 1;
+  if (poster.fd >= 0) setsockopt(poster.fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  if (poster.fd < 0 || (connect(poster.fd, (struct sockaddr*)&post_target, sizeof post_target) != 0 &&
+                        errno != EINPROGRESS)) {
+    if (poster.fd >= 0) close(poster.fd);
+    poster.fd = -1;
+    ++posts_failed;
+    poster.state = 0;
+    poster.retry_at = now + 50 * 1000000LL;
+    poster.resp[0] = 0;
+    return;
+  }
+  struct epoll_event ev = {.events = EPOLLOUT | EPOLLIN | EPOLLRDHUP, .data.ptr = &poster};
+  epoll_ctl(ep, EPOLL_CTL_ADD, poster.fd, &ev);
+  poster.state = 1;
+}
+
+/* Returns 1 when the post finished (ok or not). */
+static int post_event(uint32_t events, int64_t now) {
+  if (poster.state == 1 && (events & EPOLLOUT)) {
+    ssize_t w = send(poster.fd, poster.req + poster.sent, poster.req_len - poster.sent, MSG_NOSIGNAL);
+    if (w > 0) poster.sent += (size_t)w;
+    if (w < 0 && errno != EAGAIN) goto failed;
+    if (poster.sent == poster.req_len) {
+      poster.state = 2;
+      struct epoll_event ev = {.events = EPOLLIN | EPOLLRDHUP, .data.ptr = &poster};
+      epoll_ctl(ep, EPOLL_CTL_MOD, poster.fd, &ev);
+    }
+    return 0;
+  }
+  if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) {
+    for (;;) {
+      char tmp[4096];
+      ssize_t r = recv(poster.fd, tmp, sizeof tmp, 0);
+      if (r < 0 && (errno == EAGAIN || errno == EINTR)) return 0;
+      if (r < 0) goto failed;
+      if (r == 0) break;
+      size_t take = (size_t)r;
+      if (take > sizeof poster.resp - 1 - poster.resp_len) take = sizeof poster.resp - 1 - poster.resp_len;
+      memcpy(poster.resp + poster.resp_len, tmp, take);
+      poster.resp_len += take;
+    }
+    poster.resp[poster.resp_len] = 0;
+    int status = 0;
+    if (sscanf(poster.resp, "HTTP/1.%*d %d", &status) != 1 || status != 200) goto failed;
+    close(poster.fd);
+    poster.fd = -1;
+    poster.state = 0;
+    ++posts_ok;
+    if (poster.seq > last_posted) last_posted = poster.seq;
+    int64_t rtt = now - poster.started;
+    post_rtt_sum += rtt;
+    if (rtt > post_rtt_max) post_rtt_max = rtt;
+    return 1;
+  }
+  return 0;
+failed:
+  if (posts_failed < 5) {
+    char* nl = strchr(poster.resp, '\r');
+    if (nl) *nl = 0;
+    fprintf(stderr, "  post of SEQ %lld failed: '%s'\n", poster.seq,
+            poster.resp_len ? poster.resp : "no answer (connect refused or closed)");
+  }
+  close(poster.fd);
+  poster.fd = -1;
+  poster.state = 0;
+  ++posts_failed;
+  poster.retry_at = now + 50 * 1000000LL; /* the same SEQ again */
+  return 1;
+}
+
+static int format_room_request(struct conn* c, struct sub* s) {
+  char last[96] = "";
+  if (s->last_id[0]) snprintf(last, sizeof last, "Last-Event-ID: %s\r\n", s->last_id);
+  int len = snprintf(c->own_request, sizeof c->own_request,
+                     "GET %s?room=%s HTTP/1.1\r\nHost: %s\r\nAccept: text/event-stream\r\n"
+                     "Cache-Control: no-cache\r\n%sConnection: close\r\n\r\n",
+                     route, room, host_header, last);
+  c->out = c->own_request;
+  c->out_len = (size_t)len;
+  return len;
+}
+
+/* Opens (or reopens) subscriber i; 0 when under way. */
+static int room_open(int i) {
+  struct sub* s = &subs[i];
+  ++s->attempts;
+  ++attempts_total;
+  if (open_conn(&conns[i], i) != 0) return -1;
+  format_room_request(&conns[i], s);
+  return 0;
+}
+
+static void room_wait(int i, int64_t now) { /* EventSource: reconnect after retry */
+  conns[i].state = S_WAIT;
+  subs[i].reconnect_at = now + (int64_t)subs[i].retry_ms * 1000000;
+}
+
+static int cmp_i64(const void* a, const void* b);
+
+static double q_ms(int64_t* v, size_t n, double q) {
+  if (n == 0) return 0;
+  size_t i = (size_t)(q * (double)n);
+  if (i >= n) i = n - 1;
+  return (double)v[i] / 1e6;
+}
+
+static void print_resumed(int64_t now) {
+  size_t n = reopen_len, m = resume_len;
+  int64_t* a = malloc((n ? n : 1) * sizeof *a);
+  int64_t* b = malloc((m ? m : 1) * sizeof *b);
+  memcpy(a, reopen_delay, n * sizeof *a);
+  memcpy(b, resume_delay, m * sizeof *b);
+  qsort(a, n, sizeof *a, cmp_i64);
+  qsort(b, m, sizeof *b, cmp_i64);
+  printf("RESUMED cut=%lld resumed=%lld attempts=%lld refused=%lld first_cut_to_last_resume_s=%.3f "
+         "reopen_p50_ms=%.0f reopen_p99_ms=%.0f reopen_max_ms=%.0f resume_p50_ms=%.0f "
+         "resume_p99_ms=%.0f resume_max_ms=%.0f at_s=%.3f\n",
+         cuts_total, resume_total, attempts_total, refused_total,
+         (double)(last_resume_at - first_cut_at) / 1e9, q_ms(a, n, 0.5), q_ms(a, n, 0.99),
+         n ? (double)a[n - 1] / 1e6 : 0.0, q_ms(b, m, 0.5), q_ms(b, m, 0.99),
+         m ? (double)b[m - 1] / 1e6 : 0.0, (double)now / 1e9);
+  fflush(stdout);
+  free(a);
+  free(b);
+}
+
+static int run_room(void) {
+  double self0 = cpu_self();
+  int64_t start = now_ns(), deadline = start + (int64_t)(timeout_s * 1e9);
+  conns = calloc((size_t)streams, sizeof *conns);
+  subs = calloc((size_t)streams, sizeof *subs);
+  nconns = streams;
+  delay_cap = 4 * (size_t)streams + 1024;
+  reopen_delay = calloc(delay_cap, sizeof *reopen_delay);
+  resume_delay = calloc(delay_cap, sizeof *resume_delay);
+  for (int i = 0; i < streams; ++i) {
+    subs[i].next_seq = 1;
+    subs[i].retry_ms = default_retry_ms;
+    conns[i].fd = -1;
+    conns[i].state = S_FREE;
+    conns[i].index = i;
+  }
+  enum { P_OPEN, P_BARRIER, P_RUN, P_DRAIN } phase = P_OPEN;
+  int opened = 0, waiting = 0, open_now = 0;
+  int64_t phase_at = start, next_post = 0, run_start = 0, run_end = 0, step_start = 0;
+  long long seq = 0; /* the next SEQ to post (in P_RUN) */
+  double open_secs = 0, barrier_secs = 0;
+  int resumed_printed = 1;
+  struct epoll_event evs[256];
+  for (;;) {
+    int64_t now = now_ns();
+    if (now >= deadline) break;
+    /* Open the first connections, --batch at a time waiting for headers. */
+    while (opened < streams && waiting < batch) {
+      if (room_open(opened) != 0) {
+        room_wait(opened, now);
+      } else {
+        ++waiting;
+        subs[opened].first_waiting = 1;
+      }
+      ++opened;
+    }
+    /* Reconnects that are due (scanned every 5 ms). */
+    static int64_t next_scan;
+    if (now >= next_scan) {
+      next_scan = now + 5000000;
+      for (int i = 0; i < opened; ++i) {
+        if (conns[i].state != S_WAIT || subs[i].reconnect_at > now) continue;
+        if (room_open(i) != 0) room_wait(i, now);
+      }
+    }
+    static int64_t next_check;
+    const int check = now >= next_check; /* the O(streams) checks: every 20 ms */
+    if (check) next_check = now + 20000000;
+    if (phase == P_OPEN && opened == streams && open_now + dead_total == streams) {
+      open_secs = (double)(now - start) / 1e9;
+      printf("OPEN streams=%d ok=%d failed=%d seconds=%.3f\n", streams, open_now, dead_total,
+             open_secs);
+      fflush(stdout);
+      phase = P_BARRIER;
+      phase_at = now;
+      next_post = now;
+    }
+    if (phase == P_BARRIER && check) {
+      int all = 1;
+      for (int i = 0; i < streams && all; ++i) all = subs[i].barrier > 0 || subs[i].dead;
+      if (all && poster.state == 0) {
+        barrier_secs = (double)(now - phase_at) / 1e9;
+        printf("READY streams=%d open=%d open_seconds=%.3f barrier_seconds=%.3f\n", streams,
+               open_now, open_secs, barrier_secs);
+        fflush(stdout);
+        phase = P_RUN;
+        run_start = step_start = next_post = now;
+        seq = 1;
+        if (mode == M_BROADCAST) {
+          cur_step = 0;
+          step_first_seq[0] = 1;
+        }
+      } else if (poster.state == 0 && now >= next_post && now >= poster.retry_at) {
+        post_start(0, now);
+        next_post = now + 200000000;
+      }
+    }
+    if (phase == P_RUN) {
+      int stop = 0;
+      double r = rate;
+      if (mode == M_RESUME) {
+        if (hold_file ? check && file_exists(hold_file) : now - run_start >= (int64_t)(duration_s * 1e9))
+          stop = 1;
+      } else {
+        r = rates[cur_step];
+        if (now - step_start >= (int64_t)(step_seconds * 1e9)) {
+          if (cur_step + 1 >= nrates) {
+            stop = 1;
+          } else { /* the next SEQ to post opens the step */
+            step_first_seq[++cur_step] = (poster.state != 0 || last_posted == seq) ? seq + 1 : seq;
+            step_start = next_post = now;
+            r = rates[cur_step];
+          }
+        }
+      }
+      if (stop) {
+        phase = P_DRAIN;
+        run_end = phase_at = now;
+        deadline = now + (int64_t)(timeout_s * 1e9);
+      } else if (poster.state == 0 && now >= next_post && now >= poster.retry_at) {
+        if (last_posted == seq) ++seq; /* the last one was acknowledged */
+        post_start(seq, now);
+        next_post += (int64_t)(1e9 / r);
+        if (next_post < now - 1000000000) next_post = now; /* far behind: do not burst */
+      }
+    }
+    if (phase == P_DRAIN && poster.state == 0 && check) {
+      if (seq > last_posted && now >= poster.retry_at && seq > 0) {
+        post_start(seq, now); /* a failed last post, again */
+      } else {
+        int all = 1;
+        for (int i = 0; i < streams && all; ++i) all = subs[i].dead || subs[i].next_seq > last_posted;
+        if (all) break;
+      }
+    }
+    if (cut_pending_now == 0 && !resumed_printed) {
+      resumed_printed = 1;
+      print_resumed(now);
+    }
+    int n = epoll_wait(ep, evs, 256, 5);
+    now = now_ns();
+    for (int k = 0; k < n; ++k) {
+      if (evs[k].data.ptr == &poster) {
+        post_event(evs[k].events, now);
+        continue;
+      }
+      struct conn* c = evs[k].data.ptr;
+      if (c->state == S_DONE || c->state == S_WAIT || c->state == S_FREE) continue;
+      int i = c->index;
+      struct sub* s = &subs[i];
+      enum state was = c->state;
+      int done = on_event(c, evs[k].events, now);
+      if (was != S_BODY && (c->status != 0 || done) && s->first_waiting) {
+        s->first_waiting = 0;
+        --waiting;
+      }
+      if (was != S_BODY && c->status == 200) { /* its 200 headers now */
+        ++open_now;
+        if (s->cut_pending && !s->reopened) {
+          s->reopened = 1;
+          ++reopen_total;
+          if (reopen_len < delay_cap) reopen_delay[reopen_len++] = now - s->cut_at;
+        }
+      }
+      if (!done && c->state != S_DONE) continue;
+      if (c->status == 200) --open_now;
+      if (s->dead) { /* `end` */
+        ++dead_total;
+        close_conn(c);
+        c->state = S_DONE;
+        continue;
+      }
+      if (c->status > 0 && c->status != 200) { /* EventSource fails for good */
+        char d[32];
+        snprintf(d, sizeof d, "%d", c->status);
+        sub_fail(s, i, "HTTP status %s (final, as in EventSource)", d);
+        s->dead = 1;
+        ++dead_total;
+        close_conn(c);
+        c->state = S_DONE;
+        continue;
+      }
+      if (c->status == 200) { /* a cut: reconnect with Last-Event-ID */
+        ++s->cuts;
+        ++cuts_total;
+        if (first_cut_at == 0 || cut_pending_now == 0) first_cut_at = now;
+        if (!s->cut_pending) {
+          ++cut_pending_now;
+          s->cut_at = now; /* delays count from the first cut */
+        }
+        s->cut_pending = 1;
+        s->reopened = 0;
+        resumed_printed = 0;
+      } else {
+        ++refused_total; /* connect refused or closed before the headers */
+      }
+      close_conn(c);
+      room_wait(i, now);
+    }
+  }
+  int64_t end = now_ns();
+  double secs = (double)(end - start) / 1e9, self = cpu_self() - self0;
+  if (phase != P_DRAIN) fprintf(stderr, "loadgen: timed out in phase %d\n", (int)phase);
+  int behind = 0, dead = 0;
+  for (int i = 0; i < streams; ++i) {
+    struct sub* s = &subs[i];
+    if (s->dead) ++dead;
+    if (!s->error[0] && s->next_seq <= last_posted) {
+      char d[64];
+      snprintf(d, sizeof d, "%lld of %lld", s->next_seq - 1, last_posted);
+      sub_fail(s, i, "got seq 1..%s", d);
+      ++behind;
+    }
+    if (s->error[0]) ++failures;
+    close_conn(&conns[i]);
+  }
+  if (phase != P_DRAIN) ++failures;
+  double run_s = (double)((run_end ? run_end : end) - run_start) / 1e9;
+  if (mode == M_BROADCAST) {
+    /* Per step: its posts' latencies, deliveries received while it ran. */
+    for (int k = 0; k <= cur_step && k < nrates; ++k) {
+      size_t m = 0;
+      int64_t* v = malloc((lat_len ? lat_len : 1) * sizeof *v);
+      for (size_t j = 0; j < lat_len; ++j)
+        if (lat_step[j] == k) v[m++] = lat[j];
+      qsort(v, m, sizeof *v, cmp_i64);
+      long long first = step_first_seq[k];
+      long long last = k + 1 <= cur_step ? step_first_seq[k + 1] - 1 : last_posted;
+      printf("STEP rate=%g posted=%lld seconds=%g deliveries=%zu deliveries_per_s=%.0f p50_us=%.0f "
+             "p99_us=%.0f p999_us=%.0f max_us=%.0f received_in_step=%lld\n",
+             rates[k], last - first + 1, step_seconds, m,
+             (double)step_deliveries[k] / step_seconds, q_ms(v, m, 0.5) * 1000,
+             q_ms(v, m, 0.99) * 1000, q_ms(v, m, 0.999) * 1000,
+             m ? (double)v[m - 1] / 1000.0 : 0.0, step_deliveries[k]);
+      free(v);
+    }
+  }
+  qsort(lat, lat_len, sizeof *lat, cmp_i64);
+  printf("RESULT mode=%s streams=%d posts=%lld post_failures=%lld events=%lld seconds=%.3f "
+         "run_seconds=%.3f deliveries_per_s=%.0f cuts=%lld resumed=%lld attempts=%lld refused=%lld "
+         "behind=%d dead=%d failed=%d post_rtt_avg_us=%.0f post_rtt_max_us=%.0f p50_us=%.0f "
+         "p99_us=%.0f cpu_self=%.3f self_pct=%.0f\n",
+         mode == M_RESUME ? "resume" : "broadcast", streams, last_posted, posts_failed,
+         total_events, secs, run_s, run_s > 0 ? (double)total_events / run_s : 0.0, cuts_total,
+         resume_total, attempts_total, refused_total, behind, dead, failures,
+         posts_ok ? (double)post_rtt_sum / (double)posts_ok / 1000.0 : 0.0,
+         (double)post_rtt_max / 1000.0, pct_us(0.5), pct_us(0.99), self, 100 * self / secs);
+  return failures ? 1 : 0;
+}
+
 static int usage(const char* msg) {
   fprintf(stderr,
           "loadgen: %s\nusage: loadgen streams|latency|idle|churn|soak --addr=HOST:PORT "
           "[--streams=S] [--count=N] [--interval_ms=M] [--route=/api/streaming/ping] "
           "[--timeout=SECS] [--cpu-pid=PID]... [--batch=N] [--hold-file=PATH] [--cycles=N] "
-          "[--concurrency=C] [--duration=SECS]\n",
+          "[--concurrency=C] [--duration=SECS] [--room=NAME] [--post-addr=HOST:PORT] "
+          "[--post-route=/chat.v1.Chat/Post] [--rate=POSTS_PER_S] [--rates=R1,R2,..] "
+          "[--step-seconds=SECS] [--retry-default=MS]\n",
           msg);
   return 2;
 }
@@ -830,9 +1406,14 @@ int main(int argc, char** argv) {
     mode = M_CHURN;
   else if (strcmp(argv[1], "soak") == 0)
     mode = M_SOAK;
+  else if (strcmp(argv[1], "resume") == 0)
+    mode = M_RESUME;
+  else if (strcmp(argv[1], "broadcast") == 0)
+    mode = M_BROADCAST;
   else
     return usage("unknown mode");
   const char* addr = NULL;
+  const char* post_addr = NULL;
   for (int i = 2; i < argc; ++i) {
     const char *a = argv[i], *v = strchr(a, '=');
     if (!v) return usage(a);
@@ -859,7 +1440,26 @@ int main(int argc, char** argv) {
       concurrency = atoi(v);
     else if (strncmp(a, "--duration=", 11) == 0)
       duration_s = atof(v);
-    else if (strncmp(a, "--cpu-pid=", 10) == 0 && ncpu_pids < 8)
+    else if (strncmp(a, "--room=", 7) == 0)
+      room = v;
+    else if (strncmp(a, "--post-addr=", 12) == 0)
+      post_addr = v;
+    else if (strncmp(a, "--post-route=", 13) == 0)
+      post_route = v;
+    else if (strncmp(a, "--rate=", 7) == 0)
+      rate = atof(v);
+    else if (strncmp(a, "--step-seconds=", 15) == 0)
+      step_seconds = atof(v);
+    else if (strncmp(a, "--retry-default=", 16) == 0)
+      default_retry_ms = atoi(v);
+    else if (strncmp(a, "--rates=", 8) == 0) {
+      for (const char* r = v; *r && nrates < 16;) {
+        rates[nrates++] = atof(r);
+        const char* comma = strchr(r, ',');
+        if (!comma) break;
+        r = comma + 1;
+      }
+    } else if (strncmp(a, "--cpu-pid=", 10) == 0 && ncpu_pids < 8)
       cpu_pids[ncpu_pids++] = atoi(v);
     else
       return usage(a);
@@ -878,6 +1478,41 @@ int main(int argc, char** argv) {
   if (inet_pton(AF_INET, host, &target.sin_addr) != 1) return usage("--addr: an IPv4 address");
   rotate_sources = strncmp(host, "127.", 4) == 0;
   snprintf(host_header, sizeof host_header, "%s", addr);
+  if (mode == M_RESUME || mode == M_BROADCAST) {
+    if (mode == M_BROADCAST && nrates == 0) return usage("broadcast needs --rates");
+    for (int k = 0; k < nrates; ++k)
+      if (rates[k] <= 0) return usage("--rates: positive numbers");
+    if (rate <= 0 || step_seconds <= 0 || default_retry_ms < 0) return usage("bad number");
+    if (strcmp(route, "/api/streaming/ping") == 0) route = "/chat.v1.Chat/Subscribe";
+    if (!post_addr) post_addr = addr;
+    const char* pc = strrchr(post_addr, ':');
+    if (!pc || (size_t)(pc - post_addr) >= sizeof host) return usage("--post-addr=HOST:PORT");
+    char ph[64];
+    memcpy(ph, post_addr, (size_t)(pc - post_addr));
+    ph[pc - post_addr] = 0;
+    post_target.sin_family = AF_INET;
+    post_target.sin_port = htons((uint16_t)atoi(pc + 1));
+    if (inet_pton(AF_INET, ph, &post_target.sin_addr) != 1) return usage("--post-addr: IPv4");
+    snprintf(post_host, sizeof post_host, "%s", post_addr);
+  }
+  /* Descriptors: as many as the hard limit allows. */
+  struct rlimit nofile;
+  if (getrlimit(RLIMIT_NOFILE, &nofile) == 0) {
+    if (nofile.rlim_cur < nofile.rlim_max) {
+      nofile.rlim_cur = nofile.rlim_max;
+      setrlimit(RLIMIT_NOFILE, &nofile);
+      getrlimit(RLIMIT_NOFILE, &nofile);
+    }
+    int want = (mode == M_CHURN ? concurrency : streams) + 64;
+    if (nofile.rlim_cur != RLIM_INFINITY && (rlim_t)want > nofile.rlim_cur) {
+      fprintf(stderr,
+              "loadgen: %d streams need about %d descriptors; the limit is %llu (hard %llu): "
+              "split them over several loadgen processes\n",
+              mode == M_CHURN ? concurrency : streams, want, (unsigned long long)nofile.rlim_cur,
+              (unsigned long long)nofile.rlim_max);
+      return 2;
+    }
+  }
   int len = format_request(request, sizeof request, "bench", count);
   if (len <= 0 || (size_t)len >= sizeof request) return usage("--route too long");
   request_len = (size_t)len;
@@ -897,6 +1532,9 @@ int main(int argc, char** argv) {
       return run_churn();
     case M_SOAK:
       return run_soak();
+    case M_RESUME:
+    case M_BROADCAST:
+      return run_room();
   }
   return 2;
 }

@@ -337,11 +337,16 @@ export function spkiHash(certFile) {
 //     (as text/html), next to the proxy;
 //   tls: true for a second server, the same locations over TLS + HTTP/2 on
 //     another free port, with a self-signed certificate (selfSignedCert()).
+//   workerConnections: nginx's worker_connections (default 4096; a proxied
+//     stream takes two), with worker_rlimit_nofile to match.
 // Ready when GET /healthz answers 200 through it. Stopped at cleanup (its own
 // process group, so the workers too); its error.log is printed when the test
 // fails. Returns { url: 'http://127.0.0.1:PORT', https: 'https://127.0.0.1:PORT'
 // (with tls), pid, errorLog() }.
-export async function startNginx(upstreams, { serverParams = '', location = '', files = {}, tls = false } = {}) {
+export async function startNginx(
+  upstreams,
+  { serverParams = '', location = '', files = {}, tls = false, workerConnections = 4096 } = {},
+) {
   const nginx = process.env.NGINX ?? '/usr/sbin/nginx';
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'gravity-nginx-'));
   fs.chmodSync(dir, 0o755); // nginx's workers run as nobody
@@ -381,7 +386,8 @@ export async function startNginx(upstreams, { serverParams = '', location = '', 
 daemon off;
 pid ${dir}/nginx.pid;
 error_log ${dir}/error.log warn;
-events { worker_connections 4096; }
+${workerConnections > 4096 ? `worker_rlimit_nofile ${workerConnections + 64};
+` : ''}events { worker_connections ${workerConnections}; }
 http {
   access_log off;
   client_body_temp_path ${dir}/body;
