@@ -33,6 +33,7 @@ LIBRARIES = {
     "hiredis": (["hiredis"], [], "libhiredis-dev"),
     "openssl": (["openssl"], [], "libssl-dev"),
     "nghttp2": (["libnghttp2"], [], "libnghttp2-dev"),
+    "zlib": (["zlib"], [], "zlib1g-dev"),
 }
 
 TOOLS = {

@@ -107,6 +107,9 @@ struct BridgeOptions {
   std::string access_log;
   // HTML served at "/" (e.g. the demo page); empty serves nothing there.
   std::string index_html;
+  // gzip for clients that accept it (Accept-Encoding): streams, flushed after
+  // every batch of events, and plain or unary answers of 1 KiB or more.
+  bool compression = true;
 
   // TLS: a PEM certificate chain (leaf first) and its PEM private key. Both
   // set: every connection is TLS 1.2+ (ALPN h2 and http/1.1); both empty:

@@ -87,6 +87,9 @@ ABSL_FLAG(std::string, tls_cert, "",
 ABSL_FLAG(std::string, tls_key, "", "PEM private key of --tls_cert; SIGHUP reloads it");
 ABSL_FLAG(absl::Duration, tls_handshake_timeout, absl::Seconds(10),
           "a TLS handshake not done within this closes the connection");
+ABSL_FLAG(bool, compression, true,
+          "gzip for clients that accept it: streams (flushed after every batch of events) and "
+          "plain or unary answers of 1 KiB or more");
 ABSL_FLAG(bool, http2, true,
           "serve HTTP/2: over TLS through ALPN, in cleartext with prior knowledge (h2c)");
 ABSL_FLAG(int, http2_max_concurrent_streams, 100,
@@ -283,6 +286,7 @@ int main(int argc, char** argv) {
   options.tls_key = absl::GetFlag(FLAGS_tls_key);
   options.tls_handshake_timeout = absl::GetFlag(FLAGS_tls_handshake_timeout);
   options.http2 = absl::GetFlag(FLAGS_http2);
+  options.compression = absl::GetFlag(FLAGS_compression);
   options.http2_max_concurrent_streams = absl::GetFlag(FLAGS_http2_max_concurrent_streams);
   options.header_timeout = absl::GetFlag(FLAGS_header_timeout);
   options.idle_timeout = absl::GetFlag(FLAGS_idle_timeout);

@@ -41,6 +41,7 @@ PACKAGES=(
   libhiredis-dev
   libssl-dev      # the bridge's TLS
   libnghttp2-dev  # the bridge's HTTP/2
+  zlib1g-dev      # the bridge's gzip
   redis-server
   nodejs
   npm

@@ -5,6 +5,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "bridge/internal/gzip_stream.h"
 #include "bridge/internal/status_mapping.h"
 #include "bridge/internal/stream_format.h"
 
@@ -33,7 +34,7 @@ Headers PlainResponseFields(const PlainResponse& response, const std::string& or
 }
 
 Headers StreamHeadFields(StreamFormat format, const std::string& origin,
-                         const BridgeOptions& options) {
+                         const BridgeOptions& options, bool gzip) {
   Headers fields = {
       {"Content-Type",
        format == StreamFormat::kSse ? "text/event-stream; charset=utf-8" : "application/x-ndjson"},
@@ -41,7 +42,19 @@ Headers StreamHeadFields(StreamFormat format, const std::string& origin,
       {"X-Accel-Buffering", "no"},
   };
   for (auto& field : CorsHeaders(origin, options)) fields.push_back(std::move(field));
+  if (gzip) {
+    fields.emplace_back("Content-Encoding", "gzip");
+    fields.emplace_back("Vary", "Accept-Encoding");
+  }
   return fields;
+}
+
+void CompressIfWorth(PlainResponse& response, bool accepts_gzip) {
+  constexpr size_t kWorth = 1024;
+  if (!accepts_gzip || response.body.size() < kWorth) return;
+  response.body = Gzip(response.body);
+  response.headers.emplace_back("Content-Encoding", "gzip");
+  response.headers.emplace_back("Vary", "Accept-Encoding");
 }
 
 PlainResponse UnaryReply(const BridgeState& state, const RoutedMethod& method,

@@ -32,7 +32,12 @@ Headers PlainResponseFields(const PlainResponse& response, const std::string& or
 // The head fields of a stream's 200 (type, no caching or proxy buffering,
 // CORS); the codec adds its framing.
 Headers StreamHeadFields(StreamFormat format, const std::string& origin,
-                         const BridgeOptions& options);
+                         const BridgeOptions& options, bool gzip);
+
+// Compresses a plain response's body with gzip when the client accepts it
+// (`accepts_gzip`, --compression) and it is worth it (1 KiB or more; error
+// bodies are smaller); sets Content-Encoding and Vary.
+void CompressIfWorth(PlainResponse& response, bool accepts_gzip);
 
 // A unary call's answer: its reply's JSON, or the error the client sees
 // (the reply bound, a reply that does not parse, the backend's status).

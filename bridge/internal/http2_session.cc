@@ -13,6 +13,7 @@
 #include "absl/time/clock.h"
 #include "boost/asio/post.hpp"
 #include "boost/asio/write.hpp"
+#include "bridge/internal/gzip_stream.h"
 #include "bridge/internal/status_mapping.h"
 #include "bridge/internal/stream_format.h"
 #include "bridge/internal/trace_context.h"
@@ -78,6 +79,7 @@ struct Http2Session::Stream {
   bool dispatched = false;
   bool head_only = false;
   std::string origin;
+  bool accepts_gzip = false;  // Accept-Encoding (and --compression)
   Clock::time_point read_deadline = Clock::time_point::max();
 
   // The response's bytes that wait for nghttp2 (its window), and whether the
@@ -94,7 +96,8 @@ struct Http2Session::Stream {
   std::optional<ClientStreamCounter::Slot> client_slot;  // held while it counts
   StreamFormat format = StreamFormat::kSse;
   bool wants_event_stream = false;
-  absl::Duration retry;  // this stream's jittered retry: hint
+  absl::Duration retry;              // this stream's jittered retry: hint
+  std::unique_ptr<GzipStream> gzip;  // a compressed stream's compressor
   bool headers_sent = false;
   bool wrote_since_tick = false;
   Clock::time_point accept_deadline = Clock::time_point::max();
@@ -537,6 +540,9 @@ void Http2Session::Dispatch(Stream& stream) {
   std::string().swap(stream.authority);
   std::string().swap(stream.cookie);
   stream.origin = std::string(request[http::field::origin]);
+  const auto encoding = request[http::field::accept_encoding];
+  stream.accepts_gzip = state_->options.compression &&
+                        AcceptsGzip(absl::string_view(encoding.data(), encoding.size()));
   stream.head_only = request.method() == http::verb::head;
   stream.arrived = absl::Now();
   Routed routed = Route(request, *state_);
@@ -554,6 +560,7 @@ void Http2Session::Respond(Stream& stream, PlainResponse response) {
   stream.state = Stream::State::kResponding;
   const int status = static_cast<int>(response.status);
   if (status >= 400) state_->metrics.CountRejection(status);
+  if (!stream.head_only) CompressIfWorth(response, stream.accepts_gzip);
   Headers fields = PlainResponseFields(response, stream.origin, state_->options);
   const std::string status_text = absl::StrCat(status);
   const std::string status_name = ":status";
@@ -654,6 +661,10 @@ void Http2Session::StartStream(Stream& stream, StreamPlan plan) {
   stream.format = plan.format;
   stream.wants_event_stream = plan.wants_event_stream;
   stream.retry = JitteredRetry(state_->options);
+  if (plan.gzip && !stream.head_only) {
+    stream.gzip = std::make_unique<GzipStream>();
+    state_->metrics.streams_compressed++;
+  }
   state_->metrics.streams_total++;
 
   const google::protobuf::Message& prototype =
@@ -708,7 +719,8 @@ void Http2Session::Pump(Stream& stream) {
 void Http2Session::SubmitStreamHead(Stream& stream) {
   stream.headers_sent = true;
   stream.accept_deadline = Clock::time_point::max();
-  Headers fields = StreamHeadFields(stream.format, stream.origin, state_->options);
+  Headers fields =
+      StreamHeadFields(stream.format, stream.origin, state_->options, stream.gzip != nullptr);
   const std::string status_name = ":status";
   const std::string status = "200";
   std::vector<nghttp2_nv> nva;
@@ -736,6 +748,20 @@ void Http2Session::SubmitStreamHead(Stream& stream) {
 
 void Http2Session::AppendBody(Stream& stream, const std::string& bytes) {
   if (bytes.empty() || stream.head_only) return;
+  if (stream.gzip != nullptr) {
+    std::string compressed;
+    stream.gzip->Append(bytes, &compressed);
+    if (stream.ending) {
+      stream.gzip->Finish(&compressed);
+      stream.gzip.reset();
+    }
+    AppendRaw(stream, compressed);
+    return;
+  }
+  AppendRaw(stream, bytes);
+}
+
+void Http2Session::AppendRaw(Stream& stream, const std::string& bytes) {
   if (stream.waiting_bytes() == 0) stream.stalled_since = Clock::now();
   if (stream.waiting.empty()) {
     stream.waiting = bytes;
@@ -775,7 +801,14 @@ void Http2Session::WriteStreamClose(Stream& stream, StreamClose close) {
   if (close.needs_head) SubmitStreamHead(stream);
   if (stream.state != Stream::State::kStreaming) return;  // a HEAD stream ended with its head
   stream.ending = true;
-  AppendBody(stream, close.body);
+  if (close.body.empty() && stream.gzip != nullptr) {
+    std::string end;
+    stream.gzip->Finish(&end);
+    stream.gzip.reset();
+    AppendRaw(stream, end);
+  } else {
+    AppendBody(stream, close.body);
+  }
   if (stream.deferred) {  // no bytes, but the end must still be sent
     stream.deferred = false;
     nghttp2_session_resume_data(session_, stream.id);

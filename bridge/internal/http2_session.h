@@ -142,7 +142,11 @@ class Http2Session : public Connection, public std::enable_shared_from_this<Http
   void FinishStream(Stream& stream, const grpc::Status& status);
   void CutStream(Stream& stream);
   void WriteStreamClose(Stream& stream, StreamClose close);
+  // Queues stream body bytes, through the stream's compressor when it has
+  // one (which ends with them when the stream is ending).
   void AppendBody(Stream& stream, const std::string& bytes);
+  // Queues bytes as they are for nghttp2 to take.
+  void AppendRaw(Stream& stream, const std::string& bytes);
   void ReleaseRelay(Stream& stream);
   void EndStream(Stream& stream);
   // Ends whatever the stream serves (its peer reset it, or the connection ends).

@@ -84,6 +84,10 @@ std::string Metrics::Text() const {
                "TLS handshakes that failed or did not finish within --tls_handshake_timeout.",
                "counter", &out);
   AppendValue("gravity_bridge_tls_handshakes_failed_total", tls_handshakes_failed.load(), &out);
+  AppendHeader("gravity_bridge_streams_compressed_total",
+               "Streams sent gzip-compressed (the client accepted gzip; --compression).", "counter",
+               &out);
+  AppendValue("gravity_bridge_streams_compressed_total", streams_compressed.load(), &out);
   AppendHeader("gravity_bridge_starts_over_budget_total",
                "Stream requests over --max_stream_starts_per_second, told to come back later.",
                "counter", &out);

@@ -51,6 +51,8 @@ struct Metrics {
   }
   // A TLS handshake that failed or did not finish in time.
   std::atomic<int64_t> tls_handshakes_failed{0};
+  // Streams sent gzip-compressed (their client accepted it).
+  std::atomic<int64_t> streams_compressed{0};
   // Stream requests turned away by max_stream_starts_per_second.
   std::atomic<int64_t> starts_over_budget{0};
 

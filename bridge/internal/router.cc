@@ -10,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "boost/url/parse.hpp"
+#include "bridge/internal/gzip_stream.h"
 #include "bridge/internal/request_mapping.h"
 #include "bridge/internal/status_mapping.h"
 #include "bridge/internal/trace_context.h"
@@ -317,6 +318,8 @@ Routed PlanStream(const HttpRequest& request, const RouteMatch& match,
                     ? StreamFormat::kNdjson
                     : StreamFormat::kSse;
   plan.wants_event_stream = WeightOf(accepted, "text/event-stream", /*exact=*/true) > 0;
+  plan.gzip = state.options.compression &&
+              AcceptsGzip(View(request[boost::beast::http::field::accept_encoding]));
   return plan;
 }
 

@@ -45,6 +45,7 @@ struct StreamPlan {
   Headers metadata;           // lower-case keys
   StreamFormat format = StreamFormat::kSse;
   bool wants_event_stream = false;  // Accept: text/event-stream (EventSource)
+  bool gzip = false;                // compressed (the client accepts it; --compression)
 };
 
 // A unary method, POSTed: one call, answered with the reply's JSON.

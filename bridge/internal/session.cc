@@ -24,6 +24,7 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "boost/asio/post.hpp"
+#include "bridge/internal/gzip_stream.h"
 #include "bridge/internal/status_mapping.h"
 #include "bridge/internal/stream_format.h"
 #include "bridge/internal/trace_context.h"
@@ -291,6 +292,9 @@ void Session::HandleRequest(HttpRequest request) {
   request_arrived_ = absl::Now();
   keep_alive_ = keep_alive_ && request.keep_alive() && !state_->draining.load();
   origin_ = std::string(request[http::field::origin]);
+  const auto encoding = request[http::field::accept_encoding];
+  accepts_gzip_ = state_->options.compression &&
+                  AcceptsGzip(absl::string_view(encoding.data(), encoding.size()));
   head_only_ = request.method() == http::verb::head;
   http10_ = request.version() < 11;
   Routed routed = Route(request, *state_);
@@ -465,6 +469,7 @@ void Session::Respond(PlainResponse response) {
   if (response.close) keep_alive_ = false;
   const int status = static_cast<int>(response.status);
   if (status >= 400) state_->metrics.CountRejection(status);
+  if (!head_only_) CompressIfWorth(response, accepts_gzip_);
   writer_.Append(ResponseHead(response.status,
                               PlainResponseFields(response, origin_, state_->options),
                               keep_alive_ && !close_after_write_));
@@ -506,6 +511,10 @@ void Session::StartStream(StreamPlan plan) {
   wrote_since_tick_ = false;
   format_ = plan.format;
   wants_event_stream_ = plan.wants_event_stream;
+  if (plan.gzip && !head_only_) {
+    gzip_ = std::make_unique<GzipStream>();
+    state_->metrics.streams_compressed++;
+  }
   retry_ = JitteredRetry(state_->options);
   writer_.set_framing(head_only_ ? ConnectionWriter::Framing::kNone
                       : http10_  ? ConnectionWriter::Framing::kRaw
@@ -526,8 +535,8 @@ void Session::StartStream(StreamPlan plan) {
   relay_ = std::make_unique<StreamRelay>(
       std::move(encoder),
       ReadAheadLimits{state_->options.read_ahead_events, state_->options.read_ahead_bytes},
-      std::move(wake), writer_.direct(), &state_->metrics.events_sent, &state_->metrics.first_event,
-      request_arrived_);
+      std::move(wake), gzip_ != nullptr ? nullptr : writer_.direct(), &state_->metrics.events_sent,
+      &state_->metrics.first_event, request_arrived_);
   grpc::Slice slice(std::move(plan.request_bytes));
   grpc::ByteBuffer payload(&slice, 1);
   relay_->Start(*state_->stub, plan.method->grpc_path, payload, plan.metadata,
@@ -552,7 +561,7 @@ void Session::Pump() {
   if (taken.accepted && !headers_sent_) AppendStreamHead();
   if (!events_.empty()) {
     if (!headers_sent_) AppendStreamHead();
-    writer_.AppendBody(events_);
+    AppendStreamBody(events_);
     events_.clear();
     state_->metrics.events_sent += taken.events;
     wrote_since_tick_ = true;
@@ -563,7 +572,8 @@ void Session::Pump() {
   }
   if (!writer_.queued()) {
     // Nothing to write: the next events may leave from the gRPC thread.
-    if (headers_sent_ && !head_only_) writer_.EnableDirect();
+    // (Never for a compressed stream: its bytes go through its compressor.)
+    if (headers_sent_ && !head_only_ && gzip_ == nullptr) writer_.EnableDirect();
     return;
   }
   Flush();
@@ -585,7 +595,13 @@ void Session::WriteStreamClose(StreamClose close) {
     return;
   }
   if (close.needs_head) AppendStreamHead();
-  if (!close.body.empty()) writer_.AppendBody(close.body);
+  if (!close.body.empty()) AppendStreamBody(close.body);
+  if (gzip_ != nullptr && headers_sent_ && !head_only_) {
+    std::string end;
+    gzip_->Finish(&end);
+    writer_.AppendBody(end);
+  }
+  gzip_.reset();
   writer_.AppendBodyEnd();
   EndStream();
   Enter(Phase::kResponding);
@@ -608,14 +624,24 @@ void Session::CutStream() {
 void Session::AppendStreamHead() {
   headers_sent_ = true;
   ClearDeadline(kAccept);
-  Headers fields = StreamHeadFields(format_, origin_, state_->options);
+  Headers fields = StreamHeadFields(format_, origin_, state_->options, gzip_ != nullptr);
   // HTTP/1.0 has no chunked encoding: the body runs to the connection's close.
   if (!http10_) fields.emplace_back("Transfer-Encoding", "chunked");
   writer_.Append(ResponseHead(http::status::ok, fields, keep_alive_ && !http10_));
   // The reconnection delay up front: a browser whose bridge dies (no cut
   // with a retry: of its own) then reconnects after --retry, not after its
   // default (3 s in Chromium and eventsource).
-  if (format_ == StreamFormat::kSse) writer_.AppendBody(SseRetry(retry_));
+  if (format_ == StreamFormat::kSse) AppendStreamBody(SseRetry(retry_));
+}
+
+void Session::AppendStreamBody(absl::string_view bytes) {
+  if (gzip_ == nullptr || head_only_) {
+    writer_.AppendBody(bytes);
+    return;
+  }
+  gzip_->Append(bytes, &compressed_);
+  writer_.AppendBody(compressed_);
+  compressed_.clear();
 }
 
 void Session::ReleaseRelay() {
@@ -629,6 +655,7 @@ void Session::EndStream() {
   // Once per stream: its client slot is held exactly while it counts.
   if (phase_ != Phase::kStreaming || !client_slot_) return;
   ReleaseRelay();
+  gzip_.reset();
   ClearDeadline(kKeepAlive);
   ClearDeadline(kAccept);
   ClearDeadline(kDuration);
@@ -768,7 +795,7 @@ void Session::OnDeadlines() {
     if (!wrote_since_tick_ && !sent_directly && headers_sent_ && format_ == StreamFormat::kSse) {
       // The comment goes between events, never inside one's write.
       state_->metrics.events_sent += writer_.StopDirect();
-      writer_.AppendBody(SseKeepAlive());
+      AppendStreamBody(SseKeepAlive());
       Flush();
     }
     wrote_since_tick_ = false;

@@ -53,6 +53,7 @@
 #include "bridge/internal/connection.h"
 #include "bridge/internal/connection_writer.h"
 #include "bridge/internal/exchange.h"
+#include "bridge/internal/gzip_stream.h"
 #include "bridge/internal/router.h"
 #include "bridge/internal/stream_relay.h"
 #include "bridge/internal/transport.h"
@@ -150,6 +151,8 @@ class Session : public Connection, public std::enable_shared_from_this<Session> 
   void LogAccess(int http_status, grpc::StatusCode code, int64_t events, int64_t bytes);
   // A stream's end (CloseStream, CutStreamBytes) written out.
   void WriteStreamClose(StreamClose close);
+  // Queues stream body bytes, through the stream's compressor when it has one.
+  void AppendStreamBody(absl::string_view bytes);
 
   // Writing.
   void Flush();
@@ -202,7 +205,10 @@ class Session : public Connection, public std::enable_shared_from_this<Session> 
   std::string events_;  // scratch: events taken from the relay
   bool wants_event_stream_ = false;
   StreamFormat format_ = StreamFormat::kSse;
-  absl::Duration retry_;  // this stream's jittered retry: hint
+  absl::Duration retry_;              // this stream's jittered retry: hint
+  std::unique_ptr<GzipStream> gzip_;  // a compressed stream's compressor
+  std::string compressed_;            // scratch: its output
+  bool accepts_gzip_ = false;         // of the request being served
   bool headers_sent_ = false;
   bool wrote_since_tick_ = false;
   // The unary call being served (kCalling).

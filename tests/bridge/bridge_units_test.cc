@@ -2,9 +2,11 @@
 // mapping (bridge/internal/).
 #include <sys/socket.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #include <cmath>
 #include <cstdint>
+#include <iostream>
 #include <memory>
 #include <string>
 #include <utility>
@@ -12,6 +14,7 @@
 
 #include "absl/strings/match.h"
 #include "bridge/internal/direct_writer.h"
+#include "bridge/internal/gzip_stream.h"
 #include "bridge/internal/json_text.h"
 #include "bridge/internal/request_mapping.h"
 #include "bridge/internal/status_mapping.h"
@@ -459,6 +462,58 @@ TEST(TraceContextTest, FreshTraceparentsAreValidAndDistinct) {
   EXPECT_EQ(a.substr(52), "-00");  // the bridge samples nothing
   EXPECT_EQ(TraceIdOf({{"authorization", "x"}, {"traceparent", a}}), a.substr(3, 32));
   EXPECT_EQ(TraceIdOf({{"authorization", "x"}}), "");
+}
+
+// What an inflater makes of `compressed` so far (a gzip member that may not
+// be finished yet).
+std::string Inflated(const std::string& compressed) {
+  z_stream z{};
+  EXPECT_EQ(inflateInit2(&z, 16 + 15), Z_OK);
+  std::string out(64 * 1024, '\0');
+  z.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(compressed.data()));
+  z.avail_in = static_cast<uInt>(compressed.size());
+  z.next_out = reinterpret_cast<Bytef*>(out.data());
+  z.avail_out = static_cast<uInt>(out.size());
+  inflate(&z, Z_SYNC_FLUSH);
+  out.resize(out.size() - z.avail_out);
+  inflateEnd(&z);
+  return out;
+}
+
+// Issue 20: each piece is decodable as soon as it is out (Z_SYNC_FLUSH): no
+// event waits in the compressor.
+TEST(GzipStreamTest, EveryPieceDecodesAsSoonAsItIsAppended) {
+  GzipStream gzip;
+  std::string wire;
+  std::string plain;
+  for (int i = 1; i <= 20; ++i) {
+    const std::string event =
+        absl::StrCat("id: ", i, "\ndata: {\"message\":\"hello\",\"seq\":\"", i, "\"}\n\n");
+    gzip.Append(event, &wire);
+    plain += event;
+    EXPECT_EQ(Inflated(wire), plain) << i;
+  }
+  gzip.Finish(&wire);
+  EXPECT_EQ(Inflated(wire), plain);
+  // Repeated keys compress: well under half the bytes.
+  EXPECT_LT(wire.size(), plain.size() / 2) << wire.size() << " of " << plain.size();
+  // What every compressed stream holds for its life (docs/operations.md).
+  EXPECT_LT(gzip.state_bytes(), 9u * 1024) << gzip.state_bytes();
+  std::cout << "gzip: " << wire.size() << " of " << plain.size() << " bytes; zlib state "
+            << gzip.state_bytes() << " bytes per stream\n";
+}
+
+TEST(GzipStreamTest, AcceptEncodingIsRead) {
+  EXPECT_TRUE(AcceptsGzip("gzip"));
+  EXPECT_TRUE(AcceptsGzip("gzip, deflate, br, zstd"));
+  EXPECT_TRUE(AcceptsGzip("br;q=1.0, GZIP;q=0.5"));
+  EXPECT_TRUE(AcceptsGzip("*"));
+  EXPECT_FALSE(AcceptsGzip(""));
+  EXPECT_FALSE(AcceptsGzip("identity"));
+  EXPECT_FALSE(AcceptsGzip("br, deflate"));
+  EXPECT_FALSE(AcceptsGzip("gzip;q=0"));
+  EXPECT_FALSE(AcceptsGzip("gzip;q=bad"));
+  EXPECT_EQ(Inflated(Gzip("a plain answer")), "a plain answer");
 }
 
 }  // namespace

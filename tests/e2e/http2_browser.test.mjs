@@ -196,7 +196,14 @@ run(async () => {
       [STREAMS, STREAMS],
     );
     // /metrics is read over HTTP/1.1 (node:https), so every h2 connection is Chromium's.
-    const h2After = sample(await httpsText(`${tlsBridge.url}/metrics`, ca), 'gravity_bridge_connections_total{protocol="h2"}');
+    const metricsAfter = await httpsText(`${tlsBridge.url}/metrics`, ca);
+    const h2After = sample(metricsAfter, 'gravity_bridge_connections_total{protocol="h2"}');
+    // Chromium accepts gzip: every EventSource was compressed, and decoded.
+    check(
+      `Chromium's ${STREAMS} EventSources were gzip-compressed (gravity_bridge_streams_compressed_total)`,
+      sample(metricsAfter, 'gravity_bridge_streams_compressed_total') >= STREAMS,
+      String(sample(metricsAfter, 'gravity_bridge_streams_compressed_total')),
+    );
     checkEqual(
       `over HTTP/2: the ${STREAMS} EventSources opened no new connection (connections_total{protocol="h2"} unchanged)`,
       h2After - h2Before,
