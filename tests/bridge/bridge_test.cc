@@ -568,6 +568,20 @@ TEST_P(BridgeWireTest, AGzipStreamDecodesEachEventAsItArrives) {
   EXPECT_EQ(Request("GET", "/healthz", gzip).header("content-encoding"), "");
 }
 
+// Issue 20: keep-alive comments of a compressed stream still reach the
+// client (through the compressor, flushed like events).
+TEST_P(BridgeWireTest, AGzipStreamStillCarriesKeepAlives) {
+  BridgeOptions options;
+  options.keepalive = absl::Milliseconds(50);
+  StartBridge(options);
+  HttpResponse response = Get("/streaming.v1.Streaming/Ping?to=bob&count=2&interval_ms=400",
+                              {{"Accept-Encoding", "gzip"}});
+  EXPECT_EQ(response.header("content-encoding"), "gzip");
+  const std::string decoded = Gunzipped(response.body);
+  EXPECT_TRUE(absl::StrContains(decoded, ": keep-alive\n\n")) << decoded;
+  EXPECT_EQ(ParseSse(decoded).size(), 3u) << decoded;
+}
+
 // Issue 19: past --max_stream_starts_per_second an EventSource is told to
 // come back later (a 200 that is only a retry: hint: EventSource gives up on
 // a 503) and other clients get 503 with Retry-After.
