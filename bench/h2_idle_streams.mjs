@@ -3,7 +3,8 @@
 //
 //   node bench/h2_idle_streams.mjs --url=https://127.0.0.1:PORT --sessions=100 \
 //     --streams=100 [--path='/api/streaming/ping?to=bench&count=1000&interval_ms=600000'] \
-//     [--ca=cert.pem | --insecure] [--batch=500] [--timeout=180] [--no_stdin]
+//     [--ca=cert.pem | --insecure] [--batch=500] [--timeout=180] [--no_stdin] \
+//     [--progress=SECS]
 //
 // Opens --sessions HTTP/2 connections one after the other (https: TLS with
 // ALPN h2; http: h2c with prior knowledge), then --streams GET requests of
@@ -15,7 +16,13 @@
 // until stdin ends or SIGTERM / SIGINT (or --timeout seconds of holding;
 // --no_stdin: a signal only, for a background job whose stdin is /dev/null);
 // then it cancels every stream, closes the sessions and prints
-//   RESULT streams=N held=H lost=L seconds_held=S
+//   RESULT streams=N held=H lost=L seconds_held=S keepalive_streams=K keepalives=C
+// where K is how many streams got at least one SSE comment (a keep-alive,
+// ": ...\n\n") after READY and C how many comment blocks arrived then in all.
+// SIGUSR2 prints the same figures at any time as
+//   STATUS heads=H held=H lost=L keepalive_streams=K keepalives=C seconds=S
+// and --progress=SECS prints a STATUS line every SECS seconds until READY
+// (how far it got when the peer stops answering).
 // Exit status 0 when every stream got its 200 within --timeout and none ended
 // while held; 1 otherwise (the first problems go to stderr); 2 on a usage
 // error. With N streams in M sessions it needs M descriptors, not N.
@@ -37,6 +44,7 @@ const perSession = Number(args.get('streams') ?? 100);
 const path = args.get('path') ?? '/api/streaming/ping?to=bench&count=1000&interval_ms=600000';
 const batch = Number(args.get('batch') ?? 500);
 const timeoutS = Number(args.get('timeout') ?? 180);
+const progressS = Number(args.get('progress') ?? 0);
 if (!url || !(sessions >= 1) || !(perSession >= 1) || !(batch >= 1) || !(timeoutS > 0)) {
   console.error('usage: h2_idle_streams.mjs --url=https://HOST:PORT --sessions=M --streams=N ' +
                 '[--path=P] [--ca=PEM | --insecure] [--batch=B] [--timeout=SECS] [--no_stdin]');
@@ -60,6 +68,13 @@ let ready = false;
 let releasing = false;
 let lost = 0; // streams that ended or failed while held
 let heads = 0;
+let keepaliveStreams = 0; // streams with at least one comment after READY
+let keepalives = 0; // comment blocks after READY
+const keepaliveFigures = () => `keepalive_streams=${keepaliveStreams} keepalives=${keepalives}`;
+process.on('SIGUSR2', () => {
+  console.log(`STATUS heads=${heads} held=${ready ? total - lost : 0} lost=${lost} ` +
+              `${keepaliveFigures()} seconds=${seconds()}`);
+});
 
 function finish(status) {
   clearTimeout(bound);
@@ -83,7 +98,8 @@ function release() {
     finish(1);
     return;
   }
-  console.log(`RESULT streams=${total} held=${total - lost} lost=${lost} seconds_held=${seconds(readyAt)}`);
+  console.log(`RESULT streams=${total} held=${total - lost} lost=${lost} ` +
+              `seconds_held=${seconds(readyAt)} ${keepaliveFigures()}`);
   finish(problems === 0 && lost === 0 ? 0 : 1);
 }
 process.on('SIGTERM', release);
@@ -139,7 +155,23 @@ function request(session) {
       console.log(`READY streams=${total} sessions=${sessions} seconds=${seconds()}`);
     }
   });
-  stream.on('data', () => {});
+  // Nothing but keep-alive comments arrives on an idle stream: count the
+  // comment blocks (a chunk may hold several, or a block may be split; a
+  // block starts at the stream's start or after a blank line).
+  let comments = 0;
+  let last = '\n\n';
+  stream.setEncoding('utf8');
+  stream.on('data', (chunk) => {
+    if (!ready) return;
+    const text = last + chunk;
+    let n = 0;
+    for (let i = text.indexOf('\n\n:'); i >= 0; i = text.indexOf('\n\n:', i + 3)) n++;
+    last = text.slice(-2);
+    if (n === 0) return;
+    if (comments === 0) keepaliveStreams++;
+    comments += n;
+    keepalives += n;
+  });
   const gone = (why) => {
     if (releasing) return;
     if (!gotHead) { gotHead = true; headDone(); }
@@ -149,6 +181,14 @@ function request(session) {
   };
   stream.on('end', () => gone('ended'));
   stream.on('error', (e) => gone(`failed (${e.code || e.message})`));
+}
+
+if (progressS > 0) {
+  const timer = setInterval(() => {
+    if (ready || releasing) clearInterval(timer);
+    else process.emit('SIGUSR2');
+  }, progressS * 1000);
+  timer.unref();
 }
 
 try {
