@@ -378,7 +378,7 @@ ssize_t Http2Session::ReadBody(nghttp2_session*, int32_t, uint8_t* buffer, size_
 // ---- Reading and writing ----------------------------------------------------
 
 void Http2Session::Read() {
-  if (reading_ || closed_) return;
+  if (reading_ || closed_ || closing_) return;
   reading_ = true;
   if (read_buffer_ == nullptr) read_buffer_ = std::make_unique<uint8_t[]>(kReadBytes);
   transport_.async_read_some(
@@ -409,6 +409,10 @@ bool Http2Session::Receive(const uint8_t* data, size_t length) {
     // flood or a bad preface: close at once.
     if (used != NGHTTP2_ERR_FLOODED && used != NGHTTP2_ERR_BAD_CLIENT_MAGIC) {
       SendPending();
+      if (writing_) {
+        closing_ = true;  // the GOAWAY goes out first (bounded by the write timeout)
+        return false;
+      }
     }
     Close();
     return false;
@@ -468,6 +472,10 @@ void Http2Session::OnWritten(error_code ec) {
   writing_ = false;
   write_deadline_ = Clock::time_point::max();
   if (closed_) return;
+  if (closing_) {
+    Close();
+    return;
+  }
   if (ec) {
     Close();
     return;

@@ -178,6 +178,7 @@ class Http2Session : public Connection, public std::enable_shared_from_this<Http
   bool send_scheduled_ = false;
   bool closed_ = false;
   bool draining_ = false;
+  bool closing_ = false;  // a protocol error's GOAWAY is being written; then close
 
   boost::asio::steady_timer timer_;
   Clock::time_point timer_at_ = Clock::time_point::max();
