@@ -107,6 +107,12 @@ struct BridgeOptions {
   std::string access_log;
   // HTML served at "/" (e.g. the demo page); empty serves nothing there.
   std::string index_html;
+  // W3C trace context: a client's valid `traceparent` (and `tracestate`) is
+  // always forwarded; with start_traces, a call without one gets a fresh one,
+  // so every upstream call has one. That costs each idle stream about 1 KiB
+  // more in the bridge and in the backend (gRPC keeps the call's metadata):
+  // false forwards only what clients send.
+  bool start_traces = true;
   // gzip for clients that accept it (Accept-Encoding): streams, flushed after
   // every batch of events, and plain or unary answers of 1 KiB or more.
   bool compression = true;

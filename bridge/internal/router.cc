@@ -234,7 +234,9 @@ std::variant<PlainResponse, Headers> ForwardedMetadata(
   // The bridge's own (98 bytes as HTTP/2 counts them) is not the client's
   // to pay for: it comes out of the room max_metadata_bytes leaves below the
   // backend's limit.
-  if (!client_trace) metadata.emplace_back("traceparent", NewTraceparent());
+  if (!client_trace && options.start_traces) {
+    metadata.emplace_back("traceparent", NewTraceparent());
+  }
   return metadata;
 }
 

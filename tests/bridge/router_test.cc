@@ -148,6 +148,11 @@ TEST_F(RouterTest, EveryCallCarriesATraceparentTheClientsWhenValid) {
     // A tracestate without its traceparent means nothing: dropped.
     EXPECT_EQ(WithoutTraceparent(fresh.metadata), Headers{}) << bad;
   }
+  // With --start_traces=false only a client's traceparent goes.
+  state_.options.start_traces = false;
+  EXPECT_TRUE(Plan(Request(http::verb::get, "/streaming.v1.Streaming/Ping")).metadata.empty());
+  EXPECT_EQ(kept.metadata.size(), 2u);
+  state_.options.start_traces = true;
   HttpRequest twice = Request(http::verb::get, "/streaming.v1.Streaming/Ping");
   twice.insert("traceparent", traceparent);
   twice.insert("traceparent", "00-11111111111111111111111111111111-00f067aa0ba902b7-01");
