@@ -89,7 +89,6 @@ struct Http2Session::Stream {
   bool ending = false;
   bool deferred = false;  // ReadBody said NGHTTP2_ERR_DEFERRED: resume on new bytes
   Clock::time_point stalled_since = Clock::time_point::max();
-  bool response_submitted = false;
 
   // A stream.
   std::unique_ptr<StreamRelay> relay;
@@ -569,26 +568,33 @@ void Http2Session::Respond(Stream& stream, PlainResponse response) {
   const int status = static_cast<int>(response.status);
   if (status >= 400) state_->metrics.CountRejection(status);
   if (!stream.head_only) CompressIfWorth(response, stream.accepts_gzip);
-  Headers fields = PlainResponseFields(response, stream.origin, state_->options);
-  const std::string status_text = absl::StrCat(status);
-  const std::string status_name = ":status";
-  std::vector<nghttp2_nv> nva;
-  nva.reserve(fields.size() + 2);
-  nva.push_back(Field(status_name, status_text));
-  // HTTP/2 field names are lower case (RFC 9113 §8.2.1).
-  for (auto& [name, value] : fields) absl::AsciiStrToLower(&name);
-  const std::string server_name = "server";
-  const std::string server = "gravity-bridge";
-  nva.push_back(Field(server_name, server));
-  for (const auto& [name, value] : fields) nva.push_back(Field(name, value));
-  stream.response_submitted = true;
+  Headers fields = {{"server", "gravity-bridge"}};
+  for (auto& field : PlainResponseFields(response, stream.origin, state_->options)) {
+    fields.push_back(std::move(field));
+  }
   if (stream.head_only || response.body.empty()) {
-    nghttp2_submit_response(session_, stream.id, nva.data(), nva.size(), nullptr);
+    SubmitHead(stream, status, std::move(fields), /*with_body=*/false);
     return;
   }
   stream.waiting = std::move(response.body);
   stream.waiting_from = 0;
   stream.ending = true;
+  SubmitHead(stream, status, std::move(fields), /*with_body=*/true);
+}
+
+void Http2Session::SubmitHead(Stream& stream, int status, Headers fields, bool with_body) {
+  const std::string status_name = ":status";
+  const std::string status_text = absl::StrCat(status);
+  std::vector<nghttp2_nv> nva;
+  nva.reserve(fields.size() + 1);
+  nva.push_back(Field(status_name, status_text));
+  // HTTP/2 field names are lower case (RFC 9113 §8.2.1).
+  for (auto& [name, value] : fields) absl::AsciiStrToLower(&name);
+  for (const auto& [name, value] : fields) nva.push_back(Field(name, value));
+  if (!with_body) {
+    nghttp2_submit_response(session_, stream.id, nva.data(), nva.size(), nullptr);
+    return;
+  }
   nghttp2_data_provider provider;
   provider.source.ptr = &stream;
   provider.read_callback = ReadBody;
@@ -729,27 +735,16 @@ void Http2Session::SubmitStreamHead(Stream& stream) {
   stream.accept_deadline = Clock::time_point::max();
   Headers fields =
       StreamHeadFields(stream.format, stream.origin, state_->options, stream.gzip != nullptr);
-  const std::string status_name = ":status";
-  const std::string status = "200";
-  std::vector<nghttp2_nv> nva;
-  nva.reserve(fields.size() + 1);
-  nva.push_back(Field(status_name, status));
-  for (auto& [name, value] : fields) absl::AsciiStrToLower(&name);
-  for (const auto& [name, value] : fields) nva.push_back(Field(name, value));
-  stream.response_submitted = true;
   if (stream.head_only) {
     // A HEAD stream: the head says what a GET would get; no body, no call.
-    nghttp2_submit_response(session_, stream.id, nva.data(), nva.size(), nullptr);
+    SubmitHead(stream, 200, std::move(fields), /*with_body=*/false);
     stream.final_code = grpc::StatusCode::OK;
     ReleaseRelay(stream);
     EndStream(stream);
     stream.state = Stream::State::kResponding;
     return;
   }
-  nghttp2_data_provider provider;
-  provider.source.ptr = &stream;
-  provider.read_callback = ReadBody;
-  nghttp2_submit_response(session_, stream.id, nva.data(), nva.size(), &provider);
+  SubmitHead(stream, 200, std::move(fields), /*with_body=*/true);
   // The reconnection delay up front (see Session::AppendStreamHead).
   if (stream.format == StreamFormat::kSse) AppendBody(stream, SseRetry(stream.retry));
 }

@@ -139,6 +139,9 @@ class Http2Session : public Connection, public std::enable_shared_from_this<Http
   void StartStream(Stream& stream, StreamPlan plan);
   void Pump(Stream& stream);
   void SubmitStreamHead(Stream& stream);
+  // Submits a response head (:status, then `fields`, lower-cased); its body,
+  // when `with_body`, comes from ReadBody.
+  void SubmitHead(Stream& stream, int status, Headers fields, bool with_body);
   void FinishStream(Stream& stream, const grpc::Status& status);
   void CutStream(Stream& stream);
   void WriteStreamClose(Stream& stream, StreamClose close);
