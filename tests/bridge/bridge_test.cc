@@ -6,7 +6,6 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
-#include <zlib.h>
 
 #include <algorithm>
 #include <atomic>
@@ -33,6 +32,7 @@
 #include "server/service.h"
 #include "server/unary.h"
 #include "streaming/v1/streaming.pb.h"
+#include "tests/bridge/gunzip.h"
 #include "tests/bridge/http2_test_client.h"
 #include "tests/bridge/http_test_client.h"
 #include "tests/bridge/test_certificate.h"
@@ -515,21 +515,6 @@ TEST_P(BridgeWireTest, AnHttp2BodyOverTheBoundIs413ThenResetWithNoError) {
             "{\"text\":\"ok\"}\n");
 }
 
-// What an inflater makes of a gzip body so far (it may not be finished).
-std::string Gunzipped(const std::string& compressed) {
-  z_stream z{};
-  if (inflateInit2(&z, 16 + 15) != Z_OK) return "";
-  std::string out(1 << 20, '\0');
-  z.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(compressed.data()));
-  z.avail_in = static_cast<uInt>(compressed.size());
-  z.next_out = reinterpret_cast<Bytef*>(out.data());
-  z.avail_out = static_cast<uInt>(out.size());
-  inflate(&z, Z_SYNC_FLUSH);
-  out.resize(out.size() - z.avail_out);
-  inflateEnd(&z);
-  return out;
-}
-
 // Issue 20: a client that accepts gzip gets the stream compressed, and each
 // event can be decoded when it arrives (a missing flush would hold the first
 // back until the second); the whole decodes to the uncompressed stream.
@@ -539,7 +524,7 @@ TEST_P(BridgeWireTest, AGzipStreamDecodesEachEventAsItArrives) {
   HttpResponse plain = Get(target);
   bool first_alone = false;
   auto go_on = [&](const std::string& body) {
-    const std::string decoded = Gunzipped(body);
+    const std::string decoded = testing::Gunzipped(body);
     if (absl::StrContains(decoded, "id: 1\n") && !absl::StrContains(decoded, "id: 2\n")) {
       first_alone = true;
     }
@@ -559,12 +544,13 @@ TEST_P(BridgeWireTest, AGzipStreamDecodesEachEventAsItArrives) {
   EXPECT_EQ(compressed.header("content-encoding"), "gzip");
   EXPECT_EQ(compressed.header("vary"), "Accept-Encoding");
   EXPECT_TRUE(first_alone) << "the first event was not decodable before the second came";
-  EXPECT_EQ(Gunzipped(compressed.body), plain.body);
+  EXPECT_EQ(testing::Gunzipped(compressed.body), plain.body);
   // A plain answer of 1 KiB or more is compressed too (/metrics); a small
   // one is not.
   HttpResponse metrics = Request("GET", "/metrics", gzip);
   EXPECT_EQ(metrics.header("content-encoding"), "gzip");
-  EXPECT_TRUE(absl::StartsWith(Gunzipped(metrics.body), "# HELP gravity_bridge_")) << metrics.body;
+  EXPECT_TRUE(absl::StartsWith(testing::Gunzipped(metrics.body), "# HELP gravity_bridge_"))
+      << metrics.body;
   EXPECT_EQ(Request("GET", "/healthz", gzip).header("content-encoding"), "");
 }
 
@@ -577,7 +563,7 @@ TEST_P(BridgeWireTest, AGzipStreamStillCarriesKeepAlives) {
   HttpResponse response = Get("/streaming.v1.Streaming/Ping?to=bob&count=2&interval_ms=400",
                               {{"Accept-Encoding", "gzip"}});
   EXPECT_EQ(response.header("content-encoding"), "gzip");
-  const std::string decoded = Gunzipped(response.body);
+  const std::string decoded = testing::Gunzipped(response.body);
   EXPECT_TRUE(absl::StrContains(decoded, ": keep-alive\n\n")) << decoded;
   EXPECT_EQ(ParseSse(decoded).size(), 3u) << decoded;
 }

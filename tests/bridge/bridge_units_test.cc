@@ -2,7 +2,6 @@
 // mapping (bridge/internal/).
 #include <sys/socket.h>
 #include <unistd.h>
-#include <zlib.h>
 
 #include <cmath>
 #include <cstdint>
@@ -28,6 +27,7 @@
 #include "google/protobuf/wrappers.pb.h"
 #include "gtest/gtest.h"
 #include "streaming/v1/streaming.pb.h"
+#include "tests/bridge/gunzip.h"
 
 namespace gravity::bridge::internal {
 namespace {
@@ -464,22 +464,6 @@ TEST(TraceContextTest, FreshTraceparentsAreValidAndDistinct) {
   EXPECT_EQ(TraceIdOf({{"authorization", "x"}}), "");
 }
 
-// What an inflater makes of `compressed` so far (a gzip member that may not
-// be finished yet).
-std::string Inflated(const std::string& compressed) {
-  z_stream z{};
-  EXPECT_EQ(inflateInit2(&z, 16 + 15), Z_OK);
-  std::string out(64 * 1024, '\0');
-  z.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(compressed.data()));
-  z.avail_in = static_cast<uInt>(compressed.size());
-  z.next_out = reinterpret_cast<Bytef*>(out.data());
-  z.avail_out = static_cast<uInt>(out.size());
-  inflate(&z, Z_SYNC_FLUSH);
-  out.resize(out.size() - z.avail_out);
-  inflateEnd(&z);
-  return out;
-}
-
 // Issue 20: each piece is decodable as soon as it is out (Z_SYNC_FLUSH): no
 // event waits in the compressor.
 TEST(GzipStreamTest, EveryPieceDecodesAsSoonAsItIsAppended) {
@@ -491,10 +475,10 @@ TEST(GzipStreamTest, EveryPieceDecodesAsSoonAsItIsAppended) {
         absl::StrCat("id: ", i, "\ndata: {\"message\":\"hello\",\"seq\":\"", i, "\"}\n\n");
     gzip.Append(event, &wire);
     plain += event;
-    EXPECT_EQ(Inflated(wire), plain) << i;
+    EXPECT_EQ(testing::Gunzipped(wire), plain) << i;
   }
   gzip.Finish(&wire);
-  EXPECT_EQ(Inflated(wire), plain);
+  EXPECT_EQ(testing::Gunzipped(wire), plain);
   // Repeated keys compress: well under half the bytes.
   EXPECT_LT(wire.size(), plain.size() / 2) << wire.size() << " of " << plain.size();
   // What every compressed stream holds for its life (docs/operations.md).
@@ -513,7 +497,7 @@ TEST(GzipStreamTest, AcceptEncodingIsRead) {
   EXPECT_FALSE(AcceptsGzip("br, deflate"));
   EXPECT_FALSE(AcceptsGzip("gzip;q=0"));
   EXPECT_FALSE(AcceptsGzip("gzip;q=bad"));
-  EXPECT_EQ(Inflated(Gzip("a plain answer")), "a plain answer");
+  EXPECT_EQ(testing::Gunzipped(Gzip("a plain answer")), "a plain answer");
 }
 
 }  // namespace
