@@ -34,6 +34,7 @@ LIBRARIES = {
     "openssl": (["openssl"], [], "libssl-dev"),
     "nghttp2": (["libnghttp2"], [], "libnghttp2-dev"),
     "zlib": (["zlib"], [], "zlib1g-dev"),
+    "jwt": (["libjwt"], [], "libjwt-dev"),
 }
 
 TOOLS = {

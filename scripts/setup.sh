@@ -42,6 +42,7 @@ PACKAGES=(
   libssl-dev      # the bridge's TLS
   libnghttp2-dev  # the bridge's HTTP/2
   zlib1g-dev      # the bridge's gzip
+  libjwt-dev      # the server library's JWT guards (server/jwt.h)
   redis-server
   nodejs
   npm

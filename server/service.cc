@@ -52,7 +52,7 @@ void Service::EndAllStreams(const grpc::Status& status) {
       if (auto core = weak.lock()) open.push_back(std::move(core));
     }
   }
-  for (auto& core : open) core->EndForShutdown(status);
+  for (auto& core : open) core->EndFromServer(status);
 }
 
 bool Service::ParseRequest(const grpc::ByteBuffer& bytes, google::protobuf::Message* request) {

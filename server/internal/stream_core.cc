@@ -1,5 +1,7 @@
 #include "server/internal/stream_core.h"
 
+#include <algorithm>
+#include <string>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -50,6 +52,19 @@ void StreamCore::Accept() {
     ContinueLocked(actions);
   }
   Apply(std::move(actions));
+  const absl::Time expire_at = call_.credentials_expire_at();
+  if (expire_at != absl::InfiniteFuture()) {
+    // Not an error of the stream: gravity-bridge cuts it with `retry:` and
+    // the client comes back with a fresh token, resuming from its last event.
+    AddTimer(std::max(expire_at - absl::Now(), absl::ZeroDuration()), absl::ZeroDuration(),
+             [weak = weak_from_this()] {
+               if (std::shared_ptr<StreamCore> core = weak.lock()) {
+                 core->EndFromServer(
+                     grpc::Status(grpc::StatusCode::UNAUTHENTICATED,
+                                  std::string(kCredentialsExpiredMessage)));
+               }
+             });
+  }
 }
 
 void StreamCore::Reject(grpc::Status status) {
@@ -124,7 +139,7 @@ void StreamCore::Close(grpc::Status status) {
   Apply(std::move(actions));
 }
 
-void StreamCore::EndForShutdown(grpc::Status status) {
+void StreamCore::EndFromServer(grpc::Status status) {
   Actions actions;
   {
     absl::MutexLock lock(&mu_);

@@ -45,7 +45,9 @@ class StreamCore : public std::enable_shared_from_this<StreamCore> {
   Reactor* reactor() const { return reactor_for_grpc_; }
 
   // Sends the initial metadata at once, so the client learns the call was
-  // accepted before the first message, then starts writing.
+  // accepted before the first message, then starts writing. When the call's
+  // credentials expire (CallInfo::credentials_expire_at), the stream ends
+  // then with UNAUTHENTICATED.
   void Accept();
   // Ends the call with `status` and no initial metadata or message, as a
   // guard rejection does.
@@ -59,9 +61,10 @@ class StreamCore : public std::enable_shared_from_this<StreamCore> {
   // Ends after the queued messages have gone out. Later calls do nothing.
   void Close(grpc::Status status);
 
-  // Ends because the server is shutting down: what is queued still goes
-  // out, then `status`; the cancel hooks fire so producers stop.
-  void EndForShutdown(grpc::Status status);
+  // Ends from the server's side (a shutdown, the call's credentials
+  // expiring): what is queued still goes out, then `status`; the cancel hooks
+  // fire so producers stop.
+  void EndFromServer(grpc::Status status);
   // Called once from OnDone; the owning service forgets the stream there.
   void set_on_done(std::function<void()> on_done) { on_done_ = std::move(on_done); }
 
