@@ -5,6 +5,7 @@
 //   auto room = Topic<chat::v1::Message>::Create("lobby", NewRedisTopicBackend(redis, "lobby"));
 //   absl::StatusOr<std::string> id = (*room)->Publish(message);   // id: "1733140000000-0"
 //   (*room)->Subscribe(stream);   // replays after stream.last_event_id(), then live
+//   (*room)->OnEvent(observer);   // each delivery's id, traceparent, subscribers
 //
 // Guarantees, per subscription:
 // - Order and exactly-once: events arrive in log order, each once, also
@@ -42,11 +43,11 @@
 // publisher's thread also hands the event to the local subscribers (a few
 // microseconds each).
 //
-// Thread-safety: Publish, PublishAsync, Subscribe and Stats may be called from any thread
-// concurrently. Destroying the Topic stops its backend (waits for its
-// callbacks: milliseconds, or up to publish_timeout with an XADD in flight to
-// a hung Redis) and ends its open subscriptions with
-// UNAVAILABLE (clients resume elsewhere); do not destroy it from a stream hook.
+// Thread-safety: Publish, PublishAsync, Subscribe, Stats and OnEvent may be called from
+// any thread concurrently (OnEvent: see there for its observer's thread). Destroying the Topic
+// stops its backend (waits for its callbacks: milliseconds, or up to publish_timeout with an XADD
+// in flight to a hung Redis) and ends its open subscriptions with UNAVAILABLE (clients resume
+// elsewhere); do not destroy it from a stream hook.
 #ifndef GRAVITY_SERVER_TOPIC_H_
 #define GRAVITY_SERVER_TOPIC_H_
 
@@ -87,8 +88,8 @@ class Topic {
   // Blocks for the Redis round trip: for callers on their own threads.
   // `traceparent` (W3C trace context, e.g. the publishing call's
   // CallInfo::traceparent()) is kept with the event: on Redis a field of the
-  // stream entry, visible with XRANGE, so a post can be followed to its
-  // deliveries.
+  // stream entry, visible with XRANGE; every process delivering the event
+  // reports it to OnEvent, so a post can be followed to its deliveries.
   absl::StatusOr<std::string> Publish(const T& message, const std::string& traceparent = "") {
     return core_->Publish(message, traceparent);
   }
@@ -126,6 +127,35 @@ class Topic {
 
   TopicStats Stats() const { return core_->Stats(); }
   const std::string& name() const { return core_->name(); }
+
+  // Reports each event as this process hands it to its subscribers, with
+  // the publisher's traceparent (from Publish/PublishAsync, in any process
+  // sharing the log; "" when none): see TopicDelivery in topic_stats.h. Live
+  // events are reported once each, after they went to every live
+  // subscriber (`subscribers` of them, maybe 0); a resuming subscriber's
+  // replayed events once per subscriber (replay true). Costs nothing
+  // without an observer, a small copy per event (not per subscriber) with one.
+  //
+  //   topic->OnEvent([](const TopicDelivery& event) {   // e.g. a span or a log line
+  //     std::clog << "event " << event.id << " trace " << event.traceparent << " to "
+  //               << event.subscribers << (event.replay ? " (replay)\n" : "\n");
+  //   });
+  //
+  // Threads: the observer runs on the thread that fans out, holding no lock
+  // that the topic's methods take (it may call Stats, Subscribe or
+  // PublishAsync): live events on the backend's delivery thread (Redis: the
+  // process' one reader thread, shared by every topic; in memory: a
+  // publisher's thread) one batch at a time in log order; replayed ones on
+  // the thread driving that replay (Redis: the replay thread; else the
+  // subscribing or draining thread), so calls may overlap: make it
+  // thread-safe. It must be quick and must not block (it holds up every
+  // subscriber, and with Redis every topic), nor destroy the topic.
+  // Set it once, before subscribing anyone (earlier events are not
+  // reported); setting it again replaces it, an empty function removes it
+  // (thread-safe, but a call to the previous one may still be running).
+  void OnEvent(std::function<void(const TopicDelivery&)> observer) {
+    core_->OnEvent(std::move(observer));
+  }
 
  private:
   class StreamSink final : public internal::SubscriberSink {

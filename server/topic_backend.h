@@ -8,6 +8,9 @@
 // in log order, and reads the log after an id for replays. Topic<T> does the
 // rest (subscribers, replay-then-live hand-over, back-pressure).
 //
+// The traceparent given to Append comes back with the entry, live and in
+// replays (TopicEvent::traceparent), so that Topic<T>::OnEvent can report it.
+//
 // Thread-safety of an implementation: Append, ReadAfter and ParseId may be
 // called from any thread concurrently; Start once, Stop once (the topic does
 // both). The live listener is called from one thread at a time, in log order.
@@ -50,6 +53,9 @@ struct TopicEvent {
   std::string id;
   EventPosition position;
   std::string payload;
+  // The publisher's W3C trace context as Append got it ("" when none, or
+  // when the entry was written without one).
+  std::string traceparent;
 };
 
 // A slice of the log read for a replay; `at_end` when it reached the end of
@@ -87,8 +93,8 @@ class TopicBackend {
 
   // Appends and returns the new entry's id. UNAVAILABLE when the log cannot
   // be reached: never queued for later. `traceparent` (W3C trace context of
-  // the publisher's call, may be empty) is kept with the entry where the log
-  // can hold it (Redis: a field of the stream entry).
+  // the publisher's call, may be empty) is kept with the entry (Redis: a
+  // field of the stream entry) and comes back with it.
   virtual absl::StatusOr<std::string> Append(const std::string& payload,
                                              const std::string& traceparent) = 0;
 
@@ -138,7 +144,8 @@ std::unique_ptr<TopicBackend> NewInMemoryTopicBackend(InMemoryTopicOptions optio
 // port and hub options (publish_timeout, max_queued_publishes, block_time,
 // max_reconnect_backoff, max_topics) shares one hub of three threads and
 // three connections, whatever the number of topics:
-// - Append is `XADD key MAXLEN ~ max_len * payload <bytes>` on the hub's
+// - Append is `XADD key MAXLEN ~ max_len * payload <bytes> [traceparent
+//   <tp>]` (no traceparent field when it is empty) on the hub's
 //   publish connection, serialized by a mutex; it waits at most
 //   `publish_timeout` (connect and reply; loopback round trips are ~0.1 ms),
 //   then UNAVAILABLE.

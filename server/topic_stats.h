@@ -1,11 +1,17 @@
-// TopicStats: the counters of one gravity::server::Topic in this process, as
-// Topic<T>::Stats() returns them (for metrics and stats lines).
-// A plain value type: a snapshot, each counter read on its own (they are not
-// one atomic picture of the topic).
+// What one gravity::server::Topic tells about itself in this process:
+// - TopicStats: its counters, as Topic<T>::Stats() returns them (for metrics
+//   and stats lines). A plain value type: a snapshot, each counter read on
+//   its own (they are not one atomic picture of the topic).
+// - TopicDelivery: one event as this process hands it to its subscribers,
+//   with the publisher's trace context, as Topic<T>::OnEvent reports it (to
+//   follow a post to its deliveries: log, span or metric per event). A plain
+//   value type; the observer gets it by reference, valid during the call.
 #ifndef GRAVITY_SERVER_TOPIC_STATS_H_
 #define GRAVITY_SERVER_TOPIC_STATS_H_
 
+#include <cstddef>
 #include <cstdint>
+#include <string>
 
 namespace gravity::server {
 
@@ -34,6 +40,20 @@ struct TopicStats {
   uint64_t replays_from_window = 0;       // replays that went live without any log read
   uint64_t window_events = 0;             // events in the window now
   uint64_t window_bytes = 0;              // and their memory (as bounded)
+};
+
+struct TopicDelivery {
+  std::string id;  // the event id (as subscribers get it)
+  // The publisher's W3C trace context as Publish / PublishAsync got it, from
+  // any process sharing the log; "" when it had none.
+  std::string traceparent;
+  // Live (replay false): every event read from the log, once, with the
+  // number of this process' live subscribers it was sent to (0: none; those
+  // still replaying get it later, reported then). Replay (replay true): one
+  // resuming subscriber got it from the history (subscribers is 1), once per
+  // such subscriber.
+  size_t subscribers = 0;
+  bool replay = false;
 };
 
 }  // namespace gravity::server

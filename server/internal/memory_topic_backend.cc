@@ -44,8 +44,9 @@ class InMemoryTopicBackend final : public TopicBackend {
         +[](bool* delivering) { return !*delivering; }, &delivering_));
   }
 
-  // The in-memory log keeps no trace context (it never leaves the process).
-  absl::StatusOr<std::string> Append(const std::string& payload, const std::string&) override {
+  // The trace context stays with the entry, live and in replays.
+  absl::StatusOr<std::string> Append(const std::string& payload,
+                                     const std::string& traceparent) override {
     const absl::Time now = absl::Now();
     std::string id;
     absl::MutexLock lock(&mu_);
@@ -53,12 +54,12 @@ class InMemoryTopicBackend final : public TopicBackend {
     const uint64_t number = ++last_id_;
     id = absl::StrCat(number);
     TrimLocked(now);
-    ring_.push_back(Entry{number, now, payload});
+    ring_.push_back(Entry{number, now, payload, traceparent});
     if (ring_.size() > options_.max_events) {
       trimmed_through_ = ring_.front().number;
       ring_.pop_front();
     }
-    undelivered_.push_back(TopicEvent{id, EventPosition{number, 0}, payload});
+    undelivered_.push_back(TopicEvent{id, EventPosition{number, 0}, payload, traceparent});
     if (delivering_ || !listener_) return id;
     delivering_ = true;
     // Set once by Start, before any Append: safe to call unlocked.
@@ -97,6 +98,7 @@ class InMemoryTopicBackend final : public TopicBackend {
     uint64_t number;
     absl::Time time;
     std::string payload;
+    std::string traceparent;
   };
 
   absl::StatusOr<TopicPage> Read(const std::string& after_id, uint64_t after, size_t limit) {
@@ -118,8 +120,8 @@ class InMemoryTopicBackend final : public TopicBackend {
       size_t index = after < ring_.front().number ? 0 : after + 1 - ring_.front().number;
       for (; index < ring_.size() && page.events.size() < limit; ++index) {
         const Entry& entry = ring_[index];
-        page.events.push_back(
-            TopicEvent{absl::StrCat(entry.number), EventPosition{entry.number, 0}, entry.payload});
+        page.events.push_back(TopicEvent{absl::StrCat(entry.number), EventPosition{entry.number, 0},
+                                         entry.payload, entry.traceparent});
       }
       page.at_end = index >= ring_.size();
     } else {

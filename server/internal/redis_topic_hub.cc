@@ -39,12 +39,16 @@ absl::StatusOr<std::vector<TopicEvent>> ParseEntries(const redisReply* entries) 
     absl::StatusOr<EventPosition> position = ParseRedisId(event.id);
     if (!position.ok()) return absl::InternalError("redis: unexpected stream id");
     event.position = *position;
+    // Fields: payload, and traceparent when the publisher had one (entries
+    // written without it, e.g. by older versions, leave it empty).
     const redisReply* fields = entry->element[1];
     if (fields->type == REDIS_REPLY_ARRAY) {
       for (size_t f = 0; f + 1 < fields->elements; f += 2) {
-        if (Text(fields->element[f]) == "payload") {
+        const absl::string_view name = Text(fields->element[f]);
+        if (name == "payload") {
           event.payload = std::string(Text(fields->element[f + 1]));
-          break;
+        } else if (name == "traceparent") {
+          event.traceparent = std::string(Text(fields->element[f + 1]));
         }
       }
     }

@@ -36,6 +36,7 @@ namespace gravity::server::internal {
 struct ParsedEvent {
   std::string id;
   EventPosition position;
+  std::string traceparent;  // the publisher's, as the log kept it ("" if none)
   std::unique_ptr<google::protobuf::Message> message;
   // The message serialized once, when it was parsed: every subscriber it is
   // sent to shares these bytes (a copy of a ByteBuffer only refs its slices),

@@ -234,7 +234,7 @@ void TopicCore::Subscribe(std::unique_ptr<SubscriberSink> sink, const std::strin
 TopicStats TopicCore::Stats() const {
   TopicStats stats;
   stats.events_published = events_published_.load(std::memory_order_relaxed);
-  stats.events_delivered = events_delivered_.load(std::memory_order_relaxed);
+  stats.events_delivered = events_delivered_.load(std::memory_order_acquire);
   stats.subscribers = subscriber_count_.load(std::memory_order_acquire);
   stats.replays = replays_.load(std::memory_order_relaxed);
   stats.events_encoded = events_encoded_.load(std::memory_order_relaxed);
@@ -251,13 +251,32 @@ TopicStats TopicCore::Stats() const {
   return stats;
 }
 
+void TopicCore::OnEvent(EventObserver observer) {
+  std::shared_ptr<const EventObserver> next;
+  if (observer) next = std::make_shared<const EventObserver>(std::move(observer));
+  absl::MutexLock lock(&mu_);
+  observer_ = std::move(next);
+}
+
+void TopicCore::ReportReplayed(const EventObserver* observer, const std::vector<EventPtr>& sent) {
+  if (observer == nullptr || sent.empty()) return;
+  TopicDelivery delivery;
+  delivery.subscribers = 1;
+  delivery.replay = true;
+  for (const EventPtr& event : sent) {
+    delivery.id = event->id;
+    delivery.traceparent = event->traceparent;
+    (*observer)(delivery);
+  }
+}
+
 void TopicCore::MarkEnded(Subscriber& subscriber) {
   if (!subscriber.ended.exchange(true)) subscriber_count_.fetch_sub(1, std::memory_order_relaxed);
 }
 
 void TopicCore::OnLive(std::vector<TopicEvent> events) {
   if (events.empty()) return;
-  events_delivered_.fetch_add(events.size(), std::memory_order_relaxed);
+  const size_t count = events.size();
   const EventPosition last = events.back().position;
   std::vector<EventPtr> parsed;
   parsed.reserve(events.size());
@@ -266,8 +285,10 @@ void TopicCore::OnLive(std::vector<TopicEvent> events) {
     if (one.ok()) parsed.push_back(std::move(*one));
   }
   std::vector<SubscriberPtr> snapshot;
+  std::shared_ptr<const EventObserver> observer;
   {
     absl::MutexLock lock(&mu_);
+    observer = observer_;
     live_position_ = last;
     // In the same critical section as the snapshot: a replay page read from
     // the window before it does not have this batch, and its subscriber is
@@ -278,6 +299,12 @@ void TopicCore::OnLive(std::vector<TopicEvent> events) {
                        subscribers_.end());
     snapshot = subscribers_;
   }
+  // Counted once the batch is in the window: Stats() never shows an event
+  // delivered that a resume cannot find there yet.
+  events_delivered_.fetch_add(count, std::memory_order_release);
+  // Per event, the live subscribers it was sent to (only with an observer).
+  std::vector<size_t> sent;
+  if (observer != nullptr) sent.assign(parsed.size(), 0);
   for (const SubscriberPtr& subscriber : snapshot) {
     absl::MutexLock lock(&subscriber->mu);
     switch (subscriber->state) {
@@ -294,11 +321,21 @@ void TopicCore::OnLive(std::vector<TopicEvent> events) {
         }
         break;
       case Subscriber::State::kLive:
-        for (const EventPtr& event : parsed) {
-          if (event->position > subscriber->cursor && !SendLocked(*subscriber, *event)) break;
+        for (size_t i = 0; i < parsed.size(); ++i) {
+          if (!(parsed[i]->position > subscriber->cursor)) continue;
+          if (!SendLocked(*subscriber, *parsed[i])) break;
+          if (observer != nullptr) ++sent[i];
         }
         break;
     }
+  }
+  if (observer == nullptr) return;
+  TopicDelivery delivery;
+  for (size_t i = 0; i < parsed.size(); ++i) {
+    delivery.id = parsed[i]->id;
+    delivery.traceparent = parsed[i]->traceparent;
+    delivery.subscribers = sent[i];
+    (*observer)(delivery);
   }
 }
 
@@ -349,10 +386,13 @@ void TopicCore::Replay(std::vector<SubscriberPtr> work) {
     std::optional<ReplayPage> window_page;
     std::shared_ptr<SharedRead> read;
     bool issue = false;
+    std::shared_ptr<const EventObserver> observer;
     {
       absl::MutexLock lock(&mu_);
       window_page = window_.PageAfter(after, kReplayPageSize);
-      if (!window_page.has_value()) {
+      if (window_page.has_value()) {
+        observer = observer_;
+      } else {
         std::shared_ptr<SharedRead>& slot = reads_[after];
         if (slot == nullptr) {
           slot = std::make_shared<SharedRead>();
@@ -366,9 +406,11 @@ void TopicCore::Replay(std::vector<SubscriberPtr> work) {
     }
     if (window_page.has_value()) {
       replay_pages_from_window_.fetch_add(1, std::memory_order_relaxed);
-      if (OnPage(subscriber, *window_page, /*from_window=*/true, EventPosition{})) {
-        work.push_back(std::move(subscriber));
-      }
+      std::vector<EventPtr> sent;
+      const bool more = OnPage(subscriber, *window_page, /*from_window=*/true, EventPosition{},
+                               observer != nullptr ? &sent : nullptr);
+      ReportReplayed(observer.get(), sent);
+      if (more) work.push_back(std::move(subscriber));
       continue;
     }
     if (!issue) {
@@ -415,8 +457,10 @@ std::vector<TopicCore::SubscriberPtr> TopicCore::FinishRead(SharedRead& read,
   absl::StatusOr<ReplayPage> page =
       raw.ok() ? absl::StatusOr<ReplayPage>(ParsePage(std::move(*raw))) : raw.status();
   std::vector<SubscriberPtr> waiters;
+  std::shared_ptr<const EventObserver> observer;
   {
     absl::MutexLock lock(&mu_);
+    observer = observer_;
     auto it = reads_.find(read.after);
     if (it != reads_.end() && it->second.get() == &read) reads_.erase(it);
     waiters.swap(read.waiters);
@@ -429,13 +473,17 @@ std::vector<TopicCore::SubscriberPtr> TopicCore::FinishRead(SharedRead& read,
       if (waiter->state == Subscriber::State::kReplaying) EndLocked(*waiter, page.status());
       continue;
     }
-    if (OnPage(waiter, *page, /*from_window=*/false, read.issued_at)) more.push_back(waiter);
+    std::vector<EventPtr> sent;
+    const bool wants_more = OnPage(waiter, *page, /*from_window=*/false, read.issued_at,
+                                   observer != nullptr ? &sent : nullptr);
+    ReportReplayed(observer.get(), sent);
+    if (wants_more) more.push_back(waiter);
   }
   return more;
 }
 
 bool TopicCore::OnPage(const SubscriberPtr& subscriber, const ReplayPage& page, bool from_window,
-                       EventPosition issued_at) {
+                       EventPosition issued_at, std::vector<EventPtr>* sent) {
   absl::ReleasableMutexLock lock(&subscriber->mu);
   if (subscriber->state != Subscriber::State::kReplaying) return false;
   if (!from_window) subscriber->read_log = true;
@@ -449,6 +497,7 @@ bool TopicCore::OnPage(const SubscriberPtr& subscriber, const ReplayPage& page, 
       break;
     }
     if (!SendLocked(*subscriber, *event)) return false;
+    if (sent != nullptr) sent->push_back(event);
   }
   if (!backlogged && page.through > subscriber->cursor) {
     // Unparsable entries at the page's end (logged by Parse): never read again.
@@ -567,11 +616,13 @@ absl::StatusOr<TopicCore::EventPtr> TopicCore::Parse(TopicEvent raw) const {
   events_encoded_.fetch_add(1, std::memory_order_relaxed);
   event->id = std::move(raw.id);
   event->position = raw.position;
+  event->traceparent = std::move(raw.traceparent);
   if (window_enabled_) {
-    // What holding it costs: the message, the id, the event and its
+    // What holding it costs: the message, the id, the traceparent, the event and its
     // shared_ptr control block, the window's slot.
     event->bytes = event->message->SpaceUsedLong() + event->wire.Length() + event->id.capacity() +
-                   sizeof(ParsedEvent) + 2 * sizeof(void*) + sizeof(ParsedEventPtr);
+                   event->traceparent.capacity() + sizeof(ParsedEvent) + 2 * sizeof(void*) +
+                   sizeof(ParsedEventPtr);
   }
   return EventPtr(std::move(event));
 }

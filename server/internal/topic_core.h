@@ -11,10 +11,16 @@
 // references) and calls Stop before letting go of it; the core owns the
 // backend and every subscriber's sink.
 //
+// The event observer (OnEvent) is called with no lock of the core held,
+// after a live batch has gone to every live subscriber (from the backend's
+// live thread, one batch at a time) and after each replayed page (from the
+// thread driving that replay): live and replay calls may overlap.
+//
 // Thread-safety: every public method may be called from any thread. Locks:
-// mu_ (the subscriber list, live position, window and shared reads) is never
-// held while calling a sink or the backend; a subscriber's own mutex is held
-// while sending to it, so its events go out one batch at a time in log order.
+// mu_ (the subscriber list, live position, window, shared reads, observer) is
+// never held while calling a sink, the backend or the observer; a
+// subscriber's own mutex is held while sending to it, so its events go out
+// one batch at a time in log order.
 #ifndef GRAVITY_SERVER_INTERNAL_TOPIC_CORE_H_
 #define GRAVITY_SERVER_INTERNAL_TOPIC_CORE_H_
 
@@ -80,6 +86,10 @@ class TopicCore : public std::enable_shared_from_this<TopicCore> {
   TopicStats Stats() const;
   const std::string& name() const { return name_; }
 
+  // See Topic<T>::OnEvent. An empty function removes the observer.
+  using EventObserver = std::function<void(const TopicDelivery&)>;
+  void OnEvent(EventObserver observer);
+
  private:
   using EventPtr = ParsedEventPtr;
 
@@ -134,8 +144,11 @@ class TopicCore : public std::enable_shared_from_this<TopicCore> {
   // Sends a replayed page; true when the next page is wanted now. A page
   // from the window always ends where it says; a backend page only for a
   // subscriber that had joined when the read was asked for.
+  // `sent` (when not null) gets each event sent, for the observer.
   bool OnPage(const SubscriberPtr& subscriber, const ReplayPage& page, bool from_window,
-              EventPosition issued_at);
+              EventPosition issued_at, std::vector<EventPtr>* sent);
+  // Tells `observer` (if any) about events one resuming subscriber got.
+  static void ReportReplayed(const EventObserver* observer, const std::vector<EventPtr>& sent);
   void ResumeReplay(const SubscriberPtr& subscriber);
   // Sends what is after the cursor; false when the stream ended (then the
   // subscriber is ended and counted). Needs subscriber->mu.
@@ -166,6 +179,8 @@ class TopicCore : public std::enable_shared_from_this<TopicCore> {
   const bool window_enabled_;
   // Backend reads under way, by the position they read after.
   std::map<EventPosition, std::shared_ptr<SharedRead>> reads_ ABSL_GUARDED_BY(mu_);
+  // Copied (a reference count) under mu_ by whoever reports, called unlocked.
+  std::shared_ptr<const EventObserver> observer_ ABSL_GUARDED_BY(mu_);
 
   std::atomic<uint64_t> events_published_{0};
   std::atomic<uint64_t> events_delivered_{0};

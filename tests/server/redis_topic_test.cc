@@ -10,7 +10,8 @@
 // number of threads and Redis connections whatever the number of topics),
 // the bound on live topics, and many topics' events interleaved; the resume
 // window and single-flight replay reads (Redis reads counted by the topic's
-// stats and by Redis' INFO commandstats).
+// stats and by Redis' INFO commandstats); each event's traceparent reported
+// by OnEvent, live and replayed (XRANGE and the window).
 #include <dirent.h>
 #include <stdlib.h>
 
@@ -28,6 +29,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/synchronization/notification.h"
 #include "gtest/gtest.h"
 #include "server/log.h"
 #include "server/topic.h"
@@ -40,6 +42,7 @@ namespace {
 
 using testing::ChatMessage;
 using testing::ChatTopic;
+using testing::RecordingObserver;
 using testing::RecordingSubscriber;
 using testing::RedisAdmin;
 using testing::RedisServer;
@@ -1080,6 +1083,103 @@ TEST_F(RedisTopicTest, ResumesAcrossTheWindowEdgeWhilePublishingGetEveryEventOnc
   EXPECT_GT(stats.replay_reads, 0u);
   EXPECT_GT(stats.replay_pages_from_window, 0u);
   EXPECT_EQ(stats.slow_subscribers_dropped, 0u);
+}
+
+// Issue: subscribers' server-side code can read the publisher's traceparent
+// (Topic::OnEvent), so a post can be followed to its deliveries, in every
+// process that shares the log.
+
+constexpr char kTraceA[] = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+constexpr char kTraceB[] = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
+
+TEST_F(RedisTopicTest, OnEventReportsTheTraceparentOfAnotherProcessesPostsLiveAndReplayed) {
+  // Two Topic objects on one stream stand for two processes: `a` publishes,
+  // `b` delivers. b keeps no resume window, so its replays read XRANGE.
+  RedisTopicOptions no_window = Options();
+  no_window.resume_window_events = 0;
+  auto a = MakeTopic("traced");
+  auto b = MakeTopic("traced", no_window);
+  ASSERT_NE(a, nullptr);
+  ASSERT_NE(b, nullptr);
+  auto observer = std::make_shared<RecordingObserver>();
+  b->OnEvent(observer->Callback());
+  TopicHarness harness(b.get());
+  auto one = harness.Subscribe();
+  auto two = harness.Subscribe();
+  ASSERT_TRUE(WaitFor([&] { return b->Stats().subscribers == 2; }, absl::Seconds(10)));
+
+  absl::StatusOr<std::string> traced = a->Publish(ChatMessage("traced"), kTraceA);
+  absl::StatusOr<std::string> untraced = a->Publish(ChatMessage("untraced"));
+  absl::Notification async_done;
+  absl::StatusOr<std::string> async = absl::UnknownError("not called");
+  a->PublishAsync(ChatMessage("async"), kTraceB, [&](absl::StatusOr<std::string> id) {
+    async = std::move(id);
+    async_done.Notify();
+  });
+  ASSERT_TRUE(async_done.WaitForNotificationWithTimeout(absl::Seconds(10)));
+  ASSERT_TRUE(traced.ok() && untraced.ok() && async.ok());
+  // An entry written without the field (another writer, an older version).
+  RedisAdmin admin(redis_->port());
+  const std::string raw = admin.Run(
+      {"XADD", "gravity:topic:traced", "*", "payload", ChatMessage("raw").SerializeAsString()});
+  ASSERT_TRUE(StrictlyIncreasingRedisIds({*async, raw})) << raw;
+
+  ASSERT_TRUE(WaitFor([&] { return observer->count() == 4; }, absl::Seconds(20)))
+      << observer->count();
+  EXPECT_EQ(observer->lines(), (std::vector<std::string>{
+                                   absl::StrCat(*traced, " ", kTraceA, " to 2"),
+                                   absl::StrCat(*untraced, " - to 2"),
+                                   absl::StrCat(*async, " ", kTraceB, " to 2"),
+                                   absl::StrCat(raw, " - to 2"),
+                               }));
+  ASSERT_TRUE(WaitFor([&] { return one->count() == 4 && two->count() == 4; }, absl::Seconds(20)));
+  EXPECT_EQ(two->ids(), (std::vector<std::string>{*traced, *untraced, *async, raw}));
+
+  // A resume reads the history from Redis (XRANGE), traceparents with it.
+  auto resumed = harness.Subscribe(*traced);
+  ASSERT_TRUE(
+      WaitFor([&] { return resumed->count() == 3 && observer->count() == 7; }, absl::Seconds(20)))
+      << observer->count();
+  std::vector<std::string> lines = observer->lines();
+  EXPECT_EQ(std::vector<std::string>(lines.begin() + 4, lines.end()),
+            (std::vector<std::string>{
+                absl::StrCat(*untraced, " - to 1 replay"),
+                absl::StrCat(*async, " ", kTraceB, " to 1 replay"),
+                absl::StrCat(raw, " - to 1 replay"),
+            }));
+  EXPECT_GE(b->Stats().replay_reads, 1u);
+  EXPECT_EQ(b->Stats().replay_pages_from_window, 0u);
+}
+
+TEST_F(RedisTopicTest, TheResumeWindowKeepsEachEventsTraceparent) {
+  auto topic = MakeTopic("traced-window");
+  ASSERT_NE(topic, nullptr);
+  auto observer = std::make_shared<RecordingObserver>();
+  topic->OnEvent(observer->Callback());
+  TopicHarness harness(topic.get());
+  std::vector<std::string> ids;
+  for (const char* traceparent : {kTraceA, "", kTraceB}) {
+    absl::StatusOr<std::string> id = topic->Publish(ChatMessage("m"), traceparent);
+    ASSERT_TRUE(id.ok()) << id.status();
+    ids.push_back(*id);
+  }
+  // Read back live (nobody subscribed here: to 0), and into the window.
+  ASSERT_TRUE(WaitFor([&] { return observer->count() == 3; }, absl::Seconds(20)));
+  EXPECT_EQ(observer->lines(), (std::vector<std::string>{
+                                   absl::StrCat(ids[0], " ", kTraceA, " to 0"),
+                                   absl::StrCat(ids[1], " - to 0"),
+                                   absl::StrCat(ids[2], " ", kTraceB, " to 0"),
+                               }));
+  auto resumed = harness.Subscribe(ids[0]);
+  ASSERT_TRUE(
+      WaitFor([&] { return resumed->count() == 2 && observer->count() == 5; }, absl::Seconds(20)));
+  std::vector<std::string> lines = observer->lines();
+  EXPECT_EQ(std::vector<std::string>(lines.begin() + 3, lines.end()),
+            (std::vector<std::string>{
+                absl::StrCat(ids[1], " - to 1 replay"),
+                absl::StrCat(ids[2], " ", kTraceB, " to 1 replay"),
+            }));
+  EXPECT_EQ(topic->Stats().replay_reads, 0u);  // all from the window
 }
 
 }  // namespace

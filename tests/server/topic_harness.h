@@ -4,6 +4,7 @@
 #ifndef GRAVITY_TESTS_SERVER_TOPIC_HARNESS_H_
 #define GRAVITY_TESTS_SERVER_TOPIC_HARNESS_H_
 
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -11,6 +12,7 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
 #include "chat/v1/chat.grpc.pb.h"
@@ -135,6 +137,34 @@ class TopicHarness {
   std::shared_ptr<grpc::Channel> channel_;
   std::unique_ptr<chat::v1::Chat::Stub> stub_;
   std::vector<std::shared_ptr<RecordingSubscriber>> subscribers_;
+};
+
+// What a topic's observer (Topic::OnEvent) reported, one line per report:
+// "<id> <traceparent or -> to <subscribers>[ replay]". Thread-safe; install
+// it with `topic->OnEvent(observer->Callback())` (it keeps itself alive).
+class RecordingObserver : public std::enable_shared_from_this<RecordingObserver> {
+ public:
+  std::function<void(const server::TopicDelivery&)> Callback() {
+    return [self = shared_from_this()](const server::TopicDelivery& event) {
+      std::string line =
+          absl::StrCat(event.id, " ", event.traceparent.empty() ? "-" : event.traceparent, " to ",
+                       event.subscribers, event.replay ? " replay" : "");
+      absl::MutexLock lock(&self->mu_);
+      self->lines_.push_back(std::move(line));
+    };
+  }
+  size_t count() const {
+    absl::MutexLock lock(&mu_);
+    return lines_.size();
+  }
+  std::vector<std::string> lines() const {
+    absl::MutexLock lock(&mu_);
+    return lines_;
+  }
+
+ private:
+  mutable absl::Mutex mu_;
+  std::vector<std::string> lines_ ABSL_GUARDED_BY(mu_);
 };
 
 inline chat::v1::Message ChatMessage(std::string text) {

@@ -1,7 +1,7 @@
 // Topic<T> on the in-memory backend, with real gRPC streams on loopback:
 // order and exactly-once under concurrent publishers, replay after an id,
 // retention (OUT_OF_RANGE), malformed ids, back-pressured replays and the
-// slow-subscriber policy.
+// slow-subscriber policy; each event's traceparent reported by OnEvent.
 #include "server/topic.h"
 
 #include <atomic>
@@ -30,6 +30,7 @@ namespace {
 using chat::v1::Message;
 using testing::ChatMessage;
 using testing::ChatTopic;
+using testing::RecordingObserver;
 using testing::RecordingSubscriber;
 using testing::TopicHarness;
 using testing::WaitFor;
@@ -374,6 +375,59 @@ TEST(TopicTest, DestroyingTheTopicEndsItsSubscribersWithUnavailable) {
   std::optional<absl::Status> status = subscriber->WaitForEnd(absl::Seconds(10));
   ASSERT_TRUE(status.has_value());
   EXPECT_EQ(status->code(), absl::StatusCode::kUnavailable) << *status;
+}
+
+// Two W3C trace contexts, as a publisher's call would carry them.
+constexpr char kTraceA[] = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+constexpr char kTraceB[] = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
+
+TEST(TopicTest, OnEventReportsEachDeliveryWithItsPublishersTraceparent) {
+  auto topic = MakeTopic();
+  ASSERT_NE(topic, nullptr);
+  auto observer = std::make_shared<RecordingObserver>();
+  topic->OnEvent(observer->Callback());
+  TopicHarness harness(topic.get());
+  // Nobody subscribed yet: reported, to 0 subscribers.
+  absl::StatusOr<std::string> before = topic->Publish(ChatMessage("before"), kTraceA);
+  ASSERT_TRUE(before.ok()) << before.status();
+  auto one = harness.Subscribe();
+  auto two = harness.Subscribe();
+  ASSERT_TRUE(WaitFor([&] { return topic->Stats().subscribers == 2; }, absl::Seconds(10)));
+  absl::StatusOr<std::string> traced = topic->Publish(ChatMessage("traced"), kTraceB);
+  absl::StatusOr<std::string> untraced = topic->Publish(ChatMessage("untraced"));
+  absl::StatusOr<std::string> async = absl::UnknownError("not called");
+  topic->PublishAsync(ChatMessage("async"), kTraceA,
+                      [&](absl::StatusOr<std::string> id) { async = std::move(id); });
+  ASSERT_TRUE(traced.ok() && untraced.ok() && async.ok());
+  // In memory, publishing hands the event to the subscribers, and then to
+  // the observer, before it returns.
+  EXPECT_EQ(observer->lines(), (std::vector<std::string>{
+                                   absl::StrCat(*before, " ", kTraceA, " to 0"),
+                                   absl::StrCat(*traced, " ", kTraceB, " to 2"),
+                                   absl::StrCat(*untraced, " - to 2"),
+                                   absl::StrCat(*async, " ", kTraceA, " to 2"),
+                               }));
+  ASSERT_TRUE(WaitFor([&] { return one->count() == 3 && two->count() == 3; }, absl::Seconds(10)));
+  EXPECT_EQ(one->ids(), (std::vector<std::string>{*traced, *untraced, *async}));
+
+  // A resume replays from the log, which kept each event's traceparent:
+  // reported once per event for that one subscriber.
+  auto resumed = harness.Subscribe(*before);
+  ASSERT_TRUE(
+      WaitFor([&] { return resumed->count() == 3 && observer->count() == 7; }, absl::Seconds(10)));
+  std::vector<std::string> lines = observer->lines();
+  EXPECT_EQ(std::vector<std::string>(lines.begin() + 4, lines.end()),
+            (std::vector<std::string>{
+                absl::StrCat(*traced, " ", kTraceB, " to 1 replay"),
+                absl::StrCat(*untraced, " - to 1 replay"),
+                absl::StrCat(*async, " ", kTraceA, " to 1 replay"),
+            }));
+
+  // Removed: nothing more is reported.
+  topic->OnEvent(nullptr);
+  ASSERT_TRUE(topic->Publish(ChatMessage("unobserved"), kTraceA).ok());
+  ASSERT_TRUE(WaitFor([&] { return one->count() == 4; }, absl::Seconds(10)));
+  EXPECT_EQ(observer->count(), 7u);
 }
 
 }  // namespace
