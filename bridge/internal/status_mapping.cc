@@ -55,6 +55,12 @@ StreamEnd DecideStreamEnd(const grpc::Status& status, bool accepted, bool wants_
     // give up on a 503); other clients get the 503.
     return accepted || wants_event_stream ? StreamEnd::kRetry : StreamEnd::kHttpError;
   }
+  if (accepted && status.error_code() == grpc::StatusCode::UNAUTHENTICATED) {
+    // Credentials that were good when the stream opened ran out (a token's
+    // exp): the client should come back with fresh ones and resume, so it is
+    // a cut. A client with no fresh token gets its 401 on the reconnect.
+    return StreamEnd::kRetry;
+  }
   if (!accepted && !status.ok()) return StreamEnd::kHttpError;
   return StreamEnd::kEndEvent;
 }

@@ -22,6 +22,7 @@ enum class StreamEnd {
   kEndEvent,       // SSE `event: end` with the Status JSON (NDJSON: an error line, if any)
   kHttpError,      // not yet accepted: the mapped HTTP status with the Status JSON
   kRetry,          // an outage, not the end: `retry:` and no `end`, so the client resumes
+                   // (UNAVAILABLE; UNAUTHENTICATED once accepted: expired credentials)
   kHeaderTooLarge  // the backend refused the call's metadata: 431
 };
 

@@ -5,6 +5,7 @@
 #include <set>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "absl/random/random.h"
 #include "absl/strings/numbers.h"
@@ -34,6 +35,16 @@ grpc::Status InvalidArgument(std::string message) {
   return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, std::move(message));
 }
 
+// The seq a resuming client saw last (0 for a new stream).
+absl::StatusOr<int64_t> LastSeenSeq(const std::string& last_event_id) {
+  int64_t last_seen = 0;
+  if (!last_event_id.empty() && (!absl::SimpleAtoi(last_event_id, &last_seen) || last_seen < 0)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("last-event-id must be a seq number, got \"", last_event_id, "\""));
+  }
+  return last_seen;
+}
+
 grpc::Status Ping(const PingRequest& request, Stream<PingReply> stream) {
   if (request.count() < 0) return InvalidArgument("count must not be negative");
   if (request.interval_ms() < 0) return InvalidArgument("interval_ms must not be negative");
@@ -43,18 +54,14 @@ grpc::Status Ping(const PingRequest& request, Stream<PingReply> stream) {
   const int64_t count = request.count() == 0 ? kDefaultCount : request.count();
   const absl::Duration interval =
       absl::Milliseconds(request.interval_ms() == 0 ? kDefaultIntervalMs : request.interval_ms());
-  int64_t last_seen = 0;
-  if (!stream.last_event_id().empty() &&
-      (!absl::SimpleAtoi(stream.last_event_id(), &last_seen) || last_seen < 0)) {
-    return InvalidArgument(
-        absl::StrCat("last-event-id must be a seq number, got \"", stream.last_event_id(), "\""));
-  }
+  absl::StatusOr<int64_t> last_seen = LastSeenSeq(stream.last_event_id());
+  if (!last_seen.ok()) return InvalidArgument(std::string(last_seen.status().message()));
   const grpc::Status final_status =
       request.fail_code() == 0 ? grpc::Status::OK
                                : grpc::Status(static_cast<grpc::StatusCode>(request.fail_code()),
                                               absl::StrCat("ping failed as asked (fail_code ",
                                                            request.fail_code(), ")"));
-  if (last_seen >= count) {
+  if (*last_seen >= count) {
     stream.Close(final_status);
     return grpc::Status::OK;
   }
@@ -66,7 +73,7 @@ grpc::Status Ping(const PingRequest& request, Stream<PingReply> stream) {
     int64_t next ABSL_GUARDED_BY(mu);
   };
   auto state = std::make_shared<State>();
-  state->next = last_seen + 1;
+  state->next = *last_seen + 1;
   stream.Every(interval, [state, count, final_status, to = request.to()](Stream<PingReply>& s) {
     absl::MutexLock lock(&state->mu);
     PingReply reply;
@@ -81,16 +88,24 @@ grpc::Status Ping(const PingRequest& request, Stream<PingReply> stream) {
 grpc::Status StreamUsers(const StreamUsersRequest& request, Stream<User> stream) {
   if (request.count() < 0) return InvalidArgument("count must not be negative");
   if (request.interval_ms() < 0) return InvalidArgument("interval_ms must not be negative");
-  const int count = request.count() == 0 ? kDefaultCount : request.count();
+  const int64_t count = request.count() == 0 ? kDefaultCount : request.count();
   const absl::Duration interval =
       absl::Milliseconds(request.interval_ms() == 0 ? kDefaultIntervalMs : request.interval_ms());
+  absl::StatusOr<int64_t> last_seen = LastSeenSeq(stream.last_event_id());
+  if (!last_seen.ok()) return InvalidArgument(std::string(last_seen.status().message()));
+  if (*last_seen >= count) {
+    stream.Close();
+    return grpc::Status::OK;
+  }
 
   struct State {
     absl::Mutex mu;
     absl::BitGen random ABSL_GUARDED_BY(mu);
     std::set<std::string> sent ABSL_GUARDED_BY(mu);
+    int64_t next ABSL_GUARDED_BY(mu);
   };
   auto state = std::make_shared<State>();
+  state->next = *last_seen + 1;
   stream.Every(interval, [state, count](Stream<User>& s) {
     absl::MutexLock lock(&state->mu);
     // Like the seed's Math.random().toString(), but never the same id twice.
@@ -100,8 +115,9 @@ grpc::Status StreamUsers(const StreamUsersRequest& request, Stream<User> stream)
     } while (!state->sent.insert(id).second);
     User user;
     user.set_id(id);
+    user.set_seq(state->next);
     s.Send(user);
-    if (static_cast<int>(state->sent.size()) >= count) s.Close();
+    if (state->next++ >= count) s.Close();
   });
   return grpc::Status::OK;
 }
@@ -122,8 +138,14 @@ absl::StatusOr<EchoReply> Echo(const EchoRequest& request, const CallInfo&) {
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<server::Service>> MakeStreamingService(std::string admin_token) {
+  return MakeStreamingService(std::vector<server::Guard>{
+      server::RequireBearerToken(std::move(admin_token))});
+}
+
+absl::StatusOr<std::unique_ptr<server::Service>> MakeStreamingService(
+    std::vector<server::Guard> admin_guards) {
   auto service = std::make_unique<server::Service>("streaming.v1.Streaming");
-  service->GuardMethod("StreamUsers", server::RequireBearerToken(std::move(admin_token)));
+  for (server::Guard& guard : admin_guards) service->GuardMethod("StreamUsers", std::move(guard));
   absl::Status added = service->AddStream<PingRequest, PingReply>("Ping", Ping);
   if (!added.ok()) return added;
   added = service->AddStream<StreamUsersRequest, User>("StreamUsers", StreamUsers);

@@ -7,13 +7,14 @@
 //   metadata `last-event-id: N` continues at seq N+1. fail_code != 0 ends the
 //   stream with that code after the last message.
 // - StreamUsers sends count users (default 5) with random distinct ids every
-//   interval_ms (default 1000).
+//   interval_ms (default 1000); seq counts from 1 and resumes like Ping's.
 // - Echo (unary) replies with the request's text, or fails with fail_code.
 #ifndef GRAVITY_EXAMPLES_STREAMING_STREAMING_SERVICE_H_
 #define GRAVITY_EXAMPLES_STREAMING_STREAMING_SERVICE_H_
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "server/service.h"
@@ -22,6 +23,10 @@ namespace gravity::examples {
 
 // `admin_token` guards StreamUsers; empty rejects every StreamUsers call.
 absl::StatusOr<std::unique_ptr<server::Service>> MakeStreamingService(std::string admin_token);
+// The same with StreamUsers behind `admin_guards`, in order (e.g. RequireJwt
+// then RequireClaim("role", "admin")).
+absl::StatusOr<std::unique_ptr<server::Service>> MakeStreamingService(
+    std::vector<server::Guard> admin_guards);
 
 }  // namespace gravity::examples
 

@@ -139,6 +139,12 @@ TEST(StreamEndTest, TheDecisionTable) {
   EXPECT_EQ(DecideStreamEnd(exhausted, true, false), StreamEnd::kEndEvent);
   EXPECT_EQ(DecideStreamEnd(unavailable, true, false), StreamEnd::kRetry);
   EXPECT_EQ(DecideStreamEnd(too_large, true, true), StreamEnd::kRetry);
+  // A token that expires mid-stream: a cut, so the client reconnects with a
+  // fresh one; before the head it is the 401 of a refused token.
+  const grpc::Status expired(grpc::StatusCode::UNAUTHENTICATED, "the token expired");
+  EXPECT_EQ(DecideStreamEnd(expired, true, true), StreamEnd::kRetry);
+  EXPECT_EQ(DecideStreamEnd(expired, true, false), StreamEnd::kRetry);
+  EXPECT_EQ(DecideStreamEnd(expired, false, true), StreamEnd::kHttpError);
   // not yet accepted
   EXPECT_EQ(DecideStreamEnd(ok, false, false), StreamEnd::kEndEvent);
   EXPECT_EQ(DecideStreamEnd(failed, false, true), StreamEnd::kHttpError);

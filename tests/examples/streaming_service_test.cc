@@ -3,6 +3,7 @@
 
 #include <set>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "gtest/gtest.h"
@@ -106,11 +107,36 @@ TEST_F(StreamingServiceTest, StreamUsersWithTokenSendsDistinctIds) {
   int received = 0;
   while (reader->Read(&user)) {
     ++received;
+    EXPECT_EQ(user.seq(), received);
     ids.insert(user.id());
   }
   ASSERT_TRUE(reader->Finish().ok());
   EXPECT_EQ(received, 20);
   EXPECT_EQ(ids.size(), 20u);
+}
+
+TEST_F(StreamingServiceTest, StreamUsersResumesAfterLastEventId) {
+  auto users = [&](const std::string& last_event_id) {
+    grpc::ClientContext context;
+    SetTestDeadline(context);
+    context.AddMetadata("authorization", std::string("Bearer ") + testing::kAdminToken);
+    context.AddMetadata("last-event-id", last_event_id);
+    StreamUsersRequest request;
+    request.set_count(6);
+    request.set_interval_ms(5);
+    auto reader = stub_->StreamUsers(&context, request);
+    std::vector<int64_t> seqs;
+    User user;
+    while (reader->Read(&user)) seqs.push_back(user.seq());
+    return std::make_pair(reader->Finish(), seqs);
+  };
+  auto [resumed, seqs] = users("4");
+  EXPECT_TRUE(resumed.ok());
+  EXPECT_EQ(seqs, (std::vector<int64_t>{5, 6}));
+  auto [at_end, none] = users("6");
+  EXPECT_TRUE(at_end.ok());
+  EXPECT_TRUE(none.empty());
+  EXPECT_EQ(users("x").first.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
 }
 
 }  // namespace
