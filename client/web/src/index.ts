@@ -87,8 +87,11 @@ export interface ClientOptions {
   baseUrl: string;
   /**
    * A bearer token sent as `Authorization: Bearer <token>` (what the server's
-   * `RequireBearerToken` guard checks); a function is called for every
-   * request, reconnections included.
+   * `RequireBearerToken` or `RequireJwt` guard checks); a function is called
+   * for every request, reconnections included: the place to fetch or refresh
+   * a short-lived token. When a JWT expires mid-stream, the bridge cuts the
+   * stream with `retry:` (no `end`); the client reconnects, calling the
+   * function again, and resumes after `Last-Event-ID`, losing nothing.
    */
   token?: string | (() => string | undefined | Promise<string | undefined>);
   /** `fetch`'s `credentials` (`"include"` to send cookies cross-origin). */
