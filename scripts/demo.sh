@@ -9,11 +9,20 @@
 # `npm run demo` bundles examples/demo/app.js with @gravity/client into
 # client/web/dist/demo/index.html), then runs the seed's streaming service
 # (gRPC on 127.0.0.1:50051) and gravity-bridge in front of it (HTTP on
-# 127.0.0.1:8080), which serves that page: Ping live, StreamUsers with a token,
-# an error mid-stream and a reconnection counter. The bridge cuts every stream
-# after GRAVITY_DEMO_MAX_STREAM (default 15s, --max_stream_duration) with a
-# retry: hint, so the page's 30-ping stream shows the client resuming by
-# itself. Ctrl-C stops both.
+# 127.0.0.1:8080), which serves that page: Ping live, StreamUsers with a JWT
+# that expires, an error mid-stream and a reconnection counter. The bridge cuts
+# every stream after GRAVITY_DEMO_MAX_STREAM (default 15s, --max_stream_duration)
+# with a retry: hint, so the page's 30-ping stream shows the client resuming by
+# itself.
+#
+# StreamUsers wants a JWT with "role": "admin": the server gets --jwt_key, the
+# public half of an ES256 key pair made by openssl for this run (in a temporary
+# directory, removed at exit), and examples/demo/token_server.mjs (Node, on the
+# bridge's port + 1, where the page looks for it) mints tokens with the private
+# half that live GRAVITY_DEMO_TOKEN_TTL seconds (default 30). The page fetches
+# one from `token()`, which the client calls on every reconnection; when it
+# expires mid-stream the stream is cut and resumed with a new one. Ctrl-C stops
+# the server, the bridge and the token endpoint.
 #
 # --https makes a self-signed certificate for 127.0.0.1 and localhost with
 # Debian's openssl (in $GRAVITY_DEMO_TLS_DIR, default .demo-tls/, kept between
@@ -21,8 +30,8 @@
 # prints how to make a browser trust it.
 #
 # Environment: GRAVITY_DEMO_GRPC (default 127.0.0.1:50051),
-# GRAVITY_DEMO_HTTP (default 127.0.0.1:8080), GRAVITY_DEMO_MAX_STREAM (15s), GRAVITY_ADMIN_TOKEN (the token
-# StreamUsers wants; default "demo-token").
+# GRAVITY_DEMO_HTTP (default 127.0.0.1:8080; the token endpoint takes its port + 1),
+# GRAVITY_DEMO_MAX_STREAM (15s), GRAVITY_DEMO_TOKEN_TTL (30, seconds).
 set -euo pipefail
 
 REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -44,7 +53,10 @@ else
   HTTP_LISTEN="${GRAVITY_DEMO_HTTP:-127.0.0.1:8080}"
   SCHEME=http
 fi
-export GRAVITY_ADMIN_TOKEN="${GRAVITY_ADMIN_TOKEN:-demo-token}"
+# The token endpoint: the bridge's host, its port + 1 (the page's default).
+TOKEN_LISTEN="${HTTP_LISTEN%:*}:$((${HTTP_LISTEN##*:} + 1))"
+TOKEN_URL="$SCHEME://$TOKEN_LISTEN/token"
+TOKEN_TTL="${GRAVITY_DEMO_TOKEN_TTL:-30}"
 SERVER=bazel-bin/examples/streaming/streaming-server
 BRIDGE=bazel-bin/bridge/gravity-bridge
 
@@ -57,11 +69,17 @@ bazel build //examples/... //bridge:gravity-bridge //client/...
 PAGE=client/web/dist/demo/index.html
 
 pids=()
+DEMO_DIR="$(mktemp -d "${TMPDIR:-/tmp}/gravity-demo.XXXXXX")"
 cleanup() {
   for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
   wait 2>/dev/null || true
+  rm -rf "$DEMO_DIR"
 }
 trap cleanup EXIT INT TERM
+
+# The JWT keys of this run: ES256 (EC P-256).
+openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$DEMO_DIR/jwt-private.pem" 2>/dev/null
+openssl pkey -in "$DEMO_DIR/jwt-private.pem" -pubout -out "$DEMO_DIR/jwt-public.pem" 2>/dev/null
 
 tls_flags=()
 CURL="curl"
@@ -79,7 +97,14 @@ if ((https)); then
     openssl pkey -pubin -outform der | openssl dgst -sha256 -binary | base64)"
 fi
 
-"$SERVER" --listen="$GRPC_LISTEN" &
+"$SERVER" --listen="$GRPC_LISTEN" --jwt_key="$DEMO_DIR/jwt-public.pem" --jwt_leeway=0s &
+pids+=($!)
+cors_origins=(--cors_origin="$SCHEME://$HTTP_LISTEN")
+if [[ "${HTTP_LISTEN%:*}" == 127.0.0.1 ]]; then
+  cors_origins+=(--cors_origin="$SCHEME://localhost:${HTTP_LISTEN##*:}")
+fi
+node examples/demo/token_server.mjs --key="$DEMO_DIR/jwt-private.pem" --listen="$TOKEN_LISTEN" \
+  --ttl="$TOKEN_TTL" "${cors_origins[@]}" "${tls_flags[@]}" >/dev/null &
 pids+=($!)
 "$BRIDGE" --listen="$HTTP_LISTEN" --backend="$GRPC_LISTEN" \
   --index_html="$PAGE" --max_stream_duration="${GRAVITY_DEMO_MAX_STREAM:-15s}" "${tls_flags[@]}" &
@@ -88,12 +113,12 @@ pids+=($!)
 cat <<MSG
 
 demo: open $SCHEME://$HTTP_LISTEN/ to watch the Ping stream arrive live (built from examples/demo/).
-demo: StreamUsers on the page wants the token '$GRAVITY_ADMIN_TOKEN'.
+demo: StreamUsers on the page gets a JWT from $TOKEN_URL, valid ${TOKEN_TTL}s, and goes on across its expiry.
 demo: or from a shell:
   $CURL -N '$SCHEME://$HTTP_LISTEN/api/streaming/ping?to=you&count=5'
-  $CURL -N '$SCHEME://$HTTP_LISTEN/streaming.v1.Streaming/StreamUsers?access_token=$GRAVITY_ADMIN_TOKEN'
+  $CURL -N "$SCHEME://$HTTP_LISTEN/streaming.v1.Streaming/StreamUsers?count=60&access_token=\$($CURL -s $TOKEN_URL)"
   bazel-bin/client/gravity-cli --target=$GRPC_LISTEN streaming.v1.Streaming/Ping '{"to":"bob","count":3}'
-demo: Ctrl-C stops the server and the bridge.
+demo: Ctrl-C stops the server, the bridge and the token endpoint.
 
 MSG
 if ((https)); then

@@ -4,12 +4,14 @@
 // is part of what is tested. Then the demo page served by the bridge itself,
 // over cleartext HTTP/1.1 and over the bridge's own HTTPS + HTTP/2 (a
 // certificate made for the run by openssl, trusted by a second Chromium by its
-// SPKI hash).
+// SPKI hash), with its backend and token endpoint as scripts/demo.sh runs them
+// (streaming-server --jwt_key, examples/demo/token_server.mjs).
 //
 //   SERVER=... BRIDGE=... [CHROMIUM=/usr/bin/chromium] [OPENSSL=openssl] node --test test/browser.test.mjs
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
+import crypto from 'node:crypto';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
@@ -27,12 +29,14 @@ import {
   selfSignedCert,
   spkiHash,
   startBridge,
+  startProcess,
   startServer,
   waitForMetric,
   withTimeout,
 } from '../../../tests/e2e/harness.mjs';
 
 const WEB = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const TOKEN_SERVER = path.resolve(WEB, '..', '..', 'examples', 'demo', 'token_server.mjs');
 const args = flags(['server', 'bridge']);
 
 // The client and the example's descriptors as one script: window.Gravity.
@@ -200,16 +204,54 @@ function buildDemoPage() {
   return demoHtml;
 }
 
-// A bridge in front of the backend serving the demo page at / (--index_html).
-// Streams are cut after 2 s (with retry: 100 ms), as demo.sh cuts them after
-// 15 s, so that checkDemoPage() sees a cut resumed.
+// The demo's backend, as scripts/demo.sh runs it, once per run: a
+// streaming-server whose StreamUsers wants a JWT with role admin (--jwt_key, an
+// ES256 key pair made here; --jwt_leeway=0s), { address, privateKeyFile }.
+let demoBackend;
+function startDemoBackend() {
+  demoBackend ??= (async () => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'gravity-client-demo-jwt-'));
+    onCleanup(() => rm(dir, { recursive: true, force: true }));
+    const { privateKey, publicKey } = crypto.generateKeyPairSync('ec', { namedCurve: 'P-256' });
+    const privateKeyFile = path.join(dir, 'jwt-private.pem');
+    const publicKeyFile = path.join(dir, 'jwt-public.pem');
+    await writeFile(privateKeyFile, privateKey.export({ type: 'pkcs8', format: 'pem' }));
+    await writeFile(publicKeyFile, publicKey.export({ type: 'spki', format: 'pem' }));
+    const server = await startProcess(
+      'streaming-server (demo, --jwt_key)',
+      args.server,
+      ['--listen=127.0.0.1:0', '--drain=1s', `--jwt_key=${publicKeyFile}`, '--jwt_leeway=0s'],
+      /^streaming-server listening on (\S+:\d+)\s*$/,
+    );
+    return { address: server.match[1], privateKeyFile };
+  })();
+  return demoBackend;
+}
+
+// A bridge in front of the demo backend serving the demo page at /
+// (--index_html), and the demo's token endpoint (examples/demo/token_server.mjs)
+// allowing the bridge's origin, over TLS too when extraArgs has --tls_cert and
+// --tls_key. Streams are cut after 2 s (with retry: 100 ms), as demo.sh cuts
+// them after 15 s, and tokens live 2 s, so that checkDemoPage() sees cuts
+// resumed, for both reasons. Returns { bridge, pageUrl } (pageUrl: the page
+// with ?token_url=).
 async function startDemoBridge(extraArgs = []) {
-  return startBridge(args.bridge, backend.address, [
+  const backend = await startDemoBackend();
+  const bridge = await startBridge(args.bridge, backend.address, [
     `--index_html=${await buildDemoPage()}`,
     '--max_stream_duration=2s',
     '--retry=100ms',
     ...extraArgs,
   ]);
+  const tls = extraArgs.filter((a) => a.startsWith('--tls_cert=') || a.startsWith('--tls_key='));
+  const tokenServer = await startProcess(
+    'token_server.mjs',
+    process.execPath,
+    [TOKEN_SERVER, `--key=${backend.privateKeyFile}`, '--listen=127.0.0.1:0', '--ttl=2', `--cors_origin=${bridge.url}`, ...tls],
+    /^token-server listening on (https?:\/\/\S+:\d+)\s*$/,
+  );
+  const tokenUrl = `${tokenServer.match[1]}/token`;
+  return { bridge, tokenUrl, pageUrl: `${bridge.url}/?token_url=${encodeURIComponent(tokenUrl)}` };
 }
 
 // What a user does on the demo page, `demo` (loaded from startDemoBridge()),
@@ -225,15 +267,35 @@ async function checkDemoPage(demo) {
   await demo.waitForFunction(() => document.getElementById('ping-status').textContent.startsWith('done'));
   assert.deepEqual(await items('ping-messages'), [1, 2, 3].map((n) => `#${n} Sending ping to browser`));
 
-  // StreamUsers: a wrong token shows the guard's error, the right one users.
-  await demo.fill('#users-token', 'wrong');
-  await demo.click('#users-form button');
+  // StreamUsers: without a token 401, with a token without the admin role
+  // 403; then 8 users over 4 s with tokens that live 2 s (and the bridge's
+  // 2 s cut): each cut resumed with token() called again, every user once.
+  await demo.click('#users-no-token');
   await demo.waitForFunction(() => document.getElementById('users-status').textContent.startsWith('refused'));
   assert.match(await text('users-status'), /UNAUTHENTICATED \(16\)/);
-  await demo.fill('#users-token', adminToken);
-  await demo.click('#users-form button');
-  await demo.waitForFunction(() => document.getElementById('users-status').textContent.startsWith('done'));
-  assert.equal((await items('users-messages')).length, 5);
+  await demo.click('#users-no-admin');
+  await demo.waitForFunction(() => /PERMISSION_DENIED/.test(document.getElementById('users-status').textContent));
+  assert.match(await text('users-status'), /^refused: PERMISSION_DENIED \(7\)/);
+  const tokensBefore = Number(await text('users-tokens'));
+  await demo.fill('#users-count', '8');
+  await demo.fill('#users-interval', '500');
+  await demo.click('#users-start');
+  await demo.waitForFunction(() => document.getElementById('users-status').textContent.startsWith('done'), null, {
+    timeout: 20000,
+  });
+  const users = await items('users-messages');
+  assert.deepEqual(
+    users.filter((u) => u.startsWith('#')).map((u) => u.split(' ')[0]),
+    [1, 2, 3, 4, 5, 6, 7, 8].map((n) => `#${n}`),
+    users.join('\n'),
+  );
+  const cuts = users.filter((u) => u.startsWith('—'));
+  console.log(`# the demo's StreamUsers panel:\n# ${users.join('\n# ')}`);
+  assert.ok(cuts.length >= 1, users.join('\n'));
+  assert.ok(cuts.some((c) => /expired; reconnecting with a new one/.test(c)), users.join('\n'));
+  assert.equal(Number(await text('users-reconnects')), cuts.length);
+  assert.ok(Number(await text('users-tokens')) >= tokensBefore + 2, `tokens fetched: ${await text('users-tokens')}`);
+  assert.match(await text('users-token-info'), /^#\d+ \(role admin\) (expires in \d+ s, at|expired at) /);
 
   // fail_code: three messages, then the error thrown from the loop.
   await demo.fill('#fail-code', '10');
@@ -258,11 +320,11 @@ async function checkDemoPage(demo) {
 }
 
 test('the demo page (examples/demo, built by npm run demo) served by gravity-bridge --index_html', async () => {
-  const demoBridge = await startDemoBridge();
+  const { pageUrl } = await startDemoBridge();
   const demo = await context.newPage();
   demo.setDefaultTimeout(15000);
   demo.on('pageerror', (e) => consoleLines.push(`[demo pageerror] ${e.message}`));
-  await demo.goto(`${demoBridge.url}/`, { waitUntil: 'load' });
+  await demo.goto(pageUrl, { waitUntil: 'load' });
   await checkDemoPage(demo);
   await demo.close();
 });
@@ -271,7 +333,12 @@ test('the demo page over HTTPS + HTTP/2: gravity-bridge --tls_cert/--tls_key, Ch
   const dir = await mkdtemp(path.join(os.tmpdir(), 'gravity-client-tls-'));
   onCleanup(() => rm(dir, { recursive: true, force: true }));
   const cert = await selfSignedCert(dir);
-  const tlsBridge = await startDemoBridge([`--tls_cert=${cert.cert}`, `--tls_key=${cert.key}`, '--access_log=-']);
+  const { bridge: tlsBridge, tokenUrl, pageUrl } = await startDemoBridge([
+    `--tls_cert=${cert.cert}`,
+    `--tls_key=${cert.key}`,
+    '--access_log=-',
+  ]);
+  assert.match(tokenUrl, /^https:\/\//);
   assert.match(tlsBridge.url, /^https:\/\/127\.0\.0\.1:\d+$/);
 
   // The other Chromium, without the SPKI flag, refuses the certificate: what
@@ -288,7 +355,7 @@ test('the demo page over HTTPS + HTTP/2: gravity-bridge --tls_cert/--tls_key, Ch
     args: [...CHROMIUM_FLAGS, `--ignore-certificate-errors-spki-list=${spkiHash(cert.cert)}`],
   });
   try {
-    const response = await demo.goto(`${tlsBridge.url}/`, { waitUntil: 'load' });
+    const response = await demo.goto(pageUrl, { waitUntil: 'load' });
     assert.equal(response?.status(), 200);
     assert.equal((await response?.securityDetails())?.protocol, 'TLS 1.3');
     assert.equal(await demo.evaluate(() => performance.getEntriesByType('navigation')[0]?.nextHopProtocol), 'h2');
@@ -296,12 +363,15 @@ test('the demo page over HTTPS + HTTP/2: gravity-bridge --tls_cert/--tls_key, Ch
     await checkDemoPage(demo);
 
     // The client's calls went over that h2 connection too: the page's fetch
-    // entries, and every request in the bridge's access log.
-    const fetches = await demo.evaluate(() =>
-      performance
-        .getEntriesByType('resource')
-        .filter((e) => e.initiatorType === 'fetch')
-        .map((e) => ({ path: new URL(e.name).pathname, protocol: e.nextHopProtocol })),
+    // entries to the bridge (not the token endpoint's, Node's HTTPS/1.1), and
+    // every request in the bridge's access log.
+    const fetches = await demo.evaluate(
+      (bridgeOrigin) =>
+        performance
+          .getEntriesByType('resource')
+          .filter((e) => e.initiatorType === 'fetch' && new URL(e.name).origin === bridgeOrigin)
+          .map((e) => ({ path: new URL(e.name).pathname, protocol: e.nextHopProtocol })),
+      new URL(tlsBridge.url).origin,
     );
     assert.ok(fetches.some((f) => f.path === '/streaming.v1.Streaming/Ping'), JSON.stringify(fetches));
     assert.deepEqual(fetches.filter((f) => f.protocol !== 'h2'), []);
