@@ -362,6 +362,9 @@ absl::StatusOr<std::unique_ptr<Bridge>> Bridge::Start(
     if (!loaded.ok()) return loaded.status();
     tls = std::move(*loaded);
   }
+  if (state->options.compression_window_bits < 9 || state->options.compression_window_bits > 15) {
+    return absl::InvalidArgumentError("--compression_window_bits must be 9 to 15");
+  }
   if (state->options.http2_max_concurrent_streams < 1) {
     return absl::InvalidArgumentError("--http2_max_concurrent_streams must be at least 1");
   }

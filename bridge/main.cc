@@ -93,6 +93,9 @@ ABSL_FLAG(bool, start_traces, true,
 ABSL_FLAG(bool, compression, true,
           "gzip for clients that accept it: streams (flushed after every batch of events) and "
           "plain or unary answers of 1 KiB or more");
+ABSL_FLAG(int, compression_window_bits, 11,
+          "a compressed stream's window, 2^bits bytes (9 to 15): 11 saves about 62 % of "
+          "chat-sized events for about 15 KiB of zlib state per stream, 9 about 54 % for 9 KiB");
 ABSL_FLAG(bool, http2, true,
           "serve HTTP/2: over TLS through ALPN, in cleartext with prior knowledge (h2c)");
 ABSL_FLAG(int, http2_max_concurrent_streams, 100,
@@ -290,6 +293,7 @@ int main(int argc, char** argv) {
   options.tls_handshake_timeout = absl::GetFlag(FLAGS_tls_handshake_timeout);
   options.http2 = absl::GetFlag(FLAGS_http2);
   options.compression = absl::GetFlag(FLAGS_compression);
+  options.compression_window_bits = absl::GetFlag(FLAGS_compression_window_bits);
   options.start_traces = absl::GetFlag(FLAGS_start_traces);
   options.http2_max_concurrent_streams = absl::GetFlag(FLAGS_http2_max_concurrent_streams);
   options.header_timeout = absl::GetFlag(FLAGS_header_timeout);

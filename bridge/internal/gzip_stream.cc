@@ -17,13 +17,13 @@ void* GzipStream::Allocate(void* opaque, uInt items, uInt size) {
 
 void GzipStream::Free(void*, void* address) { std::free(address); }
 
-GzipStream::GzipStream() {
+GzipStream::GzipStream(int window_bits) {
   z_.zalloc = Allocate;
   z_.zfree = Free;
   z_.opaque = this;
   // 16 + windowBits: a gzip header and trailer around the deflate data.
   [[maybe_unused]] const int ok =
-      deflateInit2(&z_, kLevel, Z_DEFLATED, 16 + kWindowBits, kMemLevel, Z_DEFAULT_STRATEGY);
+      deflateInit2(&z_, kLevel, Z_DEFLATED, 16 + window_bits, kMemLevel, Z_DEFAULT_STRATEGY);
   assert(ok == Z_OK);
 }
 

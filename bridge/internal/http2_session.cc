@@ -676,7 +676,7 @@ void Http2Session::StartStream(Stream& stream, StreamPlan plan) {
   stream.wants_event_stream = plan.wants_event_stream;
   stream.retry = JitteredRetry(state_->options);
   if (plan.gzip && !stream.head_only) {
-    stream.gzip = std::make_unique<GzipStream>();
+    stream.gzip = std::make_unique<GzipStream>(state_->options.compression_window_bits);
     state_->metrics.streams_compressed++;
   }
   state_->metrics.streams_total++;

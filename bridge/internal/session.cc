@@ -512,7 +512,7 @@ void Session::StartStream(StreamPlan plan) {
   format_ = plan.format;
   wants_event_stream_ = plan.wants_event_stream;
   if (plan.gzip && !head_only_) {
-    gzip_ = std::make_unique<GzipStream>();
+    gzip_ = std::make_unique<GzipStream>(state_->options.compression_window_bits);
     state_->metrics.streams_compressed++;
   }
   retry_ = JitteredRetry(state_->options);
