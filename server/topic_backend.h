@@ -32,6 +32,10 @@
 
 namespace gravity::server {
 
+namespace internal {
+class ResumeWindowBudget;  // server/internal/resume_window.h
+}  // namespace internal
+
 // Where an event id sits in its log, for ordering: in-memory id "N" is
 // {N, 0}; Redis id "ms-seq" is {ms, seq}. {0, 0} is before every event.
 // A plain value type.
@@ -127,6 +131,12 @@ class TopicBackend {
   // ReadAfter is a round trip (Redis), not when the log is in this process.
   // Whatever it holds must still be in the log (at most its retention).
   virtual ResumeWindowBounds resume_window() const { return {}; }
+  // The bytes the window shares with other topics' windows (Redis: the
+  // hub's resume_windows_total_bytes), or null: bounded by its own bounds
+  // only. Internal: the core charges it for what the window holds.
+  virtual std::shared_ptr<internal::ResumeWindowBudget> resume_window_budget() const {
+    return nullptr;
+  }
 };
 
 // The in-memory log: a ring of at most `max_events` entries, none older than
@@ -142,8 +152,10 @@ std::unique_ptr<TopicBackend> NewInMemoryTopicBackend(InMemoryTopicOptions optio
 // A Redis stream at key `key_prefix + topic name`. A topic owns no thread and
 // no connection: every Redis topic of the process made with the same host,
 // port and hub options (publish_timeout, max_queued_publishes, block_time,
-// max_reconnect_backoff, max_topics) shares one hub of three threads and
-// three connections, whatever the number of topics:
+// max_reconnect_backoff, max_topics, resume_windows_total_bytes) shares one
+// hub of three threads and three connections, whatever the number of topics
+// (the other options, key_prefix, max_len and resume_window_*, are each
+// topic's own):
 // - Append is `XADD key MAXLEN ~ max_len * payload <bytes> [traceparent
 //   <tp>]` (no traceparent field when it is empty) on the hub's
 //   publish connection, serialized by a mutex; it waits at most
@@ -176,6 +188,13 @@ std::unique_ptr<TopicBackend> NewInMemoryTopicBackend(InMemoryTopicOptions optio
 //   process too. Concurrent resumes of a topic from the same id share one
 //   read (single-flight). 0 events or 0 bytes: no window. Topic::Stats()
 //   counts both (replay_reads, replay_pages_from_window, ...).
+// - The windows of all the hub's topics hold at most
+//   `resume_windows_total_bytes` together (counted as resume_window_bytes
+//   is), whatever the number of topics: a window that would take the total
+//   past it drops its own oldest events first (never another topic's), all
+//   of them if it must; resumes it then cannot serve read Redis, with the
+//   same exactly-once, in-order result. 0: no windows at all. Stats():
+//   window_evicted_by_total, windows_total_bytes.
 // - At most `max_topics` topics are live (started, not stopped) on one hub;
 //   creating one more fails with RESOURCE_EXHAUSTED.
 // - Stopping a topic takes milliseconds (nothing to join; a replay of it in
@@ -190,16 +209,22 @@ std::unique_ptr<TopicBackend> NewInMemoryTopicBackend(InMemoryTopicOptions optio
 // Redis 7 or later (exclusive ranges, XINFO STREAM's entries-added).
 // A plain value type.
 struct RedisTopicOptions {
+  // The hub's address.
   std::string host = "127.0.0.1";
   int port = 6379;
+  // Each topic's own.
   std::string key_prefix = "gravity:topic:";
   size_t max_len = 10000;
+  // Hub options (shared by every topic of the hub: see above).
   absl::Duration publish_timeout = absl::Milliseconds(500);
   size_t max_queued_publishes = 1024;
   absl::Duration block_time = absl::Seconds(1);
   absl::Duration max_reconnect_backoff = absl::Seconds(1);
   size_t max_topics = 10000;
-  // The resume window, per topic (not a hub option).
+  // The memory bound of every resume window of the hub together (0: no
+  // windows at all).
+  size_t resume_windows_total_bytes = size_t{64} << 20;
+  // Each topic's own resume window, within that total.
   size_t resume_window_events = 1000;
   size_t resume_window_bytes = size_t{1} << 20;
 };

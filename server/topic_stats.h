@@ -40,6 +40,13 @@ struct TopicStats {
   uint64_t replays_from_window = 0;       // replays that went live without any log read
   uint64_t window_events = 0;             // events in the window now
   uint64_t window_bytes = 0;              // and their memory (as bounded)
+  // Events the window dropped, beyond its own bounds, to keep every window
+  // of its hub within their shared cap (RedisTopicOptions::
+  // resume_windows_total_bytes): a growing window drops its own oldest.
+  uint64_t window_evicted_by_total = 0;
+  // The memory that every window sharing that cap holds now, this topic's
+  // and the other topics' of its hub together (0: no shared cap).
+  uint64_t windows_total_bytes = 0;
 };
 
 struct TopicDelivery {

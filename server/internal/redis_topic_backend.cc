@@ -7,7 +7,8 @@
 // withdraws the topic from the hub: milliseconds (no XREAD BLOCK to wait out),
 // or up to publish_timeout with an XADD of this topic in flight to a hung
 // Redis. Its resume window (RedisTopicOptions::resume_window_*) is kept by
-// the topic's core (server/internal/resume_window.h), not here.
+// the topic's core (server/internal/resume_window.h), not here; the budget
+// every window of the hub shares (resume_windows_total_bytes) is the hub's.
 #include <algorithm>
 #include <memory>
 #include <string>
@@ -32,8 +33,11 @@ class RedisTopicBackend final : public TopicBackend {
                                                            options.max_len)),
         // Never more than MAXLEN ~ keeps (at least max_len): the window
         // serves no resume that Redis would refuse as gone.
-        window_{std::min(options.resume_window_events, options.max_len),
-                options.resume_window_bytes} {}
+        // A hub cap of 0 turns every window of the hub off.
+        window_{options.resume_windows_total_bytes > 0
+                    ? ResumeWindowBounds{std::min(options.resume_window_events, options.max_len),
+                                         options.resume_window_bytes}
+                    : ResumeWindowBounds{}} {}
 
   ~RedisTopicBackend() override { Stop(); }
 
@@ -66,6 +70,9 @@ class RedisTopicBackend final : public TopicBackend {
     return absl::StrCat("redis ", hub_->address(), " key ", topic_->key());
   }
   ResumeWindowBounds resume_window() const override { return window_; }
+  std::shared_ptr<internal::ResumeWindowBudget> resume_window_budget() const override {
+    return hub_->window_budget();
+  }
 
  private:
   const std::shared_ptr<RedisTopicHub> hub_;

@@ -87,11 +87,11 @@ std::shared_ptr<RedisTopicHub> RedisTopicHub::For(const RedisTopicOptions& optio
   // backend. Leaked on purpose: hubs may outlive static destruction.
   static absl::Mutex* const mu = new absl::Mutex;
   static auto* const hubs = new std::map<std::string, std::weak_ptr<RedisTopicHub>>;
-  const std::string key = absl::StrCat(options.host, ":", options.port, "/",
-                                       absl::FormatDuration(options.publish_timeout), "/",
-                                       absl::FormatDuration(options.block_time), "/",
-                                       absl::FormatDuration(options.max_reconnect_backoff), "/",
-                                       options.max_queued_publishes, "/", options.max_topics);
+  const std::string key = absl::StrCat(
+      options.host, ":", options.port, "/", absl::FormatDuration(options.publish_timeout), "/",
+      absl::FormatDuration(options.block_time), "/",
+      absl::FormatDuration(options.max_reconnect_backoff), "/", options.max_queued_publishes, "/",
+      options.max_topics, "/", options.resume_windows_total_bytes);
   absl::MutexLock lock(mu);
   if (std::shared_ptr<RedisTopicHub> hub = (*hubs)[key].lock()) return hub;
   for (auto it = hubs->begin(); it != hubs->end();) {
@@ -105,6 +105,7 @@ std::shared_ptr<RedisTopicHub> RedisTopicHub::For(const RedisTopicOptions& optio
 RedisTopicHub::RedisTopicHub(const RedisTopicOptions& options)
     : options_(options),
       address_(absl::StrCat(options.host, ":", options.port)),
+      window_budget_(std::make_shared<ResumeWindowBudget>(options.resume_windows_total_bytes)),
       publish_(options.host, options.port, options.publish_timeout, options.publish_timeout),
       // The reader's socket timeout is past the block time: a hung Redis is
       // noticed.

@@ -15,7 +15,9 @@
 //   topic's resume window cannot serve (TopicCore; shared by the resumes
 //   from one id).
 // At most RedisTopicOptions::max_topics topics are live on one hub; starting
-// one more is RESOURCE_EXHAUSTED.
+// one more is RESOURCE_EXHAUSTED. The hub also holds the budget that its
+// topics' resume windows share (RedisTopicOptions::resume_windows_total_bytes;
+// the windows themselves are the topics' cores').
 //
 // A topic is a RedisTopicHub::TopicState, owned by its backend. Stop(topic)
 // guarantees that none of that topic's callbacks (live listener, publish and
@@ -49,6 +51,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "server/internal/redis_connection.h"
+#include "server/internal/resume_window.h"
 #include "server/topic_backend.h"
 
 namespace gravity::server::internal {
@@ -112,6 +115,8 @@ class RedisTopicHub {
                  TopicBackend::PageCallback done);
 
   std::string address() const { return address_; }
+  // What every resume window of the hub's topics charges (thread-safe).
+  const std::shared_ptr<ResumeWindowBudget>& window_budget() const { return window_budget_; }
 
  private:
   struct QueuedPublish {
@@ -149,6 +154,7 @@ class RedisTopicHub {
 
   const RedisTopicOptions options_;
   const std::string address_;
+  const std::shared_ptr<ResumeWindowBudget> window_budget_;
 
   // The publish connection: Start's XREVRANGE, Append, the publisher's
   // batches and the reader's wake-ups.

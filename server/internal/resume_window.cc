@@ -5,6 +5,18 @@
 
 namespace gravity::server::internal {
 
+bool ResumeWindowBudget::TryCharge(size_t bytes) {
+  size_t used = used_.load(std::memory_order_relaxed);
+  do {
+    if (bytes > max_bytes_ - used) return false;
+  } while (!used_.compare_exchange_weak(used, used + bytes, std::memory_order_relaxed));
+  return true;
+}
+
+ResumeWindow::~ResumeWindow() {
+  if (budget_ != nullptr) budget_->Credit(charged_);
+}
+
 void ResumeWindow::AppendLive(const std::vector<ParsedEventPtr>& events, EventPosition last) {
   if (!enabled()) return;
   live_started_ = true;
@@ -50,6 +62,8 @@ void ResumeWindow::AddRead(EventPosition after, const ReplayPage& page) {
     size_t bytes = 0;
     for (const ParsedEventPtr& event : page.events) bytes += event->bytes;
     if (page.events.size() > bounds_.max_events || bytes > bounds_.max_bytes) return;
+    if (budget_ != nullptr && !budget_->TryCharge(bytes)) return;
+    charged_ += bytes;
     events_.assign(page.events.begin(), page.events.end());
     bytes_ = bytes;
     has_base_ = true;
@@ -72,6 +86,8 @@ void ResumeWindow::AddRead(EventPosition after, const ReplayPage& page) {
   if (events_.size() + older.size() > bounds_.max_events || bytes_ + bytes > bounds_.max_bytes) {
     return;
   }
+  if (budget_ != nullptr && !budget_->TryCharge(bytes)) return;
+  charged_ += bytes;
   events_.insert(events_.begin(), older.begin(), older.end());
   bytes_ += bytes;
   base_ = after;
@@ -80,15 +96,40 @@ void ResumeWindow::AddRead(EventPosition after, const ReplayPage& page) {
 void ResumeWindow::Clear() {
   events_.clear();
   bytes_ = 0;
+  if (budget_ != nullptr) budget_->Credit(charged_);
+  charged_ = 0;
   has_base_ = false;
   live_started_ = true;  // nothing may start it again
 }
 
+void ResumeWindow::DropOldest() {
+  base_ = std::max(base_, events_.front()->position);
+  bytes_ -= events_.front()->bytes;
+  events_.pop_front();
+}
+
 void ResumeWindow::Trim() {
   while (!events_.empty() && (events_.size() > bounds_.max_events || bytes_ > bounds_.max_bytes)) {
-    base_ = std::max(base_, events_.front()->position);
-    bytes_ -= events_.front()->bytes;
-    events_.pop_front();
+    DropOldest();
+  }
+  if (budget_ == nullptr) {
+    charged_ = bytes_;  // nothing to settle with
+    return;
+  }
+  // Grown: charge the growth, making room from the window's own oldest
+  // events (bytes_ > charged_ means some are left). The window's promise
+  // holds whatever goes: base_ moves up to the last event dropped.
+  while (bytes_ > charged_) {
+    if (budget_->TryCharge(bytes_ - charged_)) {
+      charged_ = bytes_;
+      break;
+    }
+    DropOldest();
+    ++evicted_by_total_;
+  }
+  if (charged_ > bytes_) {
+    budget_->Credit(charged_ - bytes_);
+    charged_ = bytes_;
   }
 }
 

@@ -78,7 +78,7 @@ TopicCore::TopicCore(std::string name, std::unique_ptr<TopicBackend> backend,
       backend_(std::move(backend)),
       prototype_(prototype),
       id_field_(id_field),
-      window_(backend_->resume_window()),
+      window_(backend_->resume_window(), backend_->resume_window_budget()),
       window_enabled_(window_.enabled()) {}
 
 TopicCore::~TopicCore() { Stop(); }
@@ -247,6 +247,8 @@ TopicStats TopicCore::Stats() const {
     absl::MutexLock lock(&mu_);
     stats.window_events = window_.events();
     stats.window_bytes = window_.bytes();
+    stats.window_evicted_by_total = window_.evicted_by_total();
+    if (window_.budget() != nullptr) stats.windows_total_bytes = window_.budget()->used();
   }
   return stats;
 }

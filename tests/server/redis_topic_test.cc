@@ -10,8 +10,9 @@
 // number of threads and Redis connections whatever the number of topics),
 // the bound on live topics, and many topics' events interleaved; the resume
 // window and single-flight replay reads (Redis reads counted by the topic's
-// stats and by Redis' INFO commandstats); each event's traceparent reported
-// by OnEvent, live and replayed (XRANGE and the window).
+// stats and by Redis' INFO commandstats), the cap on all the windows of a
+// hub together; each event's traceparent reported by OnEvent, live and
+// replayed (XRANGE and the window).
 #include <dirent.h>
 #include <stdlib.h>
 
@@ -1083,6 +1084,129 @@ TEST_F(RedisTopicTest, ResumesAcrossTheWindowEdgeWhilePublishingGetEveryEventOnc
   EXPECT_GT(stats.replay_reads, 0u);
   EXPECT_GT(stats.replay_pages_from_window, 0u);
   EXPECT_EQ(stats.slow_subscribers_dropped, 0u);
+}
+
+// The windows of every topic of a hub share one memory bound
+// (resume_windows_total_bytes): with a 64 KiB cap and four busy topics
+// whose own windows could hold 1 MiB each, the hub's windows never hold
+// more than the cap, the topics that grow drop their own oldest events,
+// and every resume (from Redis, the window, or both, while publishing)
+// still gets every event after its id exactly once, in order.
+TEST_F(RedisTopicTest, AllTheHubsWindowsTogetherStayWithinTheirTotalCap) {
+  constexpr size_t kCap = 64 * 1024;
+  constexpr int kTopics = 4;
+  constexpr int kBefore = 150;  // per topic, before the resumes
+  constexpr int kDuring = 100;  // per topic, while they run
+  RedisTopicOptions options = Options();
+  options.resume_windows_total_bytes = kCap;
+  std::vector<std::unique_ptr<ChatTopic>> topics;
+  std::vector<std::unique_ptr<TopicHarness>> harnesses;
+  for (int t = 0; t < kTopics; ++t) {
+    topics.push_back(MakeTopic(absl::StrCat("capped-", t), options));
+    ASSERT_NE(topics.back(), nullptr);
+    harnesses.push_back(std::make_unique<TopicHarness>(topics.back().get()));
+  }
+  // What every topic's Stats() says of the hub's windows, and what they
+  // hold, one topic at a time (each under its own lock).
+  auto total_within_cap = [&] {
+    for (const auto& topic : topics) {
+      if (topic->Stats().windows_total_bytes > kCap) return false;
+    }
+    return true;
+  };
+  // Round-robin over the topics, ~1 KiB events: each alone would fill the cap.
+  std::vector<std::vector<std::string>> ids(kTopics);
+  auto publish = [&](int rounds, absl::string_view text) {
+    bool within = true;
+    for (int i = 0; i < rounds; ++i) {
+      for (int t = 0; t < kTopics; ++t) {
+        absl::StatusOr<std::string> id =
+            topics[t]->Publish(ChatMessage(absl::StrCat(text, std::string(500, 'x'))));
+        EXPECT_TRUE(id.ok()) << id.status();
+        if (id.ok()) ids[t].push_back(*id);
+      }
+      if (i % 10 == 0) within = within && total_within_cap();
+    }
+    return within;
+  };
+  EXPECT_TRUE(publish(kBefore, "before"));
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        for (const auto& topic : topics) {
+          if (topic->Stats().events_delivered != static_cast<uint64_t>(kBefore)) return false;
+        }
+        return true;
+      },
+      absl::Seconds(20)));
+  size_t held = 0;
+  uint64_t evicted = 0;
+  uint64_t total = 0;
+  for (const auto& topic : topics) {
+    const TopicStats stats = topic->Stats();
+    held += stats.window_bytes;
+    evicted += stats.window_evicted_by_total;
+    total = stats.windows_total_bytes;
+    EXPECT_LT(stats.window_events, static_cast<uint64_t>(kBefore));
+  }
+  std::cout << kTopics << " topics under a " << kCap << " B cap: their windows hold " << held
+            << " B (hub total " << total << " B), " << evicted << " events evicted by the cap"
+            << std::endl;
+  EXPECT_EQ(held, total);  // one hub, one budget, every window charged
+  EXPECT_LE(held, kCap);
+  EXPECT_GT(held, kCap / 2);
+  EXPECT_GT(evicted, 0u);
+
+  // Resumes from every part of each log (before the windows: Redis; their
+  // middle; their end), three per id, while the topics go on publishing.
+  struct Resume {
+    int topic;
+    size_t from;
+    std::shared_ptr<RecordingSubscriber> subscriber;
+  };
+  const std::vector<std::vector<std::string>> before = ids;  // the publisher appends to ids
+  std::vector<Resume> resumes;
+  std::atomic<bool> within_during{true};
+  std::thread publisher([&] { within_during = publish(kDuring, "during"); });
+  for (int t = 0; t < kTopics; ++t) {
+    for (size_t from : {size_t{0}, size_t{70}, size_t{130}, size_t{140}, size_t{kBefore - 1}}) {
+      for (int copy = 0; copy < 3; ++copy) {
+        resumes.push_back({t, from, harnesses[t]->Subscribe(before[t][from])});
+      }
+    }
+  }
+  publisher.join();
+  EXPECT_TRUE(within_during.load());
+  for (const Resume& resume : resumes) {
+    const std::vector<std::string>& log = ids[resume.topic];
+    const std::vector<std::string> want(log.begin() + resume.from + 1, log.end());
+    ASSERT_TRUE(
+        WaitFor([&] { return resume.subscriber->count() >= want.size(); }, absl::Seconds(30)))
+        << "topic " << resume.topic << " after " << log[resume.from] << ": "
+        << resume.subscriber->count() << " of " << want.size();
+    EXPECT_EQ(resume.subscriber->ids(), want)
+        << "topic " << resume.topic << " after " << log[resume.from];
+  }
+  uint64_t reads = 0;
+  uint64_t from_window = 0;
+  held = 0;
+  for (const auto& topic : topics) {
+    const TopicStats stats = topic->Stats();
+    reads += stats.replay_reads;
+    from_window += stats.replay_pages_from_window;
+    held += stats.window_bytes;
+    total = stats.windows_total_bytes;
+    EXPECT_EQ(stats.slow_subscribers_dropped, 0u);
+  }
+  std::cout << resumes.size() << " resumes: " << reads << " replay reads, " << from_window
+            << " pages from the windows; windows hold " << held << " B" << std::endl;
+  EXPECT_GT(reads, 0u);
+  EXPECT_GT(from_window, 0u);
+  EXPECT_EQ(held, total);
+  EXPECT_LE(held, kCap);
+  // Their bytes go back with the topics.
+  harnesses.clear();
+  topics.resize(1);
+  EXPECT_EQ(topics[0]->Stats().windows_total_bytes, topics[0]->Stats().window_bytes);
 }
 
 // Issue: subscribers' server-side code can read the publisher's traceparent
