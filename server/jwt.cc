@@ -168,9 +168,9 @@ class JwtGuard {
       kid_known = true;
       if (key.algorithm != header->algorithm) continue;
       jwt_t* decoded = nullptr;
-      const int failed =
-          jwt_decode(&decoded, token.c_str(), reinterpret_cast<const unsigned char*>(key.material.data()),
-                     static_cast<int>(key.material.size()));
+      const int failed = jwt_decode(&decoded, token.c_str(),
+                                    reinterpret_cast<const unsigned char*>(key.material.data()),
+                                    static_cast<int>(key.material.size()));
       std::unique_ptr<jwt_t, JwtDeleter> owned(decoded);
       if (failed != 0 || owned == nullptr ||
           jwt_get_alg(owned.get()) != LibjwtAlgorithm(key.algorithm)) {
@@ -183,13 +183,12 @@ class JwtGuard {
       return claims;
     }
     if (header->kid && !kid_known) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("unknown key id (\"kid\") \"", absl::CHexEscape(header->kid->substr(0, 64)),
-                       "\""));
+      return absl::InvalidArgumentError(absl::StrCat(
+          "unknown key id (\"kid\") \"", absl::CHexEscape(header->kid->substr(0, 64)), "\""));
     }
-    return absl::InvalidArgumentError(absl::StrCat(
-        "the token's ", internal::JwtAlgorithmName(header->algorithm),
-        " signature does not verify with any key"));
+    return absl::InvalidArgumentError(absl::StrCat("the token's ",
+                                                   internal::JwtAlgorithmName(header->algorithm),
+                                                   " signature does not verify with any key"));
   }
 
   const JwtOptions options_;

@@ -138,8 +138,8 @@ absl::StatusOr<EchoReply> Echo(const EchoRequest& request, const CallInfo&) {
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<server::Service>> MakeStreamingService(std::string admin_token) {
-  return MakeStreamingService(std::vector<server::Guard>{
-      server::RequireBearerToken(std::move(admin_token))});
+  return MakeStreamingService(
+      std::vector<server::Guard>{server::RequireBearerToken(std::move(admin_token))});
 }
 
 absl::StatusOr<std::unique_ptr<server::Service>> MakeStreamingService(

@@ -98,8 +98,7 @@ absl::StatusOr<JwtKey> KeyOf(EVP_PKEY* key) {
 absl::StatusOr<std::string> Base64Url(const google::protobuf::Struct& key, const char* name) {
   auto it = key.fields().find(name);
   std::string bytes;
-  if (it == key.fields().end() ||
-      it->second.kind_case() != google::protobuf::Value::kStringValue ||
+  if (it == key.fields().end() || it->second.kind_case() != google::protobuf::Value::kStringValue ||
       !absl::WebSafeBase64Unescape(it->second.string_value(), &bytes) || bytes.empty()) {
     return absl::InvalidArgumentError(absl::StrCat("\"", name, "\" is missing or not base64url"));
   }
@@ -133,12 +132,10 @@ absl::StatusOr<JwtKey> RsaFromJwk(const google::protobuf::Struct& jwk) {
   if (!n.ok()) return n.status();
   absl::StatusOr<std::string> e = Base64Url(jwk, "e");
   if (!e.ok()) return e.status();
-  BIGNUM* modulus =
-      BN_bin2bn(reinterpret_cast<const unsigned char*>(n->data()), static_cast<int>(n->size()),
-                nullptr);
-  BIGNUM* exponent =
-      BN_bin2bn(reinterpret_cast<const unsigned char*>(e->data()), static_cast<int>(e->size()),
-                nullptr);
+  BIGNUM* modulus = BN_bin2bn(reinterpret_cast<const unsigned char*>(n->data()),
+                              static_cast<int>(n->size()), nullptr);
+  BIGNUM* exponent = BN_bin2bn(reinterpret_cast<const unsigned char*>(e->data()),
+                               static_cast<int>(e->size()), nullptr);
   OSSL_PARAM_BLD* builder = OSSL_PARAM_BLD_new();
   Pkey key;
   if (modulus != nullptr && exponent != nullptr && builder != nullptr &&
@@ -269,8 +266,8 @@ absl::StatusOr<std::vector<JwtKey>> ParseJwks(absl::string_view json) {
     }
     const std::string alg = StringField(jwk, "alg");
     if (!alg.empty() && alg != JwtAlgorithmName(key->algorithm)) {
-      return absl::InvalidArgumentError(absl::StrCat("keys[", at, "]: \"alg\" ", alg, " does not ",
-                                                     "fit a ", type, " key"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("keys[", at, "]: \"alg\" ", alg, " does not ", "fit a ", type, " key"));
     }
     key->kid = StringField(jwk, "kid");
     out.push_back(*std::move(key));
@@ -354,7 +351,8 @@ absl::Status JwtKeyRing::Refresh(bool initial) {
   }
   if (changed || keys_ == nullptr) {
     auto all = std::make_shared<std::vector<JwtKey>>();
-    for (const FileState& file : files_) all->insert(all->end(), file.keys.begin(), file.keys.end());
+    for (const FileState& file : files_)
+      all->insert(all->end(), file.keys.begin(), file.keys.end());
     keys_ = std::move(all);
     if (!initial) Log(LogSeverity::kInfo, absl::StrCat("JWT keys reloaded: ", keys_->size()));
   }

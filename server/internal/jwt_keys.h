@@ -60,7 +60,7 @@ struct JwtKeySources {
 class JwtKeyRing {
  public:
   static absl::StatusOr<std::shared_ptr<JwtKeyRing>> Create(JwtKeySources sources,
-                                                           absl::Duration check_interval);
+                                                            absl::Duration check_interval);
 
   // The keys now in force.
   std::shared_ptr<const std::vector<JwtKey>> Current();

@@ -59,9 +59,8 @@ void StreamCore::Accept() {
     AddTimer(std::max(expire_at - absl::Now(), absl::ZeroDuration()), absl::ZeroDuration(),
              [weak = weak_from_this()] {
                if (std::shared_ptr<StreamCore> core = weak.lock()) {
-                 core->EndFromServer(
-                     grpc::Status(grpc::StatusCode::UNAUTHENTICATED,
-                                  std::string(kCredentialsExpiredMessage)));
+                 core->EndFromServer(grpc::Status(grpc::StatusCode::UNAUTHENTICATED,
+                                                  std::string(kCredentialsExpiredMessage)));
                }
              });
   }

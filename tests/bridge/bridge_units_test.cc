@@ -499,8 +499,9 @@ TEST(GzipStreamTest, TheWindowTradesStateForBytes) {
   for (int i = 1; i <= 200; ++i) {
     std::string text = absl::StrCat("user", i % 7, ":");
     for (int w = 0; w < 12; ++w) absl::StrAppend(&text, " ", words[(i * 3 + w * w) % 7]);
-    const std::string event = absl::StrCat("id: 1733140000", 100 + i, "-0\ndata: {\"room\":\"lobby\",",
-                                           "\"text\":\"", text, "\"}\n\n");
+    const std::string event =
+        absl::StrCat("id: 1733140000", 100 + i, "-0\ndata: {\"room\":\"lobby\",", "\"text\":\"",
+                     text, "\"}\n\n");
     plain += event;
     small.Append(event, &small_wire);
     large.Append(event, &large_wire);

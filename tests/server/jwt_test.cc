@@ -108,9 +108,10 @@ std::string Mint(const TestKey& key, const std::string& claims, bool with_kid = 
   jwt_new(&jwt);
   EXPECT_EQ(jwt_add_grants_json(jwt, claims.c_str()), 0) << claims;
   if (with_kid && !key.kid.empty()) jwt_add_header(jwt, "kid", key.kid.c_str());
-  EXPECT_EQ(jwt_set_alg(jwt, key.alg, reinterpret_cast<const unsigned char*>(key.private_pem.data()),
-                        static_cast<int>(key.private_pem.size())),
-            0);
+  EXPECT_EQ(
+      jwt_set_alg(jwt, key.alg, reinterpret_cast<const unsigned char*>(key.private_pem.data()),
+                  static_cast<int>(key.private_pem.size())),
+      0);
   char* encoded = jwt_encode_str(jwt);
   std::string token = encoded == nullptr ? "" : encoded;
   free(encoded);
@@ -195,9 +196,10 @@ std::string Refusal(const Guard& guard, const CallInfo& call) {
 TEST_F(JwtGuardTest, AValidTokenPassesAndItsClaimsReachTheCall) {
   Guard guard = FromPem();
   const int64_t exp = Now() + 600;
-  CallInfo call = Call(Mint(rsa_, absl::StrCat(R"({"sub":"ada","role":"admin",)",
-                                               R"("iss":"https://auth.test/","aud":["x","gravity"],)",
-                                               R"("exp":)", exp, "}")));
+  CallInfo call =
+      Call(Mint(rsa_, absl::StrCat(R"({"sub":"ada","role":"admin",)",
+                                   R"("iss":"https://auth.test/","aud":["x","gravity"],)",
+                                   R"("exp":)", exp, "}")));
   ASSERT_TRUE(guard(call).ok()) << guard(call).error_message();
   ASSERT_NE(call.jwt(), nullptr);
   EXPECT_EQ(call.jwt()->subject(), "ada");
@@ -215,15 +217,16 @@ TEST_F(JwtGuardTest, ExpiredNotYetValidWrongAudienceAndWrongIssuerAreRefused) {
                                                         R"(,"nbf":)", Now() + 300, "}"))))
                 .find("not valid yet"),
             std::string::npos);
-  EXPECT_NE(Refusal(guard, Call(Mint(rsa_, absl::StrReplaceAll(ValidClaims(),
-                                                               {{"\"gravity\"", "\"other"
+  EXPECT_NE(Refusal(guard, Call(Mint(rsa_, absl::StrReplaceAll(ValidClaims(), {{"\"gravity\"",
+                                                                                "\"other"
                                                                                 "\""}}))))
                 .find("audience"),
             std::string::npos);
-  EXPECT_NE(Refusal(guard, Call(Mint(rsa_, absl::StrReplaceAll(ValidClaims(),
-                                                               {{"auth.test", "evil.test"}}))))
-                .find("issuer"),
-            std::string::npos);
+  EXPECT_NE(
+      Refusal(guard,
+              Call(Mint(rsa_, absl::StrReplaceAll(ValidClaims(), {{"auth.test", "evil.test"}}))))
+          .find("issuer"),
+      std::string::npos);
   // Within the leeway, a token a few seconds past exp still passes.
   EXPECT_TRUE(guard(Call(Mint(rsa_, ValidClaims(-2)))).ok());
 }
@@ -375,8 +378,8 @@ TEST_F(JwtGuardTest, RequireClaimAfterRequireJwt) {
     return verdict.ok() ? admin(call) : verdict;
   };
   EXPECT_TRUE(check(ValidClaims()).ok());
-  const std::string base = R"({"iss":"https://auth.test/","aud":"gravity","exp":)" +
-                           std::to_string(Now() + 60);
+  const std::string base =
+      R"({"iss":"https://auth.test/","aud":"gravity","exp":)" + std::to_string(Now() + 60);
   EXPECT_TRUE(check(base + R"(,"role":["ops","admin"]})").ok());
   EXPECT_EQ(check(base + R"(,"role":"user"})").error_code(), grpc::StatusCode::PERMISSION_DENIED);
   EXPECT_EQ(check(base + "}").error_code(), grpc::StatusCode::PERMISSION_DENIED);
