@@ -117,9 +117,9 @@ struct BridgeOptions {
   // every batch of events, and plain or unary answers of 1 KiB or more.
   bool compression = true;
   // A compressed stream's window, 2^bits bytes (9 to 15). The window is what
-  // an event is compressed against: 11 (2 KiB) saves about 62 % of chat-sized
+  // an event is compressed against: 11 (2 KiB) saves about 54 % of chat-sized
   // JSON events for about 15 KiB of zlib state per compressed stream; 9 saves
-  // about 54 % for 9 KiB (bench/run C1).
+  // about 46 % for 9 KiB (bench/run C1).
   int compression_window_bits = 11;
 
   // TLS: a PEM certificate chain (leaf first) and its PEM private key. Both

@@ -6,7 +6,8 @@
 // zlib's default 256 KiB): a stream lives for hours and every browser accepts
 // gzip, so this is paid by every idle stream. 2 KiB cover the last ten or so
 // events, whose repeated JSON keys and words make SSE compress well; 512
-// bytes (window bits 9) save 8 points less on chat messages for 6 KiB less.
+// bytes (window bits 9) save 8 points less on chat messages (bench/run C1) for
+// 6 KiB less.
 //
 // Also: whether a request accepts gzip, and a one-shot compression for plain
 // responses.
