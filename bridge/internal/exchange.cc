@@ -8,6 +8,7 @@
 #include "bridge/internal/gzip_stream.h"
 #include "bridge/internal/status_mapping.h"
 #include "bridge/internal/stream_format.h"
+#include "bridge/internal/trace_context.h"
 
 namespace gravity::bridge::internal {
 
@@ -161,15 +162,42 @@ std::optional<PlainResponse> OverStartBudget(BridgeState& state, bool wants_even
                        SseRetry(JitteredRetry(state.options))};
 }
 
-void LogAccess(BridgeState& state, const AccessRecord& record) {
+void ExchangeRecord::Begin(const RoutedMethod& method, const Headers& metadata) {
+  *this = ExchangeRecord();
+  started = Clock::now();
+  route = method.grpc_path;
+  trace_id = TraceIdOf(metadata);
+}
+
+int ExchangeRecord::StreamHttpStatus(bool headers_sent) const {
+  return headers_sent ? 200 : final_http != 0 ? final_http : 499;
+}
+
+void LogAccess(BridgeState& state, const std::string& client, Protocol protocol,
+               const ExchangeRecord& exchange, int http_status, grpc::StatusCode code) {
   if (state.access_log == nullptr) return;
+  const absl::Duration duration = absl::FromChrono(ExchangeRecord::Clock::now() - exchange.started);
   state.access_log->Write(absl::StrCat(
       "{\"time\":\"", absl::FormatTime("%Y-%m-%dT%H:%M:%E3SZ", absl::Now(), absl::UTCTimeZone()),
-      "\",\"client\":\"", *record.client, "\",\"protocol\":\"", ProtocolName(record.protocol),
-      "\",\"route\":\"", *record.route, "\",\"status\":", record.http_status,
-      ",\"code\":", static_cast<int>(record.code), ",\"events\":", record.events,
-      ",\"bytes\":", record.bytes, ",\"duration_ms\":", absl::ToInt64Milliseconds(record.duration),
-      ",\"trace_id\":\"", record.trace_id != nullptr ? *record.trace_id : std::string(), "\"}"));
+      "\",\"client\":\"", client, "\",\"protocol\":\"", ProtocolName(protocol), "\",\"route\":\"",
+      exchange.route, "\",\"status\":", http_status, ",\"code\":", static_cast<int>(code),
+      ",\"events\":", exchange.events, ",\"bytes\":", exchange.bytes, ",\"duration_ms\":",
+      absl::ToInt64Milliseconds(duration), ",\"trace_id\":\"", exchange.trace_id, "\"}"));
+}
+
+void RecordStreamEnd(BridgeState& state, const std::string& client, Protocol protocol,
+                     const ExchangeRecord& exchange, bool headers_sent) {
+  state.metrics.active_streams--;
+  state.metrics.CountStreamEnd(exchange.final_code);
+  LogAccess(state, client, protocol, exchange, exchange.StreamHttpStatus(headers_sent),
+            exchange.final_code);
+}
+
+std::unique_ptr<GzipStream> StreamCompressor(const StreamPlan& plan, bool head_only,
+                                             BridgeState& state) {
+  if (!plan.gzip || head_only) return nullptr;
+  state.metrics.streams_compressed++;
+  return std::make_unique<GzipStream>(state.options.compression_window_bits);
 }
 
 }  // namespace gravity::bridge::internal

@@ -4,16 +4,20 @@
 // bytes that end a stream, and its access-log line. The codecs frame what
 // these return; the decisions live here, once.
 //
-// Pure functions of their arguments and the BridgeState; thread-safe.
+// Pure functions of their arguments and the BridgeState, thread-safe; and
+// ExchangeRecord, what the codecs keep of each call for the log.
 #ifndef GRAVITY_BRIDGE_INTERNAL_EXCHANGE_H_
 #define GRAVITY_BRIDGE_INTERNAL_EXCHANGE_H_
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
+#include <memory>
 #include <string>
 
 #include "absl/time/time.h"
 #include "bridge/internal/bridge_state.h"
+#include "bridge/internal/gzip_stream.h"
 #include "bridge/internal/router.h"
 #include "bridge/internal/transport.h"
 #include "grpcpp/support/status.h"
@@ -69,20 +73,42 @@ StreamClose CutStreamBytes(bool headers_sent, StreamFormat format, absl::Duratio
 // 503 would end it for good), anything else 503 with a jittered Retry-After.
 std::optional<PlainResponse> OverStartBudget(BridgeState& state, bool wants_event_stream);
 
-// One access-log line (when the log is on): a stream's or a unary call's end.
-// The route, never the target: a query may hold ?access_token=.
-struct AccessRecord {
-  const std::string* client = nullptr;
-  const std::string* route = nullptr;
-  const std::string* trace_id = nullptr;  // may be empty
-  Protocol protocol = Protocol::kHttp1;
-  int http_status = 0;
-  grpc::StatusCode code = grpc::StatusCode::OK;
+// What /metrics and the access log learn of one call (a stream or a unary
+// call), kept alike by both codecs: HTTP/1.1's Session holds one per
+// connection, HTTP/2 one per stream. A plain value type, used on its codec's
+// strand only.
+struct ExchangeRecord {
+  using Clock = std::chrono::steady_clock;
+
+  Clock::time_point started;
+  std::string route;     // the gRPC method's path: never the target, whose query may hold a token
+  std::string trace_id;  // of the call's traceparent; may be empty
+  grpc::StatusCode final_code = grpc::StatusCode::CANCELLED;  // until the call says otherwise
+  int final_http = 0;  // the error status when a stream became a plain response
   int64_t events = 0;
   int64_t bytes = 0;
-  absl::Duration duration;
+
+  // A call of `method` starts now: resets everything.
+  void Begin(const RoutedMethod& method, const Headers& metadata);
+  // The HTTP status a stream's end reports: 200 once its head is out, else
+  // the plain answer it became, else 499 (nginx's: the client left first).
+  int StreamHttpStatus(bool headers_sent) const;
 };
-void LogAccess(BridgeState& state, const AccessRecord& record);
+
+// One access-log line (when the log is on) for a call's end, from `client`
+// over `protocol`.
+void LogAccess(BridgeState& state, const std::string& client, Protocol protocol,
+               const ExchangeRecord& exchange, int http_status, grpc::StatusCode code);
+
+// A stream's end, once: frees its active_streams slot, counts its final code
+// and writes its access-log line.
+void RecordStreamEnd(BridgeState& state, const std::string& client, Protocol protocol,
+                     const ExchangeRecord& exchange, bool headers_sent);
+
+// A stream's compressor when its plan asks for gzip (and it has a body),
+// counted in streams_compressed; else null.
+std::unique_ptr<GzipStream> StreamCompressor(const StreamPlan& plan, bool head_only,
+                                             BridgeState& state);
 
 }  // namespace gravity::bridge::internal
 

@@ -107,13 +107,7 @@ struct Http2Session::Stream {
 
   // For /metrics and the access log.
   absl::Time arrived;
-  Clock::time_point started;
-  std::string route;
-  std::string trace_id;  // of the call's traceparent
-  grpc::StatusCode final_code = grpc::StatusCode::CANCELLED;
-  int final_http = 0;
-  int64_t events = 0;
-  int64_t bytes = 0;
+  ExchangeRecord exchange;
 
   size_t waiting_bytes() const { return waiting.size() - waiting_from; }
 };
@@ -253,9 +247,8 @@ int Http2Session::OnBeginHeaders(nghttp2_session*, const nghttp2_frame* frame, v
   if (frame->hd.type != NGHTTP2_HEADERS || frame->headers.cat != NGHTTP2_HCAT_REQUEST) return 0;
   auto stream = std::make_unique<Stream>(frame->hd.stream_id);
   stream->arrived = absl::Now();
-  stream->started = Clock::now();
   // Headers and body must come within the header timeout, as over HTTP/1.1.
-  stream->read_deadline = stream->started + Chrono(self->state_->options.header_timeout);
+  stream->read_deadline = Clock::now() + Chrono(self->state_->options.header_timeout);
   self->ArmTimer(stream->read_deadline);
   self->idle_deadline_ = Clock::time_point::max();
   self->streams_.emplace(frame->hd.stream_id, std::move(stream));
@@ -608,9 +601,7 @@ void Http2Session::StartUnary(Stream& stream, UnaryPlan plan) {
   }
   stream.state = Stream::State::kCalling;
   stream.unary_method = plan.method;
-  stream.route = plan.method->grpc_path;
-  stream.trace_id = TraceIdOf(plan.metadata);
-  stream.started = Clock::now();
+  stream.exchange.Begin(*plan.method, plan.metadata);
   state_->metrics.unary_calls_total++;
   // Called on a gRPC thread: only a post, through a weak reference.
   auto done = [weak = weak_from_this(), executor = transport_.get_executor(), id = stream.id](
@@ -646,7 +637,7 @@ void Http2Session::EndUnary(Stream& stream, bool cancel, int http_status, grpc::
   if (cancel) stream.unary->Cancel();
   stream.unary.reset();
   state_->metrics.unary_calls_active--;
-  LogStream(stream, http_status, code, 0, 0);
+  LogAccess(*state_, client_address_, protocol_, stream.exchange, http_status, code);
 }
 
 // ---- Streams --------------------------------------------------------------------
@@ -669,16 +660,11 @@ void Http2Session::StartStream(Stream& stream, StreamPlan plan) {
     return;
   }
   stream.state = Stream::State::kStreaming;
-  stream.started = Clock::now();
-  stream.route = plan.method->grpc_path;
-  stream.trace_id = TraceIdOf(plan.metadata);
+  stream.exchange.Begin(*plan.method, plan.metadata);
   stream.format = plan.format;
   stream.wants_event_stream = plan.wants_event_stream;
   stream.retry = JitteredRetry(state_->options);
-  if (plan.gzip && !stream.head_only) {
-    stream.gzip = std::make_unique<GzipStream>(state_->options.compression_window_bits);
-    state_->metrics.streams_compressed++;
-  }
+  stream.gzip = StreamCompressor(plan, stream.head_only, *state_);
   state_->metrics.streams_total++;
 
   const google::protobuf::Message& prototype =
@@ -738,7 +724,7 @@ void Http2Session::SubmitStreamHead(Stream& stream) {
   if (stream.head_only) {
     // A HEAD stream: the head says what a GET would get; no body, no call.
     SubmitHead(stream, 200, std::move(fields), /*with_body=*/false);
-    stream.final_code = grpc::StatusCode::OK;
+    stream.exchange.final_code = grpc::StatusCode::OK;
     ReleaseRelay(stream);
     EndStream(stream);
     stream.state = Stream::State::kResponding;
@@ -780,7 +766,7 @@ void Http2Session::AppendRaw(Stream& stream, const std::string& bytes) {
 
 void Http2Session::FinishStream(Stream& stream, const grpc::Status& status) {
   ReleaseRelay(stream);  // over or failed: nothing more comes from it
-  stream.final_code = status.error_code();
+  stream.exchange.final_code = status.error_code();
   stream.accept_deadline = Clock::time_point::max();
   WriteStreamClose(stream, CloseStream(status, stream.headers_sent, stream.wants_event_stream,
                                        stream.format, stream.retry, *state_));
@@ -788,14 +774,14 @@ void Http2Session::FinishStream(Stream& stream, const grpc::Status& status) {
 
 void Http2Session::CutStream(Stream& stream) {
   if (stream.state != Stream::State::kStreaming) return;
-  stream.final_code = grpc::StatusCode::UNAVAILABLE;
+  stream.exchange.final_code = grpc::StatusCode::UNAVAILABLE;
   ReleaseRelay(stream);
   WriteStreamClose(stream, CutStreamBytes(stream.headers_sent, stream.format, stream.retry));
 }
 
 void Http2Session::WriteStreamClose(Stream& stream, StreamClose close) {
   if (close.error) {
-    stream.final_http = static_cast<int>(close.error->status);
+    stream.exchange.final_http = static_cast<int>(close.error->status);
     EndStream(stream);
     close.error->close = false;  // HTTP/2 refuses the stream, not the connection
     Respond(stream, std::move(*close.error));
@@ -822,8 +808,8 @@ void Http2Session::WriteStreamClose(Stream& stream, StreamClose close) {
 
 void Http2Session::ReleaseRelay(Stream& stream) {
   if (stream.relay == nullptr) return;
-  stream.events = stream.relay->events();
-  stream.bytes = stream.relay->bytes();
+  stream.exchange.events = stream.relay->events();
+  stream.exchange.bytes = stream.relay->bytes();
   stream.relay.reset();
 }
 
@@ -834,32 +820,12 @@ void Http2Session::EndStream(Stream& stream) {
   stream.accept_deadline = Clock::time_point::max();
   stream.duration_deadline = Clock::time_point::max();
   stream.client_slot.reset();
-  state_->metrics.active_streams--;
-  const int http_status = stream.headers_sent      ? 200
-                          : stream.final_http != 0 ? stream.final_http
-                                                   : 499;
-  state_->metrics.CountStreamEnd(stream.final_code);
-  LogStream(stream, http_status, stream.final_code, stream.events, stream.bytes);
+  RecordStreamEnd(*state_, client_address_, protocol_, stream.exchange, stream.headers_sent);
 }
 
 void Http2Session::EndServing(Stream& stream) {
   EndStream(stream);
   EndUnary(stream, /*cancel=*/true, 499, grpc::StatusCode::CANCELLED);
-}
-
-void Http2Session::LogStream(Stream& stream, int http_status, grpc::StatusCode code, int64_t events,
-                             int64_t bytes) {
-  AccessRecord record;
-  record.client = &client_address_;
-  record.route = &stream.route;
-  record.trace_id = &stream.trace_id;
-  record.protocol = protocol_;
-  record.http_status = http_status;
-  record.code = code;
-  record.events = events;
-  record.bytes = bytes;
-  record.duration = absl::FromChrono(Clock::now() - stream.started);
-  LogAccess(*state_, record);
 }
 
 // ---- Deadlines ----------------------------------------------------------------

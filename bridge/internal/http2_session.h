@@ -154,8 +154,6 @@ class Http2Session : public Connection, public std::enable_shared_from_this<Http
   void EndStream(Stream& stream);
   // Ends whatever the stream serves (its peer reset it, or the connection ends).
   void EndServing(Stream& stream);
-  void LogStream(Stream& stream, int http_status, grpc::StatusCode code, int64_t events,
-                 int64_t bytes);
 
   // Deadlines.
   void ArmTimer(Clock::time_point at);

@@ -419,9 +419,7 @@ void Session::StartUnary(UnaryPlan plan) {
   }
   Enter(Phase::kCalling);
   unary_method_ = plan.method;
-  route_ = plan.method->grpc_path;
-  trace_id_ = TraceIdOf(plan.metadata);
-  stream_started_ = Clock::now();
+  exchange_.Begin(*plan.method, plan.metadata);
   state_->metrics.unary_calls_total++;
   // Called on a gRPC thread: only a post; the posted handler owns the
   // session reference, so the session is never destroyed on a gRPC thread.
@@ -459,7 +457,7 @@ void Session::EndUnary(bool cancel, int http_status, grpc::StatusCode code) {
   if (cancel) unary_->Cancel();
   unary_.reset();
   state_->metrics.unary_calls_active--;
-  LogAccess(http_status, code, 0, 0);
+  LogAccess(*state_, client_address_, Protocol::kHttp1, exchange_, http_status, code);
 }
 
 // ---- Plain responses -------------------------------------------------------
@@ -500,21 +498,12 @@ void Session::StartStream(StreamPlan plan) {
     return;
   }
   Enter(Phase::kStreaming);
-  stream_started_ = Clock::now();
-  route_ = plan.method->grpc_path;
-  trace_id_ = TraceIdOf(plan.metadata);
-  final_code_ = grpc::StatusCode::CANCELLED;  // until the stream says otherwise
-  final_http_ = 0;
-  stream_events_ = 0;
-  stream_bytes_ = 0;
+  exchange_.Begin(*plan.method, plan.metadata);
   headers_sent_ = false;
   wrote_since_tick_ = false;
   format_ = plan.format;
   wants_event_stream_ = plan.wants_event_stream;
-  if (plan.gzip && !head_only_) {
-    gzip_ = std::make_unique<GzipStream>(state_->options.compression_window_bits);
-    state_->metrics.streams_compressed++;
-  }
+  gzip_ = StreamCompressor(plan, head_only_, *state_);
   retry_ = JitteredRetry(state_->options);
   writer_.set_framing(head_only_ ? ConnectionWriter::Framing::kNone
                       : http10_  ? ConnectionWriter::Framing::kRaw
@@ -581,7 +570,7 @@ void Session::Pump() {
 
 void Session::FinishStream(const grpc::Status& status) {
   ReleaseRelay();  // over or failed: nothing more comes from it
-  final_code_ = status.error_code();
+  exchange_.final_code = status.error_code();
   ClearDeadline(kAccept);
   WriteStreamClose(
       CloseStream(status, headers_sent_, wants_event_stream_, format_, retry_, *state_));
@@ -589,7 +578,7 @@ void Session::FinishStream(const grpc::Status& status) {
 
 void Session::WriteStreamClose(StreamClose close) {
   if (close.error) {
-    final_http_ = static_cast<int>(close.error->status);
+    exchange_.final_http = static_cast<int>(close.error->status);
     EndStream();
     Respond(std::move(*close.error));
     return;
@@ -615,7 +604,7 @@ void Session::CutStream() {
   // afterwards, so nothing of the cut call can meet a next stream.
   keep_alive_ = false;
   close_after_write_ = true;
-  final_code_ = grpc::StatusCode::UNAVAILABLE;
+  exchange_.final_code = grpc::StatusCode::UNAVAILABLE;
   state_->metrics.events_sent += writer_.StopDirect();
   ReleaseRelay();
   WriteStreamClose(CutStreamBytes(headers_sent_, format_, retry_));
@@ -646,8 +635,8 @@ void Session::AppendStreamBody(absl::string_view bytes) {
 
 void Session::ReleaseRelay() {
   if (relay_ == nullptr) return;
-  stream_events_ = relay_->events();
-  stream_bytes_ = relay_->bytes();
+  exchange_.events = relay_->events();
+  exchange_.bytes = relay_->bytes();
   relay_.reset();
 }
 
@@ -660,27 +649,9 @@ void Session::EndStream() {
   ClearDeadline(kAccept);
   ClearDeadline(kDuration);
   client_slot_.reset();
-  state_->metrics.active_streams--;
-  // A client that left before the headers: nginx's 499.
-  const int http_status = headers_sent_ ? 200 : final_http_ != 0 ? final_http_ : 499;
-  state_->metrics.CountStreamEnd(final_code_);
-  LogAccess(http_status, final_code_, stream_events_, stream_bytes_);
+  RecordStreamEnd(*state_, client_address_, Protocol::kHttp1, exchange_, headers_sent_);
   // An idle connection keeps no stream-sized buffers.
   std::string().swap(events_);
-}
-
-void Session::LogAccess(int http_status, grpc::StatusCode code, int64_t events, int64_t bytes) {
-  AccessRecord record;
-  record.client = &client_address_;
-  record.route = &route_;
-  record.trace_id = &trace_id_;
-  record.protocol = Protocol::kHttp1;
-  record.http_status = http_status;
-  record.code = code;
-  record.events = events;
-  record.bytes = bytes;
-  record.duration = absl::FromChrono(Clock::now() - stream_started_);
-  internal::LogAccess(*state_, record);
 }
 
 // ---- Writing -----------------------------------------------------------------

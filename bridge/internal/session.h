@@ -146,9 +146,6 @@ class Session : public Connection, public std::enable_shared_from_this<Session> 
   // Releases the relay (cancelling its call unless over), keeping its counts.
   void ReleaseRelay();
 
-  // One JSON line of the access log, when it is on: a stream's or a unary
-  // call's end.
-  void LogAccess(int http_status, grpc::StatusCode code, int64_t events, int64_t bytes);
   // A stream's end (CloseStream, CutStreamBytes) written out.
   void WriteStreamClose(StreamClose close);
   // Queues stream body bytes, through the stream's compressor when it has one.
@@ -217,13 +214,7 @@ class Session : public Connection, public std::enable_shared_from_this<Session> 
 
   // For /metrics and the access log.
   absl::Time request_arrived_;
-  Clock::time_point stream_started_;
-  std::string route_;
-  std::string trace_id_;  // of the call's traceparent
-  grpc::StatusCode final_code_ = grpc::StatusCode::CANCELLED;
-  int final_http_ = 0;  // the error status when the stream became a plain response
-  int64_t stream_events_ = 0;
-  int64_t stream_bytes_ = 0;
+  ExchangeRecord exchange_;  // the current (or last) call's
 };
 
 }  // namespace gravity::bridge::internal
