@@ -14,9 +14,12 @@ namespace {
 absl::Status ReadTime(const google::protobuf::Struct& fields, const char* name, absl::Time* out) {
   auto it = fields.fields().find(name);
   if (it == fields.fields().end()) return absl::OkStatus();
+  // Seconds within ±10^11 (some 3,000 years): anything else is not a time,
+  // and would overflow the conversion.
   if (it->second.kind_case() != google::protobuf::Value::kNumberValue ||
-      !std::isfinite(it->second.number_value())) {
-    return absl::InvalidArgumentError(absl::StrCat("the token's \"", name, "\" is not a number"));
+      !(std::fabs(it->second.number_value()) < 1e11)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("the token's \"", name, "\" is not a time in seconds"));
   }
   *out = absl::FromUnixMicros(static_cast<int64_t>(it->second.number_value() * 1e6));
   return absl::OkStatus();

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Builds the bridge's libFuzzer targets (router_fuzz, sse_fuzz, headers_fuzz)
+# Builds the libFuzzer targets (the bridge's router_fuzz, sse_fuzz, headers_fuzz,
+# http2_fuzz; the server library's jwt_fuzz)
 # into OUTDIR with clang++ -fsanitize=fuzzer,address,undefined:
 #
 #   bash tests/fuzz/build.sh OUTDIR

@@ -19,7 +19,7 @@ seconds="${2:?usage: tests/fuzz/run.sh OUTDIR SECONDS_PER_TARGET [TARGET...]}"
 shift 2
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 targets=("$@")
-((${#targets[@]} > 0)) || targets=(router_fuzz sse_fuzz headers_fuzz http2_fuzz)
+((${#targets[@]} > 0)) || targets=(router_fuzz sse_fuzz headers_fuzz http2_fuzz jwt_fuzz)
 
 passed=0
 failed=0
