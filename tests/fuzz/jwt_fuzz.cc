@@ -68,8 +68,8 @@ const Guard& TheGuard() {
     options.hmac_secret_file = WriteTemp("secret", "a-fuzzing-secret-of-32-bytes-or-more");
     std::string k;
     absl::WebSafeBase64Escape("another-secret-of-32-bytes-at-least!", &k);
-    options.jwks_file =
-        WriteTemp("jwks.json", absl::StrCat(R"({"keys":[{"kty":"oct","kid":"k1","k":")", k, "\"}]}"));
+    options.jwks_file = WriteTemp(
+        "jwks.json", absl::StrCat(R"({"keys":[{"kty":"oct","kid":"k1","k":")", k, "\"}]}"));
     options.cookie = "access_token";
     options.issuer = "https://auth.test/";
     options.audience = "gravity";
