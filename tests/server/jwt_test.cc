@@ -242,6 +242,19 @@ TEST_F(JwtGuardTest, ATokenWithoutExpIsRefusedUnlessAllowed) {
   EXPECT_EQ(call.credentials_expire_at(), absl::InfiniteFuture());
 }
 
+TEST_F(JwtGuardTest, ClaimTimesThatAreNotTimesAreRefused) {
+  Guard guard = FromPem();
+  const std::string base = R"({"iss":"https://auth.test/","aud":"gravity",)";
+  for (const char* exp : {"1e300", "-1e300", "\"tomorrow\"", "true"}) {
+    EXPECT_NE(
+        Refusal(guard, Call(Mint(rsa_, absl::StrCat(base, R"("exp":)", exp, "}")))).find("exp"),
+        std::string::npos)
+        << exp;
+  }
+  EXPECT_NE(Refusal(guard, Call(Mint(rsa_, base + R"("exp":4102444800,"nbf":1e300})"))).find("nbf"),
+            std::string::npos);
+}
+
 TEST_F(JwtGuardTest, ABadSignatureIsRefused) {
   Guard guard = FromPem();
   TestKey other = RsaKey("rsa-1");  // same kid, another key
