@@ -22,7 +22,6 @@
 //   ($NGINX, default /usr/sbin/nginx)
 import { execFile } from 'node:child_process';
 import fs from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { EventSource } from 'eventsource';
@@ -30,12 +29,14 @@ import {
   check,
   checkEqual,
   flags,
+  lowPort,
   onCleanup,
   run,
   sleep,
   startBridge,
+  startChatServer,
   startNginx,
-  startProcess,
+  startRedis,
   withTimeout,
 } from './harness.mjs';
 
@@ -47,39 +48,10 @@ const REDIS_RESTART_AFTER = 600; // posts before Redis is restarted
 const ROOM = 'fanout';
 const KEY = `gravity:topic:chat:${ROOM}`;
 
-// A port below the ephemeral range that is free now (Redis cannot pick one).
-async function freePort() {
-  for (let attempt = 0; attempt < 100; attempt++) {
-    const port = 20000 + Math.floor(Math.random() * 11000);
-    const free = await new Promise((resolve) => {
-      const server = net.createServer();
-      server.once('error', () => resolve(false));
-      server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
-    });
-    if (free) return port;
-  }
-  throw new Error('no free port');
-}
-
-// redis-server in `dir` on `port`; resolves once it is ready.
-async function startRedis(dir, port) {
-  const p = await startProcess(
-    'redis-server',
-    args.redis_server,
-    ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--appendonly', 'yes',
-      '--appendfsync', 'always', '--save', '', '--protected-mode', 'no', '--logfile', ''],
-    /Ready to accept connections/,
-  );
-  const exited = new Promise((resolve) => {
-    const poll = setInterval(() => {
-      if (p.exited()) {
-        clearInterval(poll);
-        resolve();
-      }
-    }, 20);
-  });
-  return { ...p, exitedPromise: exited };
-}
+// redis-server in `dir` on `port`, with AOF (fsync always), so that a
+// restart keeps the log; resolves once it is ready.
+const startAofRedis = (dir, port) =>
+  startRedis(args.redis_server, dir, port, ['--appendonly', 'yes', '--appendfsync', 'always']);
 
 // The ids of every entry of the room's stream, through redis-cli.
 function logIds(port) {
@@ -94,26 +66,16 @@ function logIds(port) {
   });
 }
 
-async function startChatServer(redisAddress) {
-  const p = await startProcess(
-    'chat-server',
-    args.chat_server,
-    ['--listen=127.0.0.1:0', `--redis=${redisAddress}`, '--drain=1s', '--stats_interval=0'],
-    /^chat-server listening on (\S+:\d+)/,
-  );
-  return { ...p, address: p.match[1] };
-}
-
 run(
   async () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'gravity-chat-'));
     onCleanup(() => fs.rmSync(dir, { recursive: true, force: true }));
-    const redisPort = await freePort();
-    let redis = await startRedis(dir, redisPort);
+    const redisPort = await lowPort();
+    let redis = await startAofRedis(dir, redisPort);
     const redisAddress = `127.0.0.1:${redisPort}`;
 
-    const chatA = await startChatServer(redisAddress);
-    const chatB = await startChatServer(redisAddress);
+    const chatA = await startChatServer(args.chat_server, redisAddress);
+    const chatB = await startChatServer(args.chat_server, redisAddress);
     const bridgeArgs = ['--retry=300ms', '--access_log=-'];
     const bridgeA = await startBridge(args.bridge, chatA.address, bridgeArgs);
     const bridgeB = await startBridge(args.bridge, chatB.address, bridgeArgs);
@@ -269,8 +231,8 @@ run(
         if (n === REDIS_RESTART_AFTER && !restartedRedis) {
           restartedRedis = true;
           redis.kill('SIGTERM');
-          await withTimeout(redis.exitedPromise, 15000, 'redis-server to stop');
-          redis = await startRedis(dir, redisPort);
+          await withTimeout(redis.whenExited(), 15000, 'redis-server to stop');
+          redis = await startAofRedis(dir, redisPort);
           check('redis-server restarted mid-run (same port, AOF)', true);
         }
         await post(n);

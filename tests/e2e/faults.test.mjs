@@ -29,10 +29,10 @@ import {
   lowPort,
   onCleanup,
   onFailure,
+  Restartable,
   run,
   sleep,
   startBridge,
-  startProcess,
   withTimeout,
 } from './harness.mjs';
 
@@ -47,48 +47,16 @@ const KILL_COUNT = 1000;
 const INTERVAL_MS = 20;
 const FREEZE_COUNT = 200;  // 4 s of events, the 10 s freeze after the first 0.5-1 s
 
-// streaming-server on a fixed port, killed and started again and again.
-class Backend {
-  constructor(port) {
-    this.port = port;
-    this.process = null;
-    this.starts = 0;
-  }
-
-  // Bounded: a few tries within 5 s, should the port be busy a moment.
-  async start() {
-    const deadline = Date.now() + 5000;
-    for (;;) {
-      try {
-        this.process = await startProcess(
-          `streaming-server #${++this.starts}`,
-          args.server,
-          [`--listen=127.0.0.1:${this.port}`, '--drain=1s'],
-          /^streaming-server listening on (\S+:\d+)\s*$/,
-          10000,
-        );
-        return;
-      } catch (e) {
-        if (Date.now() > deadline) throw e;
-        await sleep(100);
-      }
-    }
-  }
-
-  async kill() {
-    if (!this.process) return;
-    this.process.kill('SIGKILL');
-    const deadline = Date.now() + 5000;
-    while (!this.process.exited()) {
-      if (Date.now() > deadline) throw new Error('streaming-server did not die on SIGKILL');
-      await sleep(5);
-    }
-    this.process = null;
-  }
-
-  signal(name) {
-    this.process.kill(name);
-  }
+// streaming-server on a fixed port, killed and started again and again
+// (start(): a few tries within 5 s, should the port be busy a moment).
+function backendOn(port) {
+  return new Restartable(
+    'streaming-server',
+    args.server,
+    [`--listen=127.0.0.1:${port}`, '--drain=1s'],
+    /^streaming-server listening on (\S+:\d+)\s*$/,
+    { retryForMs: 5000, retryEveryMs: 100, readyTimeoutMs: 10000 },
+  );
 }
 
 // Waits (bounded) for every client to end. On a timeout, prints which
@@ -122,7 +90,7 @@ function random(seed) {
 run(
   async () => {
     const port = await lowPort();
-    const backend = new Backend(port);
+    const backend = backendOn(port);
     await backend.start();
     const bridge = await startBridge(args.bridge, `127.0.0.1:${port}`, [
       '--retry=100ms',

@@ -158,6 +158,17 @@ export function withTimeout(promise, ms, what) {
 
 export const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
+// Waits (bounded) until pred() (may be async) holds, polling every 20 ms;
+// returns whether it did.
+export async function until(pred, timeoutMs) {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await pred())) {
+    if (Date.now() > deadline) return false;
+    await sleep(20);
+  }
+  return true;
+}
+
 export function randomToken() {
   // "gv5ecret" marks every credential of the suites, so that
   // tests/lint/no_secrets_in_logs.sh can find one that leaked into a log.
@@ -165,7 +176,10 @@ export function randomToken() {
 }
 
 // Starts `file args...`, waits (up to timeoutMs) for a stdout line matching
-// `ready`, and returns { match, output() }. The process gets SIGTERM at
+// `ready`, and returns { match, output(), exited(), whenExited(), kill(signal) }
+// (whenExited(): a promise settled once the process has exited and all its
+// output has been read, or 1 s after the exit should a child of its hold its
+// stdout or stderr open). The process gets SIGTERM at
 // cleanup (SIGKILL if still alive after 3 s); its output is printed when the
 // test fails.
 export async function startProcess(name, file, args, ready, timeoutMs = 15000) {
@@ -182,6 +196,17 @@ export async function startProcess(name, file, args, ready, timeoutMs = 15000) {
       resolve();
     });
   });
+  const outputRead = Promise.all(
+    [child.stdout, child.stderr].map((stream) => new Promise((resolve) => stream.once('close', resolve))),
+  );
+  let whenExited = null;
+  const exitedAndRead = () =>
+    (whenExited ??= exitedPromise.then(() => {
+      let timer;
+      return Promise.race([outputRead, new Promise((resolve) => (timer = setTimeout(resolve, 1000)))]).finally(
+        () => clearTimeout(timer),
+      );
+    }));
   onFailure(() => {
     console.log(`# --- ${name} output (${[file, ...args].join(' ')}) ---`);
     for (const line of output.trimEnd().split('\n')) console.log(`# ${line}`);
@@ -215,15 +240,71 @@ export async function startProcess(name, file, args, ready, timeoutMs = 15000) {
     timeoutMs,
     `${name} to print ${ready}`,
   );
-  return { match, output: () => output, exited: () => exited, kill: (signal) => child.kill(signal) };
+  return {
+    match,
+    output: () => output,
+    exited: () => exited,
+    whenExited: exitedAndRead,
+    kill: (signal) => child.kill(signal),
+  };
 }
 
-// streaming-server on a free port; returns { address: '127.0.0.1:PORT', ... }.
-export async function startServer(serverPath, { adminToken } = {}) {
+// A process on a fixed port that the test kills and starts again: start()
+// runs startProcess(`${name} #N`, file, argv, ready, readyTimeoutMs), retried
+// for up to retryForMs (every retryEveryMs) should the port be busy a moment;
+// kill() SIGKILLs it and waits (up to 5 s) until it has exited. `process` is
+// the current startProcess result (null once killed).
+export class Restartable {
+  constructor(name, file, argv, ready, { retryForMs = 10000, retryEveryMs = 200, readyTimeoutMs = 15000 } = {}) {
+    Object.assign(this, { name, file, argv, ready, retryForMs, retryEveryMs, readyTimeoutMs });
+    this.process = null;
+    this.starts = 0;
+  }
+
+  async start() {
+    const deadline = Date.now() + this.retryForMs;
+    for (;;) {
+      try {
+        this.process = await startProcess(
+          `${this.name} #${++this.starts}`,
+          this.file,
+          this.argv,
+          this.ready,
+          this.readyTimeoutMs,
+        );
+        return;
+      } catch (e) {
+        if (Date.now() > deadline) throw e;
+        await sleep(this.retryEveryMs);
+      }
+    }
+  }
+
+  async kill() {
+    if (!this.process) return;
+    this.process.kill('SIGKILL');
+    const deadline = Date.now() + 5000;
+    while (!this.process.exited()) {
+      if (Date.now() > deadline) throw new Error(`${this.name} did not die on SIGKILL`);
+      await sleep(5);
+    }
+    this.process = null;
+  }
+
+  signal(name) {
+    this.process.kill(name);
+  }
+}
+
+// streaming-server on a free port, with --admin_token when adminToken is
+// given, then extraArgs (e.g. --jwt_key); `name` is the one its output is
+// printed under. Returns { address: '127.0.0.1:PORT', ... }.
+export async function startServer(serverPath, { adminToken, extraArgs = [], name = 'streaming-server' } = {}) {
   const args = ['--listen=127.0.0.1:0', '--drain=1s'];
   if (adminToken !== undefined) args.push(`--admin_token=${adminToken}`);
+  args.push(...extraArgs);
   const p = await startProcess(
-    'streaming-server',
+    name,
     serverPath,
     args,
     /^streaming-server listening on (\S+:\d+)\s*$/,
@@ -241,6 +322,31 @@ export async function startBridge(bridgePath, backend, extraArgs = []) {
     /^gravity-bridge listening on (https?:\/\/\S+:\d+)\s*$/,
   );
   return { ...p, url: p.match[1] };
+}
+
+// redis-server on 127.0.0.1:`port` with its files in `dir` (no RDB
+// snapshots, no password, logging to stdout), plus extraArgs (e.g.
+// ['--appendonly', 'yes']); resolves once it is ready to accept connections.
+export async function startRedis(redisServerPath, dir, port, extraArgs = []) {
+  return startProcess(
+    'redis-server',
+    redisServerPath,
+    ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '', '--protected-mode', 'no',
+      '--logfile', '', ...extraArgs],
+    /Ready to accept connections/,
+  );
+}
+
+// examples/chat's chat-server on a free port, on the Redis at `redisAddress`
+// (host:port); returns { address: '127.0.0.1:PORT', ... }.
+export async function startChatServer(chatServerPath, redisAddress) {
+  const p = await startProcess(
+    'chat-server',
+    chatServerPath,
+    ['--listen=127.0.0.1:0', `--redis=${redisAddress}`, '--drain=1s', '--stats_interval=0'],
+    /^chat-server listening on (\S+:\d+)/,
+  );
+  return { ...p, address: p.match[1] };
 }
 
 // The value of an unlabelled Prometheus sample in the bridge's /metrics.
@@ -452,8 +558,11 @@ http {
 // Debian's Chromium, headless, driven by playwright-core's `chromium` (the
 // caller's: client/web has its own node_modules), with a fresh profile in a
 // temporary directory. Options: executablePath (default $CHROMIUM, else
-// /usr/bin/chromium), profilePrefix (the temporary directory's name), and
-// any more of launchPersistentContext's (e.g. ignoreHTTPSErrors). Closed and
+// /usr/bin/chromium), profilePrefix (the temporary directory's name), spki (a
+// PEM certificate file: Chromium trusts that one key,
+// --ignore-certificate-errors-spki-list, not a blanket ignore), args (more
+// command-line flags, after CHROMIUM_FLAGS), and any more of
+// launchPersistentContext's (e.g. ignoreHTTPSErrors). Closed and
 // its profile removed at cleanup; the page's console (and uncaught errors) is
 // collected in consoleLines and printed when the test fails. Returns
 // { context, page, consoleLines }.
@@ -470,7 +579,7 @@ export const CHROMIUM_FLAGS = [
 
 export async function launchChromium(
   chromium,
-  { executablePath, profilePrefix = 'gravity-e2e-chromium-', ...options } = {},
+  { executablePath, profilePrefix = 'gravity-e2e-chromium-', spki, args = [], ...options } = {},
 ) {
   const profile = fs.mkdtempSync(path.join(os.tmpdir(), profilePrefix));
   onCleanup(() => fs.rmSync(profile, { recursive: true, force: true }));
@@ -478,7 +587,11 @@ export async function launchChromium(
     executablePath: executablePath ?? process.env.CHROMIUM ?? '/usr/bin/chromium',
     headless: true,
     timeout: 20000,
-    args: CHROMIUM_FLAGS,
+    args: [
+      ...CHROMIUM_FLAGS,
+      ...(spki === undefined ? [] : [`--ignore-certificate-errors-spki-list=${spkiHash(spki)}`]),
+      ...args,
+    ],
     ...options,
   });
   onCleanup(() => context.close());
@@ -493,3 +606,67 @@ export async function launchChromium(
   });
   return { context, page, consoleLines };
 }
+
+// A page (openStreamsPage(title): the HTML) for page.evaluate() with
+// window.openStreams(urls, sampleMs, waitAll, timeoutMs): opens an
+// EventSource on each of `urls` at once; after sampleMs notes how many have
+// had their first event and how many have ended; then (waitAll) waits for
+// every one to end, or closes them all. Resolves { why ('all ended',
+// 'sampled' or 'timeout'), protocol (the page's nextHopProtocol), sample,
+// streams }, each stream { to (its URL's `to` parameter), ids, seqs,
+// messages, firstAt, endAt, end (the end event's code), errors, closed },
+// times in ms from the first `new EventSource`.
+export const OPEN_STREAMS_SCRIPT = `
+window.openStreams = (urls, sampleMs, waitAll, timeoutMs) => new Promise((resolve) => {
+  const t0 = performance.now();
+  const streams = [];
+  let settled = false;
+  let sample = null;
+  const finish = (why) => {
+    if (settled) return;
+    settled = true;
+    clearTimeout(timer);
+    for (const s of streams) s.es.close();
+    resolve({
+      why,
+      protocol: performance.getEntriesByType('navigation')[0]?.nextHopProtocol,
+      sample,
+      streams: streams.map(({ es, ...rest }) => rest),
+    });
+  };
+  const timer = setTimeout(() => finish('timeout'), timeoutMs);
+  const maybeDone = () => { if (waitAll && sample && streams.every((s) => s.end !== null || s.closed)) finish('all ended'); };
+  for (const url of urls) {
+    const to = new URL(url, location.href).searchParams.get('to');
+    const s = { to, ids: [], seqs: [], messages: [], firstAt: null, endAt: null, end: null, errors: 0, closed: false };
+    s.es = new EventSource(url);
+    s.es.onmessage = (e) => {
+      if (s.firstAt === null) s.firstAt = Math.round(performance.now() - t0);
+      const data = JSON.parse(e.data);
+      s.ids.push(e.lastEventId);
+      s.seqs.push(Number(data.seq));
+      s.messages.push(data.message);
+    };
+    s.es.addEventListener('end', (e) => {
+      s.endAt = Math.round(performance.now() - t0);
+      s.end = JSON.parse(e.data).code;
+      s.es.close();
+      maybeDone();
+    });
+    s.es.onerror = () => { s.errors++; if (s.es.readyState === EventSource.CLOSED) { s.closed = true; maybeDone(); } };
+    streams.push(s);
+  }
+  setTimeout(() => {
+    sample = {
+      atMs: Math.round(performance.now() - t0),
+      started: streams.filter((s) => s.firstAt !== null).length,
+      ended: streams.filter((s) => s.end !== null || s.closed).length,
+    };
+    if (!waitAll) finish('sampled');
+    else maybeDone();
+  }, sampleMs);
+});
+`;
+
+export const openStreamsPage = (title) => `<!doctype html>
+<html><head><meta charset="utf-8"><title>${title}</title></head><body><script>${OPEN_STREAMS_SCRIPT}</script></body></html>`;

@@ -36,6 +36,7 @@ import {
   sleep,
   startBridge,
   startServer,
+  until,
   withTimeout,
 } from './harness.mjs';
 
@@ -305,16 +306,6 @@ function rawExchange(port, chunks, gapMs, waitMs) {
 }
 
 const fingerprintOf = (certFile) => new crypto.X509Certificate(fs.readFileSync(certFile)).fingerprint256;
-
-// Waits (bounded) until pred() holds; returns whether it did.
-async function until(pred, timeoutMs) {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await pred())) {
-    if (Date.now() > deadline) return false;
-    await sleep(20);
-  }
-  return true;
-}
 
 // The access-log lines (JSON on stderr with --access_log=-) in a process's output.
 const accessLog = (bridge) =>

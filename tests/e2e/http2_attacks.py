@@ -475,6 +475,24 @@ class H2Connection:
                 self._mark_send_error(error)
         return sent
 
+    def send_in_batches(self, total, batch_size, batch, within=5.0, first=None):
+        """Sends `first` (if any), then batches of `batch_size` frames, batch(sent) giving
+        the bytes of the next one, reading what comes back between batches, until `total`
+        frames are sent, the connection is done, or `within` s have passed; a close while
+        sending is settled. Returns (when it started, frames sent)."""
+        started = time.monotonic()
+        sent = 0
+        try:
+            if first is not None:
+                self.send(first)
+            while sent < total and not self.done() and time.monotonic() - started < within:
+                self.send(batch(sent))
+                sent += batch_size
+                self.pump(None, 0)
+        except Closed:
+            self.settle()
+        return started, sent
+
     def preface(self, settings=None):
         self.send(client_preface(settings if settings is not None else {SETTINGS_ENABLE_PUSH: 0}))
 
@@ -1061,23 +1079,19 @@ class Run:
             connection.preface()
             connection.handshake()
             block = request_block(path, connection.authority)
-            started = time.monotonic()
-            sent = 0
             last_id = 0
-            try:
-                while sent < total and not connection.done() and \
-                        time.monotonic() - started < 5:
-                    batch = bytearray()
-                    for _ in range(100):
-                        stream = connection.new_stream()
-                        batch += frame(HEADERS, END_HEADERS | END_STREAM, stream.id, block)
-                        batch += rst_stream_frame(stream.id, CANCEL)
-                        last_id = stream.id
-                    connection.send(bytes(batch))
-                    sent += 100
-                    connection.pump(None, 0)
-            except Closed:
-                connection.settle()
+
+            def resets(_sent):  # 100 streams, each HEADERS then RST_STREAM CANCEL
+                nonlocal last_id
+                batch = bytearray()
+                for _ in range(100):
+                    stream = connection.new_stream()
+                    batch += frame(HEADERS, END_HEADERS | END_STREAM, stream.id, block)
+                    batch += rst_stream_frame(stream.id, CANCEL)
+                    last_id = stream.id
+                return bytes(batch)
+
+            started, sent = connection.send_in_batches(total, 100, resets)
             stopped_early = sent < total
             if not connection.done():
                 connection.pump(connection.done, 3.0)
@@ -1119,21 +1133,13 @@ class Run:
             connection.preface()
             connection.handshake()
             stream = connection.new_stream()
-            started = time.monotonic()
-            sent = 0
-            try:
-                connection.send(frame(HEADERS, END_STREAM, stream.id, request_block(
+            started, sent = connection.send_in_batches(
+                total, 500,
+                lambda sent: b"".join(frame(CONTINUATION, 0, stream.id,
+                                            literal(f"x-flood-{i}", "v" * 40))
+                                      for i in range(sent, sent + 500)),
+                first=frame(HEADERS, END_STREAM, stream.id, request_block(
                     "/api/streaming/ping?to=flood&count=1", connection.authority)))
-                while sent < total and not connection.done() and time.monotonic() - started < 5:
-                    batch = bytearray()
-                    for i in range(sent, sent + 500):
-                        batch += frame(CONTINUATION, 0, stream.id,
-                                       literal(f"x-flood-{i}", "v" * 40))
-                    connection.send(bytes(batch))
-                    sent += 500
-                    connection.pump(None, 0)
-            except Closed:
-                connection.settle()
             if not connection.done():
                 connection.pump(connection.done, max(0.0, started + 5 - time.monotonic()))
             took = (connection.ended_at or time.monotonic()) - started

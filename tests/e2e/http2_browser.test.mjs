@@ -18,16 +18,15 @@ import os from 'node:os';
 import path from 'node:path';
 import { chromium } from 'playwright-core';
 import {
-  CHROMIUM_FLAGS,
   check,
   checkEqual,
   flags,
   launchChromium,
   onCleanup,
+  openStreamsPage,
   run,
   selfSignedCert,
   sleep,
-  spkiHash,
   startBridge,
   startServer,
   waitForMetric,
@@ -38,62 +37,12 @@ const args = flags(['server', 'bridge']);
 
 const STREAMS = 100;
 
-// openStreams(n, count, intervalMs, sampleMs, waitAll, timeoutMs): opens n
-// EventSources at once, the i-th on /api/streaming/ping?to=i; after sampleMs
-// notes how many have had their first event and how many have ended; then
-// (waitAll) waits for every one to end, or closes them all. Times are ms from
-// the first `new EventSource`.
-const PAGE = `<!doctype html>
-<html><head><meta charset="utf-8"><title>gravity h2 e2e</title></head><body><script>
-window.openStreams = (n, count, intervalMs, sampleMs, waitAll, timeoutMs) => new Promise((resolve) => {
-  const t0 = performance.now();
-  const streams = [];
-  let settled = false;
-  let sample = null;
-  const finish = (why) => {
-    if (settled) return;
-    settled = true;
-    clearTimeout(timer);
-    for (const s of streams) s.es.close();
-    resolve({
-      why,
-      protocol: performance.getEntriesByType('navigation')[0]?.nextHopProtocol,
-      sample,
-      streams: streams.map(({ es, ...rest }) => rest),
-    });
-  };
-  const timer = setTimeout(() => finish('timeout'), timeoutMs);
-  const maybeDone = () => { if (waitAll && sample && streams.every((s) => s.end !== null || s.closed)) finish('all ended'); };
-  for (let i = 0; i < n; i++) {
-    const s = { to: String(i), ids: [], seqs: [], messages: [], firstAt: null, endAt: null, end: null, errors: 0, closed: false };
-    s.es = new EventSource('/api/streaming/ping?to=' + i + '&count=' + count + '&interval_ms=' + intervalMs);
-    s.es.onmessage = (e) => {
-      if (s.firstAt === null) s.firstAt = Math.round(performance.now() - t0);
-      const data = JSON.parse(e.data);
-      s.ids.push(e.lastEventId);
-      s.seqs.push(Number(data.seq));
-      s.messages.push(data.message);
-    };
-    s.es.addEventListener('end', (e) => {
-      s.endAt = Math.round(performance.now() - t0);
-      s.end = JSON.parse(e.data).code;
-      s.es.close();
-      maybeDone();
-    });
-    s.es.onerror = () => { s.errors++; if (s.es.readyState === EventSource.CLOSED) { s.closed = true; maybeDone(); } };
-    streams.push(s);
-  }
-  setTimeout(() => {
-    sample = {
-      atMs: Math.round(performance.now() - t0),
-      started: streams.filter((s) => s.firstAt !== null).length,
-      ended: streams.filter((s) => s.end !== null || s.closed).length,
-    };
-    if (!waitAll) finish('sampled');
-    else maybeDone();
-  }, sampleMs);
-});
-</script></body></html>`;
+// The page: harness.mjs's openStreams(urls, sampleMs, waitAll, timeoutMs).
+const PAGE = openStreamsPage('gravity h2 e2e');
+
+// n Ping streams of `count` events `intervalMs` apart, the i-th to "i".
+const pings = (n, count, intervalMs) =>
+  Array.from({ length: n }, (_, i) => `/api/streaming/ping?to=${i}&count=${count}&interval_ms=${intervalMs}`);
 
 // GET over node:https trusting `ca`: the body.
 function httpsText(url, ca) {
@@ -140,7 +89,7 @@ run(async () => {
   const { page } = await launchChromium(chromium, {
     executablePath: args.chromium,
     profilePrefix: 'gravity-http2-chromium-',
-    args: [...CHROMIUM_FLAGS, `--ignore-certificate-errors-spki-list=${spkiHash(cert.cert)}`],
+    spki: cert.cert,
   });
 
   // --- TLS + HTTP/2: 100 streams at once --------------------------------------
@@ -151,7 +100,7 @@ run(async () => {
     checkEqual('Chromium: the page came over TLS 1.3', security?.protocol, 'TLS 1.3');
     const h2Before = sample(await httpsText(`${tlsBridge.url}/metrics`, ca), 'gravity_bridge_connections_total{protocol="h2"}');
     const r = await withTimeout(
-      page.evaluate(([n]) => window.openStreams(n, 3, 300, 500, true, 15000), [STREAMS]),
+      page.evaluate(([urls]) => window.openStreams(urls, 500, true, 15000), [pings(STREAMS, 3, 300)]),
       20000,
       'openStreams over h2',
     );
@@ -224,7 +173,7 @@ run(async () => {
     const response = await page.goto(`${plainBridge.url}/`, { waitUntil: 'load' });
     checkEqual('Chromium loaded the page from the cleartext bridge: 200', response?.status(), 200);
     const r = await withTimeout(
-      page.evaluate(([n]) => window.openStreams(n, 50, 100, 4000, false, 15000), [STREAMS]),
+      page.evaluate(([urls]) => window.openStreams(urls, 4000, false, 15000), [pings(STREAMS, 50, 100)]),
       20000,
       'openStreams over HTTP/1.1',
     );

@@ -35,10 +35,12 @@ import {
   lowPort,
   metric,
   onFailure,
+  openStreamsPage,
+  Restartable,
   run,
   sleep,
   startNginx,
-  startProcess,
+  until,
   waitForMetric,
   withTimeout,
 } from './harness.mjs';
@@ -53,36 +55,6 @@ const BROWSER_COUNT = 50;
 const BROWSER_INTERVAL_MS = 100;  // 5 s per browser stream
 
 // --- processes ----------------------------------------------------------------
-
-// A process on a fixed port that the test kills and starts again.
-class Restartable {
-  constructor(name, file, argv, ready) {
-    Object.assign(this, { name, file, argv, ready, process: null, starts: 0 });
-  }
-
-  // Bounded: a few tries within 10 s, should the port be busy a moment.
-  async start() {
-    const deadline = Date.now() + 10000;
-    for (;;) {
-      try {
-        this.process = await startProcess(`${this.name} #${++this.starts}`, this.file, this.argv, this.ready, 15000);
-        return;
-      } catch (e) {
-        if (Date.now() > deadline) throw e;
-        await sleep(200);
-      }
-    }
-  }
-
-  async kill() {
-    this.process.kill('SIGKILL');
-    const deadline = Date.now() + 5000;
-    while (!this.process.exited()) {
-      if (Date.now() > deadline) throw new Error(`${this.name} did not die on SIGKILL`);
-      await sleep(5);
-    }
-  }
-}
 
 function backend(port) {
   return new Restartable(
@@ -115,69 +87,10 @@ async function printBridgeMetrics(bridges) {
   for (const b of bridges) await printMetrics(b.url, `${b.name} /metrics`);
 }
 
-// Waits (bounded) until pred() holds; returns whether it did.
-async function until(pred, timeoutMs) {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await pred())) {
-    if (Date.now() > deadline) return false;
-    await sleep(20);
-  }
-  return true;
-}
-
 // --- the browser page ---------------------------------------------------------------
 
-// openStreams(url, n, sampleMs, waitAll): opens n EventSources on url at
-// once; after sampleMs notes how many have had their first event and how many
-// have ended; then (waitAll) waits for every one to end, or closes them all.
-const PAGE = `<!doctype html>
-<html><head><meta charset="utf-8"><title>gravity scale-out</title></head><body><script>
-window.openStreams = (url, n, sampleMs, waitAll, timeoutMs) => new Promise((resolve) => {
-  const t0 = performance.now();
-  const streams = [];
-  let settled = false;
-  const finish = (why) => {
-    if (settled) return;
-    settled = true;
-    clearTimeout(timer);
-    for (const s of streams) s.es.close();
-    resolve({
-      why,
-      protocol: performance.getEntriesByType('navigation')[0]?.nextHopProtocol,
-      sample,
-      streams: streams.map(({ es, ...rest }) => rest),
-    });
-  };
-  let sample = null;
-  const timer = setTimeout(() => finish('timeout'), timeoutMs);
-  const maybeDone = () => { if (waitAll && sample && streams.every((s) => s.end !== null || s.closed)) finish('all ended'); };
-  for (let i = 0; i < n; i++) {
-    const s = { seqs: [], firstAt: null, endAt: null, end: null, errors: 0, closed: false };
-    s.es = new EventSource(url);
-    s.es.onmessage = (e) => {
-      if (s.firstAt === null) s.firstAt = Math.round(performance.now() - t0);
-      s.seqs.push(Number(JSON.parse(e.data).seq));
-    };
-    s.es.addEventListener('end', (e) => {
-      s.endAt = Math.round(performance.now() - t0);
-      s.end = JSON.parse(e.data).code;
-      s.es.close();
-      maybeDone();
-    });
-    s.es.onerror = () => { s.errors++; if (s.es.readyState === EventSource.CLOSED) { s.closed = true; maybeDone(); } };
-    streams.push(s);
-  }
-  setTimeout(() => {
-    sample = {
-      atMs: Math.round(performance.now() - t0),
-      started: streams.filter((s) => s.firstAt !== null).length,
-      ended: streams.filter((s) => s.end !== null || s.closed).length,
-    };
-    if (!waitAll) finish('sampled');
-    else maybeDone();
-  }, sampleMs);
-});
-</script></body></html>`;
+// harness.mjs's openStreams(urls, sampleMs, waitAll, timeoutMs).
+const PAGE = openStreamsPage('gravity scale-out');
 
 // --- the test -----------------------------------------------------------------------
 
@@ -330,11 +243,14 @@ run(
     });
     const streamPath = `/api/streaming/ping?to=browser&count=${BROWSER_COUNT}&interval_ms=${BROWSER_INTERVAL_MS}`;
     const expected = Array.from({ length: BROWSER_COUNT }, (_, i) => i + 1);
-    // Loads the page from `origin`, then its openStreams(streamPath, 20, 2500 ms, waitAll).
+    // Loads the page from `origin`, then its openStreams(20 x streamPath, 2500 ms, waitAll).
     const openStreams = async (origin, waitAll, what) => {
       await page.goto(`${origin}/page.html`, { waitUntil: 'load' });
       return withTimeout(
-        page.evaluate(([u, n, w]) => window.openStreams(u, n, 2500, w, 30000), [streamPath, BROWSER_STREAMS, waitAll]),
+        page.evaluate(([urls, w]) => window.openStreams(urls, 2500, w, 30000), [
+          Array(BROWSER_STREAMS).fill(streamPath),
+          waitAll,
+        ]),
         40000,
         what,
       );

@@ -31,8 +31,10 @@ import {
   run,
   sleep,
   startBridge,
+  startChatServer,
   startNginx,
   startProcess,
+  startRedis,
   withTimeout,
 } from './harness.mjs';
 
@@ -50,26 +52,6 @@ function openFileLimit() {
 // key=value pairs of one line.
 function fields(line) {
   return Object.fromEntries([...line.matchAll(/(\w+)=(\S+)/g)].map((m) => [m[1], m[2]]));
-}
-
-async function startRedis(dir, port) {
-  return startProcess(
-    'redis-server',
-    args.redis_server,
-    ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '', '--appendonly', 'no',
-      '--protected-mode', 'no', '--logfile', ''],
-    /Ready to accept connections/,
-  );
-}
-
-async function startChatServer(redisAddress) {
-  const p = await startProcess(
-    'chat-server',
-    args.chat_server,
-    ['--listen=127.0.0.1:0', `--redis=${redisAddress}`, '--drain=1s', '--stats_interval=0'],
-    /^chat-server listening on (\S+:\d+)/,
-  );
-  return { ...p, address: p.match[1] };
 }
 
 // Waits (bounded) for a line of `p` (a startProcess result) matching re.
@@ -96,10 +78,10 @@ run(
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'gravity-storm-'));
     onCleanup(() => fs.rmSync(dir, { recursive: true, force: true }));
     const redisPort = await lowPort();
-    await startRedis(dir, redisPort);
+    await startRedis(args.redis_server, dir, redisPort, ['--appendonly', 'no']);
     const redisAddress = `127.0.0.1:${redisPort}`;
-    const chatA = await startChatServer(redisAddress);
-    const chatB = await startChatServer(redisAddress);
+    const chatA = await startChatServer(args.chat_server, redisAddress);
+    const chatB = await startChatServer(args.chat_server, redisAddress);
     const bridgeArgs = ['--retry=300ms', '--max_streams=5000'];
     const bridgeA = await startBridge(args.bridge, chatA.address, bridgeArgs);
     const hostA = new URL(bridgeA.url).host;
@@ -156,18 +138,7 @@ run(
     checkEqual('every cut client resumed (200 from B, then an event)', Number(resumed.resumed), CLIENTS);
     await sleep(AFTER_RESUME_MS);
     fs.writeFileSync(stopFile, '');
-    await withTimeout(
-      new Promise((resolve) => {
-        const poll = setInterval(() => {
-          if (loadgen.exited()) {
-            clearInterval(poll);
-            resolve();
-          }
-        }, 20);
-      }),
-      45000,
-      'loadgen to finish',
-    );
+    await withTimeout(loadgen.whenExited(), 45000, 'loadgen to finish');
     const resultLine = loadgen.output().split('\n').find((l) => l.startsWith('RESULT '));
     check('loadgen printed its RESULT', Boolean(resultLine), loadgen.output().slice(-2000));
     const result = fields(resultLine ?? '');

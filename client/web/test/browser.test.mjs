@@ -20,14 +20,12 @@ import { fileURLToPath } from 'node:url';
 import * as esbuild from 'esbuild';
 import { chromium } from 'playwright-core';
 import {
-  CHROMIUM_FLAGS,
   flags,
   launchChromium,
   onCleanup,
   randomToken,
   runCleanups,
   selfSignedCert,
-  spkiHash,
   startBridge,
   startProcess,
   startServer,
@@ -217,13 +215,11 @@ function startDemoBackend() {
     const publicKeyFile = path.join(dir, 'jwt-public.pem');
     await writeFile(privateKeyFile, privateKey.export({ type: 'pkcs8', format: 'pem' }));
     await writeFile(publicKeyFile, publicKey.export({ type: 'spki', format: 'pem' }));
-    const server = await startProcess(
-      'streaming-server (demo, --jwt_key)',
-      args.server,
-      ['--listen=127.0.0.1:0', '--drain=1s', `--jwt_key=${publicKeyFile}`, '--jwt_leeway=0s'],
-      /^streaming-server listening on (\S+:\d+)\s*$/,
-    );
-    return { address: server.match[1], privateKeyFile };
+    const server = await startServer(args.server, {
+      name: 'streaming-server (demo, --jwt_key)',
+      extraArgs: [`--jwt_key=${publicKeyFile}`, '--jwt_leeway=0s'],
+    });
+    return { address: server.address, privateKeyFile };
   })();
   return demoBackend;
 }
@@ -352,7 +348,7 @@ test('the demo page over HTTPS + HTTP/2: gravity-bridge --tls_cert/--tls_key, Ch
   const { page: demo, consoleLines: tlsConsole } = await launchChromium(chromium, {
     executablePath: args.chromium,
     profilePrefix: 'gravity-client-chromium-tls-',
-    args: [...CHROMIUM_FLAGS, `--ignore-certificate-errors-spki-list=${spkiHash(cert.cert)}`],
+    spki: cert.cert,
   });
   try {
     const response = await demo.goto(pageUrl, { waitUntil: 'load' });

@@ -9,7 +9,6 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
@@ -20,6 +19,7 @@ import { createApi, GravityError } from '../dist/index.js';
 import { Streaming } from '../dist/gen/streaming/v1/streaming_pb.js';
 import {
   flags,
+  lowPort,
   metric,
   randomToken,
   runCleanups,
@@ -35,22 +35,6 @@ const args = flags(['server', 'bridge']);
 const ACTIVE = 'gravity_bridge_active_streams';
 const SERVER_READY = /^streaming-server listening on (\S+:\d+)\s*$/;
 
-// A port below the usual ephemeral range (32768+), free now: the backend is
-// restarted on it, and a port the kernel may hand out as some connection's
-// source port could be taken in between.
-async function freePort() {
-  for (let i = 0; i < 50; i++) {
-    const port = 20000 + Math.floor(Math.random() * 12000);
-    const ok = await new Promise((resolve) => {
-      const probe = net.createServer();
-      probe.once('error', () => resolve(false));
-      probe.listen(port, '127.0.0.1', () => probe.close(() => resolve(true)));
-    });
-    if (ok) return port;
-  }
-  throw new Error('no free port');
-}
-
 const adminToken = randomToken();
 let serverArgs;
 let server;
@@ -62,7 +46,9 @@ async function startBackend(name) {
 }
 
 before(async () => {
-  const port = await freePort();
+  // Below the ephemeral range (harness.mjs's lowPort()): the backend is
+  // restarted on it.
+  const port = await lowPort();
   serverArgs = [`--listen=127.0.0.1:${port}`, '--drain=1s'];
   process.env.GRAVITY_ADMIN_TOKEN = adminToken; // the server's default --admin_token
   server = await startBackend('streaming-server');

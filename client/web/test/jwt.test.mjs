@@ -21,10 +21,9 @@ import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { createApi, GravityError } from '../dist/index.js';
 import { Streaming } from '../dist/gen/streaming/v1/streaming_pb.js';
-import { flags, onCleanup, runCleanups, startBridge, startProcess, withTimeout } from '../../../tests/e2e/harness.mjs';
+import { flags, onCleanup, runCleanups, startBridge, startServer, withTimeout } from '../../../tests/e2e/harness.mjs';
 
 const args = flags(['server', 'bridge']);
-const SERVER_READY = /^streaming-server listening on (\S+:\d+)\s*$/;
 const STREAM_USERS = '/streaming.v1.Streaming/StreamUsers';
 
 // --- tokens --------------------------------------------------------------------
@@ -55,13 +54,8 @@ before(async () => {
   onCleanup(() => rmSync(dir, { recursive: true, force: true }));
   const keyFile = path.join(dir, 'jwt-public.pem');
   writeFileSync(keyFile, publicKey.export({ type: 'spki', format: 'pem' }));
-  const server = await startProcess(
-    'streaming-server',
-    args.server,
-    ['--listen=127.0.0.1:0', '--drain=1s', `--jwt_key=${keyFile}`, '--jwt_leeway=0s'],
-    SERVER_READY,
-  );
-  bridge = await startBridge(args.bridge, server.match[1], ['--retry=200ms']);
+  const server = await startServer(args.server, { extraArgs: [`--jwt_key=${keyFile}`, '--jwt_leeway=0s'] });
+  bridge = await startBridge(args.bridge, server.address, ['--retry=200ms']);
 });
 
 after(async () => {
