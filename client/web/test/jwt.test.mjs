@@ -264,3 +264,47 @@ test('the cookie: access_token=<admin JWT> and no Authorization header is let th
   assert.equal(user.status, 403, user.body);
   assert.equal(JSON.parse(user.body).code, 7);
 });
+
+// --- e: a JWKS from another implementation ---------------------------------------
+
+// streaming-server --jwks with keys exported by Node as JWKs (RSA and EC P-256,
+// each with a kid), as an identity provider publishes them: the server turns
+// each into a key of its own; a token is verified by the key its kid names.
+test('--jwks: RS256 and ES256 tokens by kid, an unknown kid refused', async () => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'gravity-client-jwks-'));
+  onCleanup(() => rmSync(dir, { recursive: true, force: true }));
+  const rsa = crypto.generateKeyPairSync('rsa', { modulusLength: 2048 });
+  const ec = crypto.generateKeyPairSync('ec', { namedCurve: 'P-256' });
+  const jwk = (key, kid, alg) => ({ ...key.publicKey.export({ format: 'jwk' }), kid, alg, use: 'sig' });
+  const jwksFile = path.join(dir, 'jwks.json');
+  writeFileSync(jwksFile, JSON.stringify({ keys: [jwk(rsa, 'rsa-2026', 'RS256'), jwk(ec, 'ec-2026', 'ES256')] }));
+  const server = await startServer(args.server, { extraArgs: [`--jwks=${jwksFile}`], name: 'streaming-server-jwks' });
+  const jwksBridge = await startBridge(args.bridge, server.address, ['--retry=200ms']);
+
+  const sign = (alg, kid, key, payload) => {
+    const input = `${b64url({ alg, typ: 'JWT', kid })}.${b64url(payload)}`;
+    const signature =
+      alg === 'RS256'
+        ? crypto.sign('sha256', Buffer.from(input), key)
+        : crypto.sign('sha256', Buffer.from(input), { key, dsaEncoding: 'ieee-p1363' });
+    return `${input}.${signature.toString('base64url')}`;
+  };
+  const statusWith = async (token) => {
+    const response = await fetch(`${jwksBridge.url}${STREAM_USERS}?count=1&interval_ms=10`, {
+      headers: { Authorization: `Bearer ${token}`, Accept: 'text/event-stream' },
+    });
+    const body = await response.text();
+    return { status: response.status, body };
+  };
+  const rs = await statusWith(sign('RS256', 'rsa-2026', rsa.privateKey, claims()));
+  assert.equal(rs.status, 200, rs.body);
+  assert.match(rs.body, /^id: 1$/m);
+  const es = await statusWith(sign('ES256', 'ec-2026', ec.privateKey, claims()));
+  assert.equal(es.status, 200, es.body);
+  const unknown = await statusWith(sign('ES256', 'ec-2025', ec.privateKey, claims()));
+  assert.equal(unknown.status, 401, unknown.body);
+  assert.match(unknown.body, /unknown key id/);
+  // The EC key under the RSA key's kid: the kid picks the key, the key its algorithm.
+  const swapped = await statusWith(sign('ES256', 'rsa-2026', ec.privateKey, claims()));
+  assert.equal(swapped.status, 401, swapped.body);
+});
