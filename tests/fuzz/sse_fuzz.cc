@@ -100,7 +100,7 @@ EventStream Interpret(absl::string_view stream) {
   return result;  // an event without its blank line is never dispatched
 }
 
-// What AppendSseMessage promises for `payload` (sse.h): each of its lines
+// What AppendSseMessage promises for `payload` (stream_format.h): each of its lines
 // becomes a `data:` line, a line break being CR, LF or CRLF; empty lines are
 // dropped (the encoder splits with SkipEmpty). So the data an EventSource sees
 // is the non-empty lines joined with "\n".
