@@ -129,6 +129,7 @@ const std::string k413 = "HTTP/1.1 413 Payload Too Large";
 const std::string k415 = "HTTP/1.1 415 Unsupported Media Type";
 const std::string k431 = "HTTP/1.1 431 Request Header Fields Too Large";
 const std::string k501 = "HTTP/1.1 501 Not Implemented";
+const std::string k502 = "HTTP/1.1 502 Bad Gateway";
 
 bool Discovering() { return std::getenv("BAD_INPUT_DISCOVER") != nullptr; }
 
@@ -203,6 +204,8 @@ class BadInputTest : public testing::ExampleServerTest {
     options.threads = 2;
     options.cors_origins = {"https://app.example"};
     options.header_timeout = absl::Milliseconds(300);
+    // Far above every other case's reply; the reply-bound case goes over it.
+    options.max_reply_bytes = 64 * 1024;
     auto descriptors = DescriptorsOfLinkedServices({"streaming.v1.Streaming"});
     ASSERT_TRUE(descriptors.ok()) << descriptors.status();
     auto bridge = Bridge::Start(options, channel_, *descriptors);
@@ -400,6 +403,39 @@ TEST_F(BadInputTest, EveryCaseHasItsOutcomeAndTheCanariesAreUndisturbed) {
       {k400, 3, R"(field \"interval_ms\" given more than once)"});
   Run("invalid JSON", Post("{\"count\":1"),
       {k400, 3, "request body: Unexpected end of string. Expected , or } after key:value pair."});
+  Run("a field in both the body and the query",
+      absl::StrCat("POST /streaming.v1.Streaming/Ping?to=bob HTTP/1.1\r\nHost: x\r\n",
+                   "Content-Type: application/json\r\nContent-Length: 12\r\n\r\n",
+                   R"({"to":"ann"})"),
+      {k400, 3, R"(field \"to\" given in both the body and the query)"});
+
+  // ---- Replies and events over their bounds (max_reply_bytes: 64 KiB here;
+  // max_event_bytes: the default 64 KiB). 20,000 '<' are 20,000 bytes as
+  // protobuf and 120,000 as JSON (\u003c): a 502 with RESOURCE_EXHAUSTED.
+  {
+    const std::string body = absl::StrCat(R"({"text":")", std::string(20000, '<'), R"("})");
+    Run("a unary reply over max_reply_bytes",
+        absl::StrCat("POST /api/streaming/echo HTTP/1.1\r\nHost: x\r\n",
+                     "Content-Type: application/json\r\nContent-Length: ", body.size(), "\r\n\r\n",
+                     body),
+        {k502, 8,
+         "the reply takes 120012 bytes as JSON, over the bridge's bound of 65536 "
+         "(--max_reply_bytes)"});
+  }
+  // Every event of this stream is over 64 KiB: a 200 whose stream ends with
+  // RESOURCE_EXHAUSTED (`event: end`, code 8) before any event.
+  {
+    ++cases_;
+    Outcome outcome = Exchange(Post(
+        absl::StrCat(R"({"to":")", std::string(70000, 'x'), R"(","count":2,"intervalMs":1})")));
+    Check("an event over max_event_bytes", outcome,
+          {k200, 8,
+           "a message of 70022 bytes is over the bridge's bound of 65536 bytes per event "
+           "(--max_event_bytes)"});
+    if (!Discovering()) {
+      EXPECT_FALSE(absl::StrContains(outcome.body, "Sending ping")) << outcome.body.substr(0, 400);
+    }
+  }
 
   // ---- Cross-site forms: bodies a browser sends from any site without a
   // preflight are never parsed as JSON, and a unary call from a foreign
