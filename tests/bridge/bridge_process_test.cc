@@ -7,26 +7,20 @@
 // while the loop stops, or a leak at exit, makes its exit status non-zero.
 #include <signal.h>
 
-#include <atomic>
 #include <cstring>
 #include <future>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <string>
-#include <vector>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "gtest/gtest.h"
-#include "server/service.h"
-#include "server/unary.h"
-#include "streaming/v1/streaming.pb.h"
+#include "tests/bridge/holding_backend.h"
 #include "tests/bridge/http_test_client.h"
 #include "tests/client/subprocess.h"
-#include "tests/server/test_server.h"
 #include "tests/testing/sanitizers.h"
 #include "tests/testing/wait_for.h"
 
@@ -36,8 +30,6 @@ namespace {
 const char* bridge_path = nullptr;
 const char* descriptor_set_path = nullptr;
 
-using streaming::v1::EchoReply;
-using streaming::v1::EchoRequest;
 using testing::HttpConnection;
 using testing::HttpResponse;
 using testing::Subprocess;
@@ -45,39 +37,7 @@ using testing::Subprocess;
 // Sanitizer builds run several times slower.
 const absl::Duration kPromptly = testing::kSanitizedBuild ? absl::Seconds(3) : absl::Seconds(1);
 
-// A backend whose Echo holds each call (never answers it) and counts cancels,
-// as in connection_test.
-class HoldingBackend {
- public:
-  HoldingBackend() : service_("streaming.v1.Streaming") {
-    EXPECT_TRUE((service_.AddUnary<EchoRequest, EchoReply>(
-                     "Echo",
-                     [this](const EchoRequest&, server::UnaryReply<EchoReply> reply) {
-                       reply.OnCancel([this] { ++unary_cancelled; });
-                       std::lock_guard<std::mutex> lock(mu_);
-                       held_.push_back(reply);
-                       ++unary_started;
-                     }))
-                    .ok());
-    server_ = testing::StartServer({&service_});
-  }
-
-  ~HoldingBackend() {
-    std::lock_guard<std::mutex> lock(mu_);
-    held_.clear();
-  }
-
-  std::string address() const { return server_ == nullptr ? "" : server_->address(); }
-
-  std::atomic<int> unary_started{0};
-  std::atomic<int> unary_cancelled{0};
-
- private:
-  server::Service service_;
-  std::unique_ptr<server::Server> server_;
-  std::mutex mu_;
-  std::vector<server::UnaryReply<EchoReply>> held_;
-};
+using testing::HoldingBackend;
 
 class BridgeProcessTest : public ::testing::Test {
  protected:

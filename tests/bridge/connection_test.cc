@@ -33,6 +33,7 @@
 #include "server/service.h"
 #include "server/unary.h"
 #include "streaming/v1/streaming.pb.h"
+#include "tests/bridge/holding_backend.h"
 #include "tests/bridge/http_test_client.h"
 #include "tests/server/test_server.h"
 #include "tests/testing/sanitizers.h"
@@ -51,71 +52,7 @@ using testing::HttpResponse;
 // Sanitizer builds run several times slower.
 const absl::Duration kPromptly = testing::kSanitizedBuild ? absl::Seconds(3) : absl::Seconds(1);
 
-// A backend whose Echo holds each call until the test answers it, and whose
-// Ping sends one message and then holds the stream open; both count cancels.
-class HoldingBackend {
- public:
-  HoldingBackend() : service_("streaming.v1.Streaming") {
-    EXPECT_TRUE((service_.AddUnary<EchoRequest, EchoReply>(
-                     "Echo",
-                     [this](const EchoRequest&, server::UnaryReply<EchoReply> reply) {
-                       reply.OnCancel([this] { ++unary_cancelled; });
-                       std::lock_guard<std::mutex> lock(mu_);
-                       held_.push_back(reply);
-                       ++unary_started;
-                     }))
-                    .ok());
-    EXPECT_TRUE(
-        (service_.AddStream<PingRequest, PingReply>("Ping", [this](
-                                                                const PingRequest&,
-                                                                server::Stream<PingReply> stream) {
-          stream.OnCancel([this] { ++streams_cancelled; });
-          PingReply reply;
-          reply.set_seq(1);
-          stream.Send(reply);
-          std::lock_guard<std::mutex> lock(mu_);
-          streams_.push_back(stream);
-          ++streams_started;
-        })).ok());
-    server_ = testing::StartServer({&service_});
-  }
-
-  ~HoldingBackend() {
-    std::lock_guard<std::mutex> lock(mu_);
-    held_.clear();
-    streams_.clear();
-  }
-
-  // Answers every held unary call with `text`; returns how many took it.
-  int AnswerAll(const std::string& text) {
-    std::vector<server::UnaryReply<EchoReply>> held;
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      held.swap(held_);
-    }
-    EchoReply reply;
-    reply.set_text(text);
-    int answered = 0;
-    for (auto& call : held) answered += call.Finish(reply) ? 1 : 0;
-    return answered;
-  }
-
-  std::shared_ptr<grpc::Channel> Channel() const {
-    return grpc::CreateChannel(server_->address(), grpc::InsecureChannelCredentials());
-  }
-
-  std::atomic<int> unary_started{0};
-  std::atomic<int> unary_cancelled{0};
-  std::atomic<int> streams_started{0};
-  std::atomic<int> streams_cancelled{0};
-
- private:
-  server::Service service_;
-  std::unique_ptr<server::Server> server_;
-  std::mutex mu_;
-  std::vector<server::UnaryReply<EchoReply>> held_;
-  std::vector<server::Stream<PingReply>> streams_;
-};
+using testing::HoldingBackend;
 
 class ConnectionTest : public ::testing::Test {
  protected:
